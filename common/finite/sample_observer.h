@@ -1,0 +1,48 @@
+// What a per-sample kernel reports, layer by layer. Every sampler (dense, columns, gram, the SDE)
+// is a plain function `Status Sample…(plan, coordinates, observer)` that calls this interface;
+// the parallel driver (engine.h) owns storage and aggregation.
+#ifndef SIGPROP_COMMON_FINITE_SAMPLE_OBSERVER_H_
+#define SIGPROP_COMMON_FINITE_SAMPLE_OBSERVER_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "common/linalg.h"
+
+namespace sigprop {
+
+// Where a sample sits in the key space of the random streams (rng.h).
+struct SampleCoordinates {
+  uint64_t seed = 0;
+  uint32_t point = 0;
+  uint32_t sample = 0;
+};
+
+// Frobenius norms of dL/dW for the N(0,1) weights of one layer (SPEC §3); zero where the block
+// is absent.
+struct GradientNorms {
+  double wq = 0.0, wk = 0.0, wv = 0.0, w1 = 0.0, w2 = 0.0;
+};
+
+class SampleObserver {
+ public:
+  virtual ~SampleObserver() = default;
+  // Called for layer 0 (the input) and after every layer ℓ = 1..depth whose covariance the
+  // driver wants (WantsLayer). V is m×m, symmetric.
+  virtual void OnCovariance(int layer, const Matrix& v) = 0;
+  // Gradient norms of layer ℓ = 1..depth (DENSE with gradients only), after the backward pass.
+  virtual void OnGradients(int layer, const GradientNorms& norms) = 0;
+  // The sample diverged at `layer` (SPEC §3); the kernel stops after this call.
+  virtual void OnDiverged(int layer) = 0;
+  // Whether layer ℓ's covariance is recorded (record_every); kernels may skip forming V otherwise.
+  virtual bool WantsLayer(int layer) const = 0;
+  // Polled once per layer; a kernel returns absl::CancelledError when it turns true.
+  virtual bool Cancelled() const = 0;
+};
+
+// SPEC §3: non-finite entries or max V_αα > 1e12.
+bool IsDiverged(const Matrix& v);
+
+}  // namespace sigprop
+
+#endif  // SIGPROP_COMMON_FINITE_SAMPLE_OBSERVER_H_

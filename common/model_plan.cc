@@ -1,0 +1,168 @@
+#include "common/model_plan.h"
+
+#include <cmath>
+
+namespace sigprop {
+namespace {
+
+using v1::AttentionSpec;
+using v1::MlpSpec;
+using v1::ModelSpec;
+
+constexpr double kHalfRoot = 0.70710678118654752440;  // sqrt(1/2): γ² = ½.
+
+void FillShapedAttention(AttentionSpec* a) {
+  if (a->kind() == AttentionSpec::KIND_UNSPECIFIED) a->set_kind(AttentionSpec::SHAPED);
+  if (!a->has_tau0()) a->set_tau0(1.0);
+  if (!a->has_branch_scale()) a->set_branch_scale(kHalfRoot);
+}
+
+void FillShapedMlp(MlpSpec* mlp) {
+  if (mlp->activation() == MlpSpec::ACTIVATION_UNSPECIFIED) {
+    mlp->set_activation(MlpSpec::SHAPED_RELU);
+    if (mlp->c_plus() == 0.0 && mlp->c_minus() == 0.0) mlp->set_c_minus(-1.0);
+  }
+  if (!mlp->has_branch_scale()) mlp->set_branch_scale(kHalfRoot);
+}
+
+void FillShaped(ModelSpec* s, bool attention, bool mlp) {
+  if (s->norm() == ModelSpec::NORM_UNSPECIFIED) s->set_norm(ModelSpec::NONE);
+  if (s->residual() == ModelSpec::RESIDUAL_UNSPECIFIED) s->set_residual(ModelSpec::UNIT_SUM);
+  if (attention) {
+    FillShapedAttention(s->mutable_attention());
+  } else if (s->attention().kind() == AttentionSpec::KIND_UNSPECIFIED) {
+    s->mutable_attention()->set_kind(AttentionSpec::NONE);
+  }
+  if (mlp) {
+    FillShapedMlp(s->mutable_mlp());
+  } else if (s->mlp().activation() == MlpSpec::ACTIVATION_UNSPECIFIED) {
+    s->mutable_mlp()->set_activation(MlpSpec::NONE);
+  }
+}
+
+void FillPaperA(ModelSpec* s, bool scaled) {
+  if (s->attention().kind() == AttentionSpec::KIND_UNSPECIFIED) {
+    s->mutable_attention()->set_kind(AttentionSpec::SOFTMAX);
+  }
+  if (s->mlp().activation() == MlpSpec::ACTIVATION_UNSPECIFIED) {
+    s->mutable_mlp()->set_activation(MlpSpec::RELU);
+  }
+  if (s->norm() == ModelSpec::NORM_UNSPECIFIED) s->set_norm(ModelSpec::POST_LAYER);
+  if (s->residual() == ModelSpec::RESIDUAL_UNSPECIFIED) {
+    s->set_residual(scaled ? ModelSpec::DEPTH_SCALED : ModelSpec::EXPLICIT);
+  }
+}
+
+// λ, γ of one block under the model's residual mode (SPEC §2 "Residual scaling").
+void ResolveScales(const ModelSpec& s, bool has_branch, double branch, bool has_skip, double skip,
+                   double* lambda, double* gamma) {
+  switch (s.residual()) {
+    case ModelSpec::UNIT_SUM:
+      *gamma = has_branch ? branch : kHalfRoot;
+      *lambda = std::sqrt(1.0 - *gamma * *gamma);
+      return;
+    case ModelSpec::DEPTH_SCALED:
+      *gamma = (s.has_alpha() ? s.alpha() : 1.0) / std::sqrt(static_cast<double>(s.depth()));
+      *lambda = 1.0;
+      return;
+    default:
+      *gamma = has_branch ? branch : 1.0;
+      *lambda = has_skip ? skip : 1.0;
+      return;
+  }
+}
+
+AttentionKind ToKind(AttentionSpec::Kind kind) {
+  switch (kind) {
+    case AttentionSpec::UNIFORM: return AttentionKind::kUniform;
+    case AttentionSpec::SHAPED: return AttentionKind::kShaped;
+    case AttentionSpec::IDENTITY: return AttentionKind::kIdentity;
+    case AttentionSpec::NONE: return AttentionKind::kNone;
+    default: return AttentionKind::kSoftmax;
+  }
+}
+
+ActivationKind ToKind(MlpSpec::Activation activation) {
+  switch (activation) {
+    case MlpSpec::SHAPED_RELU: return ActivationKind::kShapedRelu;
+    case MlpSpec::LINEAR: return ActivationKind::kLinear;
+    case MlpSpec::GELU: return ActivationKind::kGelu;
+    case MlpSpec::TANH: return ActivationKind::kTanh;
+    case MlpSpec::NONE: return ActivationKind::kNone;
+    default: return ActivationKind::kRelu;
+  }
+}
+
+}  // namespace
+
+ModelSpec ApplyPreset(const ModelSpec& spec) {
+  ModelSpec s = spec;
+  switch (spec.preset()) {
+    case ModelSpec::PAPER_A_STANDARD: FillPaperA(&s, false); break;
+    case ModelSpec::PAPER_A_SCALED: FillPaperA(&s, true); break;
+    case ModelSpec::SHAPED_TRANSFORMER: FillShaped(&s, true, true); break;
+    case ModelSpec::SHAPED_ATTENTION_ONLY: FillShaped(&s, true, false); break;
+    case ModelSpec::SHAPED_MLP_ONLY: FillShaped(&s, false, true); break;
+    default: break;
+  }
+  return s;
+}
+
+ModelPlan ResolveModel(const ModelSpec& spec) {
+  const ModelSpec s = ApplyPreset(spec);
+  ModelPlan p;
+  p.tokens = s.tokens();
+  p.width = s.width();
+  p.key_width = s.key_width() > 0 ? s.key_width() : s.width();
+  p.heads = s.heads() > 0 ? s.heads() : 1;
+  p.depth = s.depth();
+
+  const AttentionSpec& a = s.attention();
+  p.attention.kind = ToKind(a.kind());
+  p.attention.tau0 = a.has_tau0() ? a.tau0() : 1.0;
+  p.attention.causal = a.causal();
+  p.attention.output_projection = s.output_projection();
+  // Per head the logits sum over n_k/H key features, so the temperature uses the head's key width.
+  const double head_key_width = static_cast<double>(p.key_width) / p.heads;
+  if (a.has_tau()) {
+    p.attention.tau = a.tau();
+  } else if (p.attention.kind == AttentionKind::kShaped) {
+    p.attention.tau = p.attention.tau0 * std::sqrt(static_cast<double>(p.width) * head_key_width);
+  } else {
+    p.attention.tau = p.attention.tau0 * std::sqrt(head_key_width);
+  }
+  ResolveScales(s, a.has_branch_scale(), a.branch_scale(), a.has_skip_scale(), a.skip_scale(),
+                &p.attention.skip, &p.attention.branch);
+
+  const MlpSpec& m = s.mlp();
+  p.mlp.c_plus = m.c_plus();
+  p.mlp.c_minus = m.c_minus();
+  p.mlp.hidden = m.hidden_width() > 0 ? m.hidden_width() : s.width();
+  p.mlp.activation = MakeActivation(ToKind(m.activation()), m.c_plus(), m.c_minus(), s.width());
+  p.mlp.kernel_sampling = m.mlp_sampling() == MlpSpec::KERNEL;
+  ResolveScales(s, m.has_branch_scale(), m.branch_scale(), m.has_skip_scale(), m.skip_scale(),
+                &p.mlp.skip, &p.mlp.branch);
+
+  switch (s.norm()) {
+    case ModelSpec::PRE_RMS: p.norm = NormKind::kRms; break;
+    case ModelSpec::PRE_LAYER: p.norm = NormKind::kLayer; break;
+    case ModelSpec::POST_RMS: p.norm = NormKind::kRms; p.post_norm = true; break;
+    case ModelSpec::POST_LAYER: p.norm = NormKind::kLayer; p.post_norm = true; break;
+    default: p.norm = NormKind::kNone; break;
+  }
+
+  const int m_tokens = p.tokens;
+  p.v0 = Matrix::Identity(m_tokens, m_tokens);
+  if (s.initial().has_v0()) {
+    const auto& values = s.initial().v0().values();
+    for (int i = 0; i < m_tokens; ++i)
+      for (int j = 0; j < m_tokens; ++j) p.v0(i, j) = values[i * m_tokens + j];
+  } else {
+    const double rho0 = s.initial().rho0();
+    for (int i = 0; i < m_tokens; ++i)
+      for (int j = 0; j < m_tokens; ++j) if (i != j) p.v0(i, j) = rho0;
+  }
+  return p;
+}
+
+}  // namespace sigprop

@@ -1,0 +1,53 @@
+// Counter-based random streams (SPEC §7 "Randomness").
+//
+// Philox4x32-10 from Random123. The 64-bit Philox key holds the run's seed; the 128-bit counter is
+// (draw, layer, sample, point), so every (seed, point, sample, layer) owns a disjoint stream of
+// 2^32 blocks. A draw depends only on those coordinates, never on which thread ran it or in which
+// order, which is what makes results byte-identical at any thread count.
+//
+// Gaussians use the Box–Muller transform on 32+21-bit uniforms: a fixed, documented transform,
+// unlike std:: distributions whose output is implementation-defined.
+#ifndef SIGPROP_COMMON_RNG_H_
+#define SIGPROP_COMMON_RNG_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include <Random123/philox.h>
+
+namespace sigprop {
+
+// Layer coordinates with a fixed meaning.
+inline constexpr uint32_t kInputLayer = 0;            // Random rotation of X_0.
+inline constexpr uint32_t kLossLayer = 0xFFFFFFFFu;   // Loss vectors u, y of the gradient (SPEC §3).
+
+class RandomStream {
+ public:
+  RandomStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer);
+
+  // Uniform on the open interval (0, 1), 53 random bits.
+  double Uniform();
+  // Standard normal.
+  double Gaussian();
+  // n standard normals; the same values as n calls of Gaussian().
+  void FillGaussian(double* out, std::size_t n);
+  // Chi-square with k > 0 degrees of freedom (Marsaglia–Tsang gamma on this stream).
+  double ChiSquare(double k);
+
+ private:
+  using Philox = r123::Philox4x32;
+  void Refill();
+  uint32_t NextWord();
+
+  Philox philox_;
+  Philox::key_type key_;
+  Philox::ctr_type counter_;
+  Philox::ctr_type block_;
+  int used_ = 4;             // Words of block_ already consumed.
+  bool has_spare_ = false;   // Box–Muller makes pairs; the second is kept.
+  double spare_ = 0.0;
+};
+
+}  // namespace sigprop
+
+#endif  // SIGPROP_COMMON_RNG_H_
