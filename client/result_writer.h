@@ -1,0 +1,39 @@
+// Writers of per-layer results: JSONL (one LayerStats per line, protobuf JSON mapping with the proto
+// field names), CSV (one row per point × layer, a column per statistic field) and a short
+// human-readable table. Input arrives in (point, layer) order.
+#ifndef SIGPROP_CLIENT_RESULT_WRITER_H_
+#define SIGPROP_CLIENT_RESULT_WRITER_H_
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "sigprop/v1/results.pb.h"
+
+namespace sigprop::cli {
+
+enum class Format { kJsonl, kCsv, kTable };
+
+absl::StatusOr<Format> ParseFormat(const std::string& name);
+
+class ResultWriter {
+ public:
+  virtual ~ResultWriter() = default;
+  virtual void Write(const v1::LayerStats& stats) = 0;
+  // Flushes what was buffered (CSV and table need every row to lay out columns).
+  virtual void Finish() = 0;
+};
+
+// `point_labels[p]` describes point p ("model.width=64"); CSV makes them a column.
+std::unique_ptr<ResultWriter> MakeResultWriter(Format format, std::ostream& out,
+                                               std::vector<std::string> point_labels);
+
+// The protobuf JSON of one message on one line, with proto field names and every field printed;
+// map keys sorted (deterministic serialization must be on, see main.cc).
+std::string ToJsonLine(const google::protobuf::Message& message);
+
+}  // namespace sigprop::cli
+
+#endif  // SIGPROP_CLIENT_RESULT_WRITER_H_

@@ -1,0 +1,112 @@
+#include "client/spec_io.h"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "client/json_syntax.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace sigprop::cli {
+namespace {
+
+class TextErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) first_ = absl::StrCat(line + 1, ":", column + 1, ": ", message);
+  }
+  void AddWarning(int, int, const std::string&) override {}
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+
+// "line:column" of the first occurrence of `"key"` in the text, for semantic errors that protobuf
+// reports by field path only.
+std::string LocateKey(const std::string& text, const std::string& key) {
+  const size_t at = text.find("\"" + key + "\"");
+  if (at == std::string::npos) return "";
+  int line = 1, column = 1;
+  for (size_t i = 0; i < at; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return absl::StrCat(line, ":", column, ": ");
+}
+
+// protobuf says "(base.model) modle: Cannot find field." — we say "base.model.modle: unknown field".
+std::string RewriteJsonError(const std::string& text, std::string message) {
+  std::string path;
+  if (!message.empty() && message[0] == '(') {
+    const size_t close = message.find(')');
+    if (close != std::string::npos) {
+      path = message.substr(1, close - 1);
+      message = message.substr(close + 1);
+      while (!message.empty() && message[0] == ' ') message.erase(0, 1);
+    }
+  }
+  const size_t colon = message.find(": Cannot find field");
+  if (colon != std::string::npos) {
+    const std::string key = message.substr(0, colon);
+    const std::string full = path.empty() ? key : absl::StrCat(path, ".", key);
+    return absl::StrCat(LocateKey(text, key), full, ": unknown field");
+  }
+  const std::string leaf = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+  const std::string where = leaf.empty() ? "" : LocateKey(text, leaf);
+  return absl::StrCat(where, path.empty() ? "" : path + ": ", message);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SweepSpec> ParseSweepSpec(const std::string& text, const std::string& source) {
+  v1::SweepSpec spec;
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') {
+    const JsonSyntaxError syntax = CheckJsonSyntax(text);
+    if (!syntax.ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ":", syntax.line, ":", syntax.column, ": ", syntax.message));
+    }
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = false;
+    auto status = google::protobuf::util::JsonStringToMessage(text, &spec, options);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ":", RewriteJsonError(text, std::string(status.message()))));
+    }
+    return spec;
+  }
+  google::protobuf::TextFormat::Parser parser;
+  TextErrors errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &spec)) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", errors.first()));
+  }
+  return spec;
+}
+
+absl::StatusOr<v1::SweepSpec> ReadSweepSpec(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the spec file"));
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    text = buffer.str();
+  }
+  return ParseSweepSpec(text, path);
+}
+
+}  // namespace sigprop::cli

@@ -1,0 +1,287 @@
+#include "common/engine.h"
+
+#include <atomic>
+#include <limits>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/finite/dense_sampler.h"
+#include "common/finite/sample_observer.h"
+#include "common/limit/limit_map.h"
+#include "common/model_plan.h"
+#include "common/stats/covariance_stats.h"
+#include "common/stats/summary.h"
+#include "oneapi/tbb/blocked_range.h"
+#include "oneapi/tbb/parallel_for.h"
+#include "oneapi/tbb/partitioner.h"
+#include "oneapi/tbb/task_group.h"
+
+namespace sigprop {
+namespace {
+
+using v1::RunSpec;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+const char* const kGradientNames[] = {"grad_wq", "grad_wk", "grad_wv", "grad_w1", "grad_w2"};
+
+std::vector<int> RecordedLayers(int depth, int record_every) {
+  const int every = record_every > 0 ? record_every : 1;
+  std::vector<int> layers;
+  for (int l = 0; l <= depth; l += every) layers.push_back(l);
+  if (layers.back() != depth) layers.push_back(depth);
+  return layers;
+}
+
+// Writes one sample's column of the table; samples touch disjoint entries, so no locking.
+class TableObserver final : public SampleObserver {
+ public:
+  TableObserver(SampleTable* table, const std::vector<int>& slot_of_layer,
+                const CovarianceStatOptions& options, int covariance_stats, int sample,
+                const std::function<bool()>* cancelled)
+      : table_(table),
+        slot_of_layer_(slot_of_layer),
+        options_(options),
+        covariance_stats_(covariance_stats),
+        sample_(sample),
+        cancelled_(cancelled),
+        buffer_(covariance_stats) {}
+
+  void OnCovariance(int layer, const Matrix& v) override {
+    const int slot = slot_of_layer_[layer];
+    if (slot < 0) return;
+    ComputeCovarianceStats(v, options_, buffer_.data());
+    for (int k = 0; k < covariance_stats_; ++k) Set(slot, k, buffer_[k]);
+    if (!table_->covariances.empty()) {
+      const size_t mm = static_cast<size_t>(table_->tokens) * table_->tokens;
+      double* out = &table_->covariances[(static_cast<size_t>(slot) * table_->samples + sample_) * mm];
+      for (size_t i = 0; i < mm; ++i) out[i] = v.data()[i];
+    }
+  }
+
+  void OnGradients(int layer, const GradientNorms& g) override {
+    const int slot = slot_of_layer_[layer];
+    if (slot < 0) return;
+    const double norms[] = {g.wq, g.wk, g.wv, g.w1, g.w2};
+    for (int k = 0; k < 5; ++k) Set(slot, covariance_stats_ + k, norms[k]);
+  }
+
+  void OnDiverged(int layer) override {
+    const int stats = static_cast<int>(table_->names.size());
+    for (size_t slot = 0; slot < table_->layers.size(); ++slot) {
+      if (table_->layers[slot] < layer) continue;
+      table_->diverged[slot * table_->samples + sample_] = 1;
+      for (int k = 0; k < stats; ++k) Set(static_cast<int>(slot), k, kNaN);
+    }
+  }
+
+  bool WantsLayer(int layer) const override { return slot_of_layer_[layer] >= 0; }
+
+  bool Cancelled() const override { return *cancelled_ && (*cancelled_)(); }
+
+ private:
+  void Set(int slot, int stat, double x) {
+    table_->values[(static_cast<size_t>(slot) * table_->names.size() + stat) * table_->samples +
+                   sample_] = x;
+  }
+
+  SampleTable* table_;
+  const std::vector<int>& slot_of_layer_;
+  const CovarianceStatOptions& options_;
+  int covariance_stats_;
+  int sample_;
+  const std::function<bool()>* cancelled_;
+  std::vector<double> buffer_;
+};
+
+// Runs `kernel(sample)` for every sample on the arena; the first failure (lowest sample index)
+// wins, so the error too is independent of scheduling.
+absl::Status ForEachSample(int samples, const RunContext& context,
+                           const std::function<absl::Status(int)>& kernel) {
+  std::mutex mutex;
+  absl::Status first_error;
+  int first_failed = samples;
+  std::atomic<int> done{0};
+  int reported = 0;
+  oneapi::tbb::task_group_context group;
+  auto body = [&](const oneapi::tbb::blocked_range<int>& range) {
+    for (int s = range.begin(); s != range.end(); ++s) {
+      absl::Status status;
+      try {
+        status = kernel(s);
+      } catch (const std::bad_alloc&) {
+        status = absl::ResourceExhaustedError(absl::StrCat("sample ", s, ": out of memory"));
+      } catch (const std::exception& e) {
+        status = absl::InternalError(absl::StrCat("sample ", s, ": ", e.what()));
+      }
+      if (!status.ok()) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (s < first_failed) {
+          first_failed = s;
+          first_error = status;
+        }
+        group.cancel_group_execution();
+        return;
+      }
+      const int now = done.fetch_add(1) + 1;
+      if (context.progress) {
+        std::lock_guard<std::mutex> lock(mutex);
+        // About a hundred reports a point, and always the last one.
+        if (now == samples || now - reported >= std::max(1, samples / 100)) {
+          reported = now;
+          context.progress(now, samples);
+        }
+      }
+    }
+  };
+  auto run = [&] {
+    oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<int>(0, samples, 1), body,
+                              oneapi::tbb::simple_partitioner(), group);
+  };
+  if (context.arena != nullptr) {
+    context.arena->execute(run);
+  } else {
+    run();
+  }
+  if (!first_error.ok()) return first_error;
+  if (context.cancelled && context.cancelled()) return absl::CancelledError("run cancelled");
+  return absl::OkStatus();
+}
+
+SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method method,
+                      int samples, const CovarianceStatOptions& options) {
+  SampleTable table;
+  table.method = method;
+  table.approximate = method == RunSpec::GRAM && plan.mlp.enabled() && plan.mlp.kernel_sampling;
+  table.tokens = plan.tokens;
+  table.samples = samples;
+  table.layers = RecordedLayers(plan.depth, run.record_every());
+  table.names = CovarianceStatNames(plan.tokens, options);
+  if (run.gradients()) {
+    for (const char* name : kGradientNames) table.names.push_back(name);
+  }
+  table.values.assign(table.layers.size() * table.names.size() * samples, kNaN);
+  table.diverged.assign(table.layers.size() * samples, 0);
+  if (run.mean_covariance()) {
+    table.covariances.assign(
+        table.layers.size() * samples * static_cast<size_t>(plan.tokens) * plan.tokens, kNaN);
+  }
+  return table;
+}
+
+}  // namespace
+
+RunSpec::Method ChooseMethod(const RunSpec& run) {
+  if (run.method() != RunSpec::METHOD_UNSPECIFIED) return run.method();
+  return RunSpec::DENSE;
+}
+
+int SampleTable::StatIndex(const std::string& name) const {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::vector<double> SampleTable::Column(int slot, int stat) const {
+  std::vector<double> column;
+  column.reserve(samples);
+  for (int s = 0; s < samples; ++s) {
+    if (!diverged[static_cast<size_t>(slot) * samples + s]) column.push_back(At(slot, stat, s));
+  }
+  return column;
+}
+
+absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
+                                            const RunContext& context) {
+  const ModelPlan plan = ResolveModel(run.model());
+  const RunSpec::Method method = ChooseMethod(run);
+  CovarianceStatOptions options;
+  options.eigenvalues = run.eigenvalues();
+
+  if (method == RunSpec::LIMIT) {
+    auto trajectory = LimitTrajectory(plan);
+    if (!trajectory.ok()) return trajectory.status();
+    SampleTable table = MakeTable(run, plan, method, 1, options);
+    std::vector<int> slot_of_layer(plan.depth + 1, -1);
+    for (size_t i = 0; i < table.layers.size(); ++i) slot_of_layer[table.layers[i]] = i;
+    const std::function<bool()> never;
+    TableObserver observer(&table, slot_of_layer, options,
+                           static_cast<int>(CovarianceStatNames(plan.tokens, options).size()), 0,
+                           &never);
+    for (int l = 0; l <= plan.depth; ++l) {
+      if (IsDiverged((*trajectory)[l])) {
+        observer.OnDiverged(l);
+        break;
+      }
+      observer.OnCovariance(l, (*trajectory)[l]);
+    }
+    return table;
+  }
+  if (method != RunSpec::DENSE) {
+    return absl::UnimplementedError(absl::StrCat(
+        "method: ", RunSpec::Method_Name(method), " is not available in this build; use DENSE"));
+  }
+
+  const int samples = run.samples();
+  SampleTable table = MakeTable(run, plan, method, samples, options);
+  std::vector<int> slot_of_layer(plan.depth + 1, -1);
+  for (size_t i = 0; i < table.layers.size(); ++i) slot_of_layer[table.layers[i]] = i;
+  const int covariance_stats = static_cast<int>(CovarianceStatNames(plan.tokens, options).size());
+  const SampleCoordinates base{run.seed(), static_cast<uint32_t>(point), 0};
+  auto status = ForEachSample(samples, context, [&](int s) {
+    TableObserver observer(&table, slot_of_layer, options, covariance_stats, s, &context.cancelled);
+    SampleCoordinates at = base;
+    at.sample = static_cast<uint32_t>(s);
+    return SampleDense(plan, at, run.gradients(), observer);
+  });
+  if (!status.ok()) return status;
+  return table;
+}
+
+std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& run, int point) {
+  static const std::vector<double> kDefaultQuantiles = {0.05, 0.25, 0.5, 0.75, 0.95};
+  const std::vector<double> quantiles =
+      run.quantiles_size() > 0 ? std::vector<double>(run.quantiles().begin(), run.quantiles().end())
+                               : kDefaultQuantiles;
+  const ModelPlan plan = ResolveModel(run.model());
+  const size_t mm = static_cast<size_t>(table.tokens) * table.tokens;
+  std::vector<v1::LayerStats> out;
+  out.reserve(table.layers.size());
+  for (size_t slot = 0; slot < table.layers.size(); ++slot) {
+    v1::LayerStats stats;
+    stats.set_point(point);
+    stats.set_layer(table.layers[slot]);
+    stats.set_t(static_cast<double>(table.layers[slot]) / plan.width);
+    stats.set_samples(table.samples);
+    stats.set_method(table.method);
+    stats.set_approximate(table.approximate);
+    int diverged = 0;
+    for (int s = 0; s < table.samples; ++s) diverged += table.diverged[slot * table.samples + s];
+    stats.set_diverged_fraction(static_cast<double>(diverged) / table.samples);
+    for (size_t k = 0; k < table.names.size(); ++k) {
+      const bool gradient = table.names[k].rfind("grad_", 0) == 0;
+      if (gradient && table.layers[slot] == 0) continue;  // Layer 0 has no weights.
+      const v1::HistogramSpec* histogram = nullptr;
+      for (const auto& h : run.histogram()) {
+        if (h.statistic() == table.names[k]) histogram = &h;
+      }
+      (*stats.mutable_stats())[table.names[k]] =
+          Summarize(table.Column(static_cast<int>(slot), static_cast<int>(k)), quantiles, histogram);
+    }
+    if (!table.covariances.empty()) {
+      std::vector<double> mean(mm, 0.0);
+      int count = 0;
+      for (int s = 0; s < table.samples; ++s) {
+        if (table.diverged[slot * table.samples + s]) continue;
+        const double* v = &table.covariances[(slot * table.samples + s) * mm];
+        for (size_t i = 0; i < mm; ++i) mean[i] += v[i];
+        ++count;
+      }
+      for (double x : mean) stats.add_mean_covariance(count > 0 ? x / count : kNaN);
+    }
+    out.push_back(std::move(stats));
+  }
+  return out;
+}
+
+}  // namespace sigprop

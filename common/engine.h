@@ -1,0 +1,64 @@
+// Runs one sweep point: the samples of a RunSpec in parallel on a oneTBB arena, then aggregation in
+// sample order (SPEC §3, §7.4). One kernel, two drivers: each sampler is a plain per-sample function
+// (finite/*.h); this file is the parallel driver around them. Results depend only on (spec, point):
+// every sample has its own random streams and the reduction order is fixed, so the output is
+// byte-identical at any thread count.
+#ifndef SIGPROP_COMMON_ENGINE_H_
+#define SIGPROP_COMMON_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "oneapi/tbb/task_arena.h"
+#include "absl/status/statusor.h"
+#include "sigprop/v1/results.pb.h"
+#include "sigprop/v1/run.pb.h"
+
+namespace sigprop {
+
+struct RunContext {
+  // Where the samples run; nullptr runs them in the calling thread's arena.
+  oneapi::tbb::task_arena* arena = nullptr;
+  // Polled once per layer of every sample; true stops the point with CANCELLED.
+  std::function<bool()> cancelled;
+  // Samples finished so far; called from one thread at a time, at most ~100 times a point.
+  std::function<void(int done, int total)> progress;
+};
+
+// The method that runs when RunSpec.method is METHOD_UNSPECIFIED.
+v1::RunSpec::Method ChooseMethod(const v1::RunSpec& run);
+
+// Per-sample values of every statistic at every recorded layer: the raw material of the
+// aggregates and of distribution tests between methods (SPEC §7.2).
+struct SampleTable {
+  v1::RunSpec::Method method = v1::RunSpec::METHOD_UNSPECIFIED;
+  bool approximate = false;
+  int tokens = 0;
+  int samples = 0;
+  std::vector<int> layers;         // Recorded layers, ascending; 0 and depth always included.
+  std::vector<std::string> names;  // Statistic names, covariance statistics first.
+  std::vector<double> values;      // [slot][statistic][sample]; NaN where not computed.
+  std::vector<uint8_t> diverged;   // [slot][sample]
+  std::vector<double> covariances; // [slot][sample][m×m], only when RunSpec.mean_covariance.
+
+  int StatIndex(const std::string& name) const;  // −1 when absent.
+  double At(int slot, int stat, int sample) const {
+    return values[(static_cast<size_t>(slot) * names.size() + stat) * samples + sample];
+  }
+  // The statistic over the samples that had not diverged at this slot, in sample order.
+  std::vector<double> Column(int slot, int stat) const;
+};
+
+// Runs the samples of a validated run. `point` is the sweep point (part of the random key).
+absl::StatusOr<SampleTable> SimulateSamples(const v1::RunSpec& run, int point,
+                                            const RunContext& context);
+
+// One LayerStats per recorded layer, aggregated over non-diverged samples in sample order.
+std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const v1::RunSpec& run, int point);
+
+}  // namespace sigprop
+
+#endif  // SIGPROP_COMMON_ENGINE_H_

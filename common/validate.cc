@@ -1,0 +1,307 @@
+#include "common/validate.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/linalg.h"
+#include "common/model_plan.h"
+#include "common/sweep_expansion.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
+
+namespace sigprop {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using v1::AttentionSpec;
+using v1::MlpSpec;
+using v1::ModelSpec;
+using v1::RunSpec;
+
+absl::Status Bad(const std::string& path, const std::string& field, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ".", field, ": ", what));
+}
+
+// The first NaN or Inf in any double or float field, anywhere in the message tree.
+absl::Status CheckFinite(const Message& message, const std::string& path) {
+  const auto* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    const std::string name = path.empty() ? field->name() : absl::StrCat(path, ".", field->name());
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      const std::string where = field->is_repeated() ? absl::StrCat(name, "[", i, "]") : name;
+      double x = 0.0;
+      switch (field->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_DOUBLE:
+          x = field->is_repeated() ? reflection->GetRepeatedDouble(message, field, i)
+                                   : reflection->GetDouble(message, field);
+          break;
+        case FieldDescriptor::CPPTYPE_FLOAT:
+          x = field->is_repeated() ? reflection->GetRepeatedFloat(message, field, i)
+                                   : reflection->GetFloat(message, field);
+          break;
+        case FieldDescriptor::CPPTYPE_MESSAGE: {
+          const Message& child = field->is_repeated()
+                                     ? reflection->GetRepeatedMessage(message, field, i)
+                                     : reflection->GetMessage(message, field);
+          if (auto status = CheckFinite(child, where); !status.ok()) return status;
+          continue;
+        }
+        default:
+          continue;
+      }
+      if (!std::isfinite(x)) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": must be finite, got ", x));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool NeedsFiniteWidth(RunSpec::Method method) {
+  return method == RunSpec::METHOD_UNSPECIFIED || method == RunSpec::DENSE ||
+         method == RunSpec::COLUMNS || method == RunSpec::GRAM;
+}
+
+absl::Status ValidateInitial(const ModelSpec& s, const std::string& path) {
+  const int m = s.tokens();
+  if (s.initial().has_v0()) {
+    const auto& values = s.initial().v0().values();
+    if (values.size() != static_cast<int64_t>(m) * m) {
+      return Bad(path, "initial.v0.values",
+                 absl::StrCat("needs tokens² = ", static_cast<int64_t>(m) * m,
+                              " entries (row-major), got ", values.size()));
+    }
+    Matrix v(m, m);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) v(i, j) = values[i * m + j];
+    for (int i = 0; i < m; ++i) {
+      for (int j = i + 1; j < m; ++j) {
+        if (std::abs(v(i, j) - v(j, i)) > 1e-12 * (std::abs(v(i, j)) + std::abs(v(j, i)) + 1)) {
+          return Bad(path, "initial.v0.values",
+                     absl::StrCat("must be symmetric; entry (", i, ",", j, ") = ", v(i, j),
+                                  " but (", j, ",", i, ") = ", v(j, i)));
+        }
+      }
+    }
+    Eigen::LLT<Matrix> llt(v);
+    if (llt.info() != Eigen::Success || llt.matrixLLT().diagonal().minCoeff() <= 0.0) {
+      return Bad(path, "initial.v0.values", "must be positive definite (Cholesky failed)");
+    }
+    return absl::OkStatus();
+  }
+  const double rho0 = s.initial().rho0();
+  const double lo = -1.0 / (m - 1);
+  if (!(rho0 > lo && rho0 < 1.0)) {
+    return Bad(path, "initial.rho0",
+               absl::StrCat("must lie in (", lo, ", 1) so that V_0 is positive definite, got ",
+                            rho0));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateScales(const ModelSpec& s, const std::string& path, const std::string& block,
+                            bool has_branch, double branch) {
+  if (s.residual() == ModelSpec::UNIT_SUM && has_branch && std::abs(branch) > 1.0) {
+    return Bad(path, block + ".branch_scale",
+               absl::StrCat("must be in [-1, 1] under residual UNIT_SUM (λ = sqrt(1 − γ²)), got ",
+                            branch));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
+                           const std::string& path, const Limits& limits) {
+  const ModelSpec s = ApplyPreset(spec);
+  if (s.tokens() < 2) return Bad(path, "tokens", absl::StrCat("must be ≥ 2, got ", s.tokens()));
+  if (s.tokens() > limits.max_tokens) {
+    return absl::ResourceExhaustedError(absl::StrCat(path, ".model.tokens: ", s.tokens(),
+                                                     " exceeds the limit ", limits.max_tokens));
+  }
+  if (s.width() < 1) return Bad(path, "width", absl::StrCat("must be ≥ 1, got ", s.width()));
+  if (NeedsFiniteWidth(method) && s.width() < s.tokens()) {
+    return Bad(path, "width",
+               absl::StrCat("must be ≥ tokens (", s.tokens(),
+                            ") for finite-width sampling (X_0 has orthonormal rows), got ",
+                            s.width()));
+  }
+  if (s.key_width() < 0) {
+    return Bad(path, "key_width", absl::StrCat("must be ≥ 0 (0 means width), got ", s.key_width()));
+  }
+  if (s.heads() < 0) return Bad(path, "heads", absl::StrCat("must be ≥ 0, got ", s.heads()));
+  const int heads = s.heads() > 0 ? s.heads() : 1;
+  const int key_width = s.key_width() > 0 ? s.key_width() : s.width();
+  if (s.width() % heads != 0) {
+    return Bad(path, "heads",
+               absl::StrCat("must divide width ", s.width(), ", got ", heads));
+  }
+  if (key_width % heads != 0) {
+    return Bad(path, "heads",
+               absl::StrCat("must divide key_width ", key_width, ", got ", heads));
+  }
+  if (s.depth() < 1) return Bad(path, "depth", absl::StrCat("must be ≥ 1, got ", s.depth()));
+
+  const AttentionSpec& a = s.attention();
+  if (!AttentionSpec::Kind_IsValid(a.kind())) {
+    return Bad(path, "attention.kind", absl::StrCat("unknown value ", a.kind()));
+  }
+  if (a.has_tau0() && !(a.tau0() > 0.0)) {
+    return Bad(path, "attention.tau0", absl::StrCat("must be > 0, got ", a.tau0()));
+  }
+  if (a.has_tau() && !(a.tau() > 0.0)) {
+    return Bad(path, "attention.tau", absl::StrCat("must be > 0, got ", a.tau()));
+  }
+  if (auto st = ValidateScales(s, path, "attention", a.has_branch_scale(), a.branch_scale());
+      !st.ok()) {
+    return st;
+  }
+  const MlpSpec& mlp = s.mlp();
+  if (!MlpSpec::Activation_IsValid(mlp.activation())) {
+    return Bad(path, "mlp.activation", absl::StrCat("unknown value ", mlp.activation()));
+  }
+  if (!MlpSpec::Sampling_IsValid(mlp.mlp_sampling())) {
+    return Bad(path, "mlp.mlp_sampling", absl::StrCat("unknown value ", mlp.mlp_sampling()));
+  }
+  if (mlp.hidden_width() < 0) {
+    return Bad(path, "mlp.hidden_width",
+               absl::StrCat("must be ≥ 0 (0 means width), got ", mlp.hidden_width()));
+  }
+  if (mlp.activation() == MlpSpec::SHAPED_RELU) {
+    const double root_n = std::sqrt(static_cast<double>(s.width()));
+    const double sp = 1.0 + mlp.c_plus() / root_n, sm = 1.0 + mlp.c_minus() / root_n;
+    if (sp * sp + sm * sm == 0.0) {
+      return Bad(path, "mlp.c_plus", "makes both slopes of the shaped ReLU zero");
+    }
+  }
+  if (auto st = ValidateScales(s, path, "mlp", mlp.has_branch_scale(), mlp.branch_scale());
+      !st.ok()) {
+    return st;
+  }
+  if (!ModelSpec::Norm_IsValid(s.norm())) {
+    return Bad(path, "norm", absl::StrCat("unknown value ", s.norm()));
+  }
+  if (!ModelSpec::Residual_IsValid(s.residual())) {
+    return Bad(path, "residual", absl::StrCat("unknown value ", s.residual()));
+  }
+  if (!ModelSpec::Preset_IsValid(s.preset())) {
+    return Bad(path, "preset", absl::StrCat("unknown value ", s.preset()));
+  }
+  return ValidateInitial(s, path);
+}
+
+}  // namespace
+
+double EstimateCost(const RunSpec& run) {
+  const ModelSpec s = ApplyPreset(run.model());
+  const double samples = std::max(run.samples(), 1);
+  const double depth = s.depth();
+  const double n = s.width();
+  const double m = s.tokens();
+  const double hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : n;
+  switch (run.method()) {
+    case RunSpec::GRAM:
+    case RunSpec::SDE:
+    case RunSpec::LIMIT:
+      return samples * depth * (m * m * m + hidden * m * m);
+    default:
+      return samples * depth * n * n;
+  }
+}
+
+absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limits& limits) {
+  if (auto st = CheckFinite(run, path); !st.ok()) return st;
+  if (!RunSpec::Method_IsValid(run.method())) {
+    return Bad(path, "method", absl::StrCat("unknown value ", run.method()));
+  }
+  const std::string model_path = path + ".model";
+  if (auto st = ValidateModel(run.model(), run.method(), model_path, limits); !st.ok()) return st;
+  if (run.samples() < 1) return Bad(path, "samples", absl::StrCat("must be ≥ 1, got ", run.samples()));
+  if (run.samples() > limits.max_samples) {
+    return absl::ResourceExhaustedError(absl::StrCat(path, ".samples: ", run.samples(),
+                                                     " exceeds the limit ", limits.max_samples));
+  }
+  if (run.record_every() < 0) {
+    return Bad(path, "record_every",
+               absl::StrCat("must be ≥ 0 (0 means every layer), got ", run.record_every()));
+  }
+  for (int i = 0; i < run.quantiles_size(); ++i) {
+    const double q = run.quantiles(i);
+    if (!(q > 0.0 && q < 1.0)) {
+      return Bad(path, absl::StrCat("quantiles[", i, "]"),
+                 absl::StrCat("must lie in (0, 1), got ", q));
+    }
+  }
+  for (int i = 0; i < run.histogram_size(); ++i) {
+    const auto& h = run.histogram(i);
+    const std::string field = absl::StrCat("histogram[", i, "]");
+    if (h.statistic().empty()) return Bad(path, field + ".statistic", "must name a statistic");
+    if (h.bins() < 1 || h.bins() > 100000) {
+      return Bad(path, field + ".bins", absl::StrCat("must be in [1, 100000], got ", h.bins()));
+    }
+    if (!(h.lo() < h.hi())) {
+      return Bad(path, field + ".lo", absl::StrCat("must be < hi (", h.hi(), "), got ", h.lo()));
+    }
+  }
+  const ModelSpec s = ApplyPreset(run.model());
+  if (run.gradients() && run.method() != RunSpec::DENSE &&
+      run.method() != RunSpec::METHOD_UNSPECIFIED) {
+    return Bad(path, "gradients",
+               absl::StrCat("needs method DENSE (explicit weights), got ",
+                            RunSpec::Method_Name(run.method())));
+  }
+  if (run.method() == RunSpec::LIMIT && s.attention().kind() != AttentionSpec::NONE &&
+      (s.attention().kind() == AttentionSpec::SOFTMAX ||
+       s.attention().kind() == AttentionSpec::KIND_UNSPECIFIED)) {
+    return Bad(model_path, "attention.kind",
+               "method LIMIT has no deterministic limit for SOFTMAX attention: at τ = sqrt(n_k) "
+               "the logits stay O(1) and random as n → ∞, so the limit is itself random; "
+               "use DENSE, COLUMNS or GRAM at a large width");
+  }
+  const double cost = EstimateCost(run);
+  if (cost > limits.max_cost) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, ".samples: samples × depth × width² (the cost of method ",
+        RunSpec::Method_Name(run.method()), ") = ", cost, " exceeds the budget ", limits.max_cost));
+  }
+  const int every = run.record_every() > 0 ? run.record_every() : 1;
+  const double recorded = s.depth() / every + 2.0;
+  const double stats = 16.0 + s.tokens() + (run.mean_covariance() ? double(s.tokens()) * s.tokens() : 0.0);
+  const double stored = recorded * stats * run.samples();
+  if (stored > limits.max_stored_values) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, ".samples: samples × recorded layers × statistics = ", stored,
+        " values exceeds the limit ", limits.max_stored_values, "; raise record_every"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSweep(const v1::SweepSpec& sweep, const Limits& limits) {
+  if (!v1::SweepSpec::Combine_IsValid(sweep.combine())) {
+    return absl::InvalidArgumentError(absl::StrCat("combine: unknown value ", sweep.combine()));
+  }
+  auto count = CountPoints(sweep);
+  if (!count.ok()) return count.status();
+  if (*count > limits.max_points) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "axes: the sweep has ", *count, " points, over the limit ", limits.max_points));
+  }
+  if (auto st = CheckFinite(sweep, ""); !st.ok()) return st;
+  auto points = ExpandSweep(sweep);
+  if (!points.ok()) return points.status();
+  for (const SweepPoint& point : *points) {
+    if (sweep.axes_size() == 0) {
+      if (auto st = ValidateRun(point.spec, "base", limits); !st.ok()) return st;
+      continue;
+    }
+    auto st = ValidateRun(point.spec, absl::StrCat("points[", point.index, "]"), limits);
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat(st.message(), " (the point where ", point.label, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sigprop

@@ -1,0 +1,41 @@
+// Every check of a user's spec, in one place (ARCHITECTURE.md "validate"). Each error names the
+// field path and the offending value, e.g.
+//   "points[3].model.attention.tau0: must be > 0, got -1".
+// Bad values are INVALID_ARGUMENT; specs over a configured budget are RESOURCE_EXHAUSTED.
+// Nothing is allocated in proportion to a requested size before these checks pass.
+#ifndef SIGPROP_COMMON_VALIDATE_H_
+#define SIGPROP_COMMON_VALIDATE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "sigprop/v1/run.pb.h"
+
+namespace sigprop {
+
+// Budgets a deployment may tighten (sigprop-server --max-cost, --max-points).
+struct Limits {
+  // Work budget of one point, in the units of EstimateCost.
+  double max_cost = 1e14;
+  int64_t max_points = 100000;
+  int64_t max_samples = 10000000;
+  int max_tokens = 256;
+  // Per-sample values a point may hold for aggregation (samples × recorded layers × statistics);
+  // 2^28 doubles is 2 GiB.
+  double max_stored_values = 268435456.0;
+};
+
+// The work of one point in multiply-adds, up to a constant: DENSE and COLUMNS cost
+// samples × depth × width², the width-independent methods samples × depth × (m³ + n_h m²).
+double EstimateCost(const v1::RunSpec& run);
+
+// Checks one run. `path` prefixes every field name ("base", "points[3]").
+absl::Status ValidateRun(const v1::RunSpec& run, const std::string& path, const Limits& limits);
+
+// Checks the sweep's own fields, expands it and checks every point (sweep_expansion.h).
+absl::Status ValidateSweep(const v1::SweepSpec& sweep, const Limits& limits);
+
+}  // namespace sigprop
+
+#endif  // SIGPROP_COMMON_VALIDATE_H_
