@@ -1,0 +1,157 @@
+#include "common/sde/covariance_sde.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace sigprop {
+namespace {
+
+constexpr double kUnitSumTolerance = 1e-9;
+
+absl::Status CheckUnitSum(const std::string& block, double lambda, double gamma) {
+  if (std::abs(lambda * lambda + gamma * gamma - 1.0) > kUnitSumTolerance) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        block, ".branch_scale: method SDE needs λ² + γ² = 1 (residual UNIT_SUM), so that a layer "
+               "moves V by O(1/n); got λ = ", lambda, ", γ = ", gamma));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+BrownianIncrement::BrownianIncrement(int tokens)
+    : symmetric(tokens, tokens), attention(tokens, tokens) {}
+
+void BrownianIncrement::Draw(RandomStream& stream, double dt, bool attention_noise) {
+  const int m = static_cast<int>(symmetric.rows());
+  const double root_dt = std::sqrt(dt);
+  const double root_2dt = std::sqrt(2.0 * dt);
+  for (int i = 0; i < m; ++i) {
+    symmetric(i, i) = root_2dt * stream.Gaussian();
+    for (int j = 0; j < i; ++j) {
+      const double x = root_dt * stream.Gaussian();
+      symmetric(i, j) = x;
+      symmetric(j, i) = x;
+    }
+  }
+  if (!attention_noise) return;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) attention(i, j) = root_dt * stream.Gaussian();
+}
+
+double ShapedReluNu(double rho) {
+  const double r = std::clamp(rho, -1.0, 1.0);
+  return std::sqrt(1.0 - r * r) - r * std::acos(r);
+}
+
+absl::StatusOr<CovarianceSde> CovarianceSde::FromPlan(const ModelPlan& plan) {
+  if (plan.norm != NormKind::kNone) {
+    return absl::InvalidArgumentError(
+        "norm: method SDE has no normalisation layers (SPEC §6 covers the unnormalised shaped "
+        "transformer); use norm NONE, or a finite-width method");
+  }
+  double lin_variance = 0.0, attention_scale = 0.0, attention_drift = 0.0, mlp_drift = 0.0;
+
+  const AttentionPlan& a = plan.attention;
+  if (a.enabled()) {
+    if (a.kind != AttentionKind::kShaped && a.kind != AttentionKind::kIdentity) {
+      return absl::InvalidArgumentError(
+          "attention.kind: method SDE needs SHAPED, IDENTITY or NONE attention; softmax and uniform "
+          "attention change V by O(1) per layer, so there is no diffusion limit");
+    }
+    if (a.causal) {
+      return absl::InvalidArgumentError(
+          "attention.causal: method SDE has no causal mask (SPEC §6 derives the unmasked softmax)");
+    }
+    if (auto st = CheckUnitSum("attention", a.skip, a.branch); !st.ok()) return st;
+    const double g2 = a.branch * a.branch;
+    lin_variance += a.output_projection ? 2.0 * g2 : g2 * (2.0 - g2);
+    if (a.kind == AttentionKind::kShaped) {
+      // Logit variance per entry is V_αα V_ββ (n_k/H)/τ²; with τ = τ0 sqrt(n n_k/H) that is
+      // V_αα V_ββ/(τ0² n). An explicit τ is folded into the same effective τ0.
+      const double head_key_width = static_cast<double>(plan.key_width) / plan.heads;
+      const double tau0 = a.tau / std::sqrt(static_cast<double>(plan.width) * head_key_width);
+      attention_drift = g2 / (tau0 * tau0);
+      attention_scale = g2 / (plan.tokens * tau0 * std::sqrt(static_cast<double>(plan.heads)));
+    }
+  }
+
+  const MlpPlan& mlp = plan.mlp;
+  if (mlp.enabled()) {
+    const ActivationKind kind = mlp.activation.kind;
+    if (kind != ActivationKind::kShapedRelu && kind != ActivationKind::kLinear) {
+      return absl::InvalidArgumentError(
+          "mlp.activation: method SDE needs SHAPED_RELU, LINEAR or NONE; an unshaped activation "
+          "changes V by O(1) per layer, so there is no diffusion limit");
+    }
+    if (auto st = CheckUnitSum("mlp", mlp.skip, mlp.branch); !st.ok()) return st;
+    const double g2 = mlp.branch * mlp.branch;
+    const double width_ratio = static_cast<double>(plan.width) / mlp.hidden;
+    lin_variance += g2 * (2.0 - g2 + g2 * width_ratio);
+    if (kind == ActivationKind::kShapedRelu) {
+      const double spread = mlp.c_plus - mlp.c_minus;
+      mlp_drift = g2 * spread * spread / (2.0 * M_PI);
+    }
+  }
+  return CovarianceSde(plan.tokens, lin_variance, attention_scale, attention_drift, mlp_drift);
+}
+
+CovarianceSde::CovarianceSde(int tokens, double lin_variance, double attention_scale,
+                             double attention_drift, double mlp_drift)
+    : tokens_(tokens),
+      lin_variance_(lin_variance),
+      attention_scale_(attention_scale),
+      attention_drift_(attention_drift),
+      mlp_drift_(mlp_drift),
+      root_lin_variance_(std::sqrt(lin_variance)),
+      centering_(Matrix::Identity(tokens, tokens) -
+                 Matrix::Constant(tokens, tokens, 1.0 / tokens)) {}
+
+void CovarianceSde::Drift(const Matrix& v, Matrix* drift) const {
+  const int m = tokens_;
+  drift->setZero(m, m);
+  if (attention_drift_ != 0.0) {
+    // PVP by centring rows and columns: O(m²).
+    const Vector column_mean = v.colwise().mean().transpose();
+    const double grand_mean = column_mean.mean();
+    Matrix centred = v;
+    centred.rowwise() -= column_mean.transpose();
+    centred.colwise() -= column_mean;
+    centred.array() += grand_mean;
+    const double tr_pvpv = (centred.array() * v.array()).sum();
+    const Vector d_tilde = centred.diagonal().array() - centred.trace() / m;
+    const Vector vd = v * d_tilde;
+    const Vector diag = v.diagonal();
+    drift->noalias() += (attention_drift_ * tr_pvpv / (m * m)) * v;
+    drift->noalias() += (attention_drift_ / (2.0 * m)) * (diag * vd.transpose() + vd * diag.transpose());
+  }
+  if (mlp_drift_ != 0.0) {
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < i; ++j) {
+        const double scale = std::sqrt(v(i, i) * v(j, j));
+        const double x = mlp_drift_ * ShapedReluNu(v(i, j) / scale) * scale;
+        (*drift)(i, j) += x;
+        (*drift)(j, i) += x;
+      }
+    }
+  }
+}
+
+void CovarianceSde::Diffusion(const Matrix& v, const Matrix& l, const BrownianIncrement& db,
+                              Matrix* noise) const {
+  // L dG Lᵀ; L is stored with zeros above the diagonal.
+  const Matrix left = l * db.symmetric;
+  noise->noalias() = left * l.transpose();
+  *noise *= root_lin_variance_;
+  if (attention_scale_ == 0.0) return;
+  // E V = L dB₂ Lᵀ (P V); PV centres V's columns.
+  Matrix pv = v;
+  pv.rowwise() -= v.colwise().mean();
+  const Matrix e = l * db.attention;
+  const Matrix ev = e * (l.transpose() * pv);
+  noise->noalias() += attention_scale_ * (ev + ev.transpose());
+}
+
+}  // namespace sigprop
