@@ -53,8 +53,8 @@ void ComputeCovarianceStats(const Matrix& v, const CovarianceStatOptions& option
   const double total_sum = v.sum();
   const double centred_trace = std::max(0.0, trace - total_sum / m);
 
-  // Eigen's solver reallocates only when the size changes; samplers call this once per layer per
-  // sample with the same m, so one solver per thread keeps the hot loop allocation-free.
+  // Eigen's solver resizes its buffers only when m changes; samplers call this once per layer per
+  // sample with the same m, so one solver per thread keeps its buffers across calls.
   thread_local Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
   solver.compute(v, Eigen::EigenvaluesOnly);
   const Eigen::VectorXd& eig = solver.eigenvalues();  // Ascending.

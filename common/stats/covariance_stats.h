@@ -34,8 +34,8 @@ std::vector<std::string> CovarianceStatNames(int tokens, const CovarianceStatOpt
 // Undefined values are NaN rather than an error: the ρ's when m = 1 or a diagonal entry is 0, and
 // every statistic when V is empty or has a non-finite entry (such a sample is diverged, SPEC §3, and the
 // aggregates skip non-finite values). One self-adjoint eigensolve (eigenvalues only) serves
-// stable_rank, log_det and eig_k; its workspace is kept per thread, so a call with the same m as
-// the previous one on that thread does not allocate.
+// stable_rank, log_det and eig_k; its workspace is kept per thread and reused while m stays the
+// same, so the per-layer, per-sample calls do not reallocate it.
 void ComputeCovarianceStats(const Matrix& v, const CovarianceStatOptions& options, double* out);
 
 }  // namespace sigprop
