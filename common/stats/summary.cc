@@ -46,7 +46,9 @@ v1::Histogram Bin(const std::vector<double>& finite, const v1::HistogramSpec& sp
 }  // namespace
 
 std::string QuantileKey(double level) {
-  char buffer[64];
+  // The longest shortest-round-trip fixed form of a double in [0, 1] (the smallest subnormal) is
+  // under 350 characters.
+  char buffer[400];
   const auto result = std::to_chars(buffer, buffer + sizeof(buffer), level,
                                     std::chars_format::fixed);
   const std::string text(buffer, result.ptr);
