@@ -11,10 +11,11 @@ namespace sigprop {
 namespace {
 
 absl::Status CheckDenseShape(const ModelPlan& plan) {
-  if (plan.tokens < 1 || plan.depth < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("model: dense sampler needs tokens >= 1 and ",
-                                                   "depth >= 0, got ", plan.tokens, ", ",
-                                                   plan.depth));
+  if (plan.tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("model.tokens: must be >= 1, got ", plan.tokens));
+  }
+  if (plan.depth < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("model.depth: must be >= 0, got ", plan.depth));
   }
   if (plan.width < plan.tokens) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -37,7 +38,11 @@ absl::Status CheckDenseShape(const ModelPlan& plan) {
 void Covariance(const Matrix& x, Matrix* v) {
   v->noalias() = x * x.transpose();
   *v /= static_cast<double>(x.cols());
-  *v = (0.5 * (*v + v->transpose())).eval();
+  for (Eigen::Index i = 0; i < v->rows(); ++i) {
+    for (Eigen::Index j = i + 1; j < v->cols(); ++j) {
+      (*v)(i, j) = (*v)(j, i) = 0.5 * ((*v)(i, j) + (*v)(j, i));
+    }
+  }
 }
 
 GradientNorms Norms(const LayerWeights& grad) {

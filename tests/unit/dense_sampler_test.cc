@@ -22,11 +22,12 @@ using v1::ModelSpec;
 // Keeps everything a sample reports; optionally cancels at the k-th poll of Cancelled().
 class RecordingObserver : public SampleObserver {
  public:
-  explicit RecordingObserver(int cancel_at_poll = -1) : cancel_at_poll_(cancel_at_poll) {}
+  explicit RecordingObserver(int cancel_at_poll = -1, int record_every = 1)
+      : cancel_at_poll_(cancel_at_poll), record_every_(record_every) {}
   void OnCovariance(int layer, const Matrix& v) override { covariances[layer] = v; }
   void OnGradients(int layer, const GradientNorms& g) override { gradients[layer] = g; }
   void OnDiverged(int layer) override { diverged_at = layer; }
-  bool WantsLayer(int) const override { return true; }
+  bool WantsLayer(int layer) const override { return layer % record_every_ == 0; }
   bool Cancelled() const override { return cancel_at_poll_ >= 0 && polls_++ >= cancel_at_poll_; }
 
   std::map<int, Matrix> covariances;
@@ -35,6 +36,7 @@ class RecordingObserver : public SampleObserver {
 
  private:
   int cancel_at_poll_;
+  int record_every_;
   mutable int polls_ = 0;
 };
 
@@ -497,6 +499,19 @@ TEST(DenseSamplerTest, SameCoordinatesGiveIdenticalBytes) {
   for (int l = 1; l <= plan.depth; ++l) {
     EXPECT_EQ(std::memcmp(&a.gradients.at(l), &b.gradients.at(l), sizeof(GradientNorms)), 0);
     EXPECT_NE(a.gradients.at(l).wq, other.gradients.at(l).wq);
+  }
+}
+
+// V_0 always; then only the layers the observer wants, bitwise equal to the full record.
+TEST(DenseSamplerTest, ReportsOnlyWantedLayers) {
+  const ModelPlan plan = SmallTransformer();
+  RecordingObserver all, even(-1, 2);
+  ASSERT_TRUE(SampleDense(plan, {9, 0, 1}, false, all).ok());
+  ASSERT_TRUE(SampleDense(plan, {9, 0, 1}, false, even).ok());
+  ASSERT_EQ(even.covariances.size(), 3u);
+  for (const auto& [layer, v] : even.covariances) {
+    EXPECT_EQ(layer % 2, 0);
+    EXPECT_EQ(v, all.covariances.at(layer)) << "layer " << layer;
   }
 }
 
