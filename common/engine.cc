@@ -22,7 +22,6 @@ namespace {
 using v1::RunSpec;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-const char* const kGradientNames[] = {"grad_wq", "grad_wk", "grad_wv", "grad_w1", "grad_w2"};
 
 std::vector<int> RecordedLayers(int depth, int record_every) {
   const int every = record_every > 0 ? record_every : 1;
@@ -157,7 +156,7 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
   table.layers = RecordedLayers(plan.depth, run.record_every());
   table.names = CovarianceStatNames(plan.tokens, options);
   if (run.gradients()) {
-    for (const char* name : kGradientNames) table.names.push_back(name);
+    for (const char* name : kGradientStatNames) table.names.push_back(name);
   }
   table.values.assign(table.layers.size() * table.names.size() * samples, kNaN);
   table.diverged.assign(table.layers.size() * samples, 0);

@@ -1,10 +1,14 @@
 #include "common/validate.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/finite/sample_observer.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
+#include "common/stats/covariance_stats.h"
 #include "common/sweep_expansion.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
@@ -234,10 +238,19 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                  absl::StrCat("must lie in (0, 1), got ", q));
     }
   }
+  std::vector<std::string> statistics =
+      CovarianceStatNames(std::max(run.model().tokens(), 2), {run.eigenvalues()});
+  if (run.gradients()) {
+    for (const char* g : kGradientStatNames) statistics.push_back(g);
+  }
   for (int i = 0; i < run.histogram_size(); ++i) {
     const auto& h = run.histogram(i);
     const std::string field = absl::StrCat("histogram[", i, "]");
-    if (h.statistic().empty()) return Bad(path, field + ".statistic", "must name a statistic");
+    if (std::find(statistics.begin(), statistics.end(), h.statistic()) == statistics.end()) {
+      return Bad(path, field + ".statistic",
+                 absl::StrCat("unknown statistic '", h.statistic(), "'; one of ",
+                              absl::StrJoin(statistics, ", ")));
+    }
     if (h.bins() < 1 || h.bins() > 100000) {
       return Bad(path, field + ".bins", absl::StrCat("must be in [1, 100000], got ", h.bins()));
     }
