@@ -3,12 +3,14 @@
 #include <atomic>
 #include <limits>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/finite/dense_sampler.h"
 #include "common/finite/sample_observer.h"
 #include "common/limit/limit_map.h"
 #include "common/model_plan.h"
+#include "common/sde/sde_sampler.h"
 #include "common/stats/covariance_stats.h"
 #include "common/stats/summary.h"
 #include "oneapi/tbb/blocked_range.h"
@@ -216,7 +218,12 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     }
     return table;
   }
-  if (method != RunSpec::DENSE) {
+  std::optional<SdeSampler> sde;
+  if (method == RunSpec::SDE) {
+    auto sampler = SdeSampler::Create(plan, run.sde());
+    if (!sampler.ok()) return sampler.status();
+    sde.emplace(*std::move(sampler));
+  } else if (method != RunSpec::DENSE) {
     return absl::UnimplementedError(absl::StrCat(
         "method: ", RunSpec::Method_Name(method), " is not available in this build; use DENSE"));
   }
@@ -231,6 +238,7 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     TableObserver observer(&table, slot_of_layer, options, covariance_stats, s, &context.cancelled);
     SampleCoordinates at = base;
     at.sample = static_cast<uint32_t>(s);
+    if (sde) return sde->Sample(at, observer);
     return SampleDense(plan, at, run.gradients(), observer);
   });
   if (!status.ok()) return status;

@@ -8,6 +8,7 @@
 #include "common/finite/sample_observer.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
+#include "common/sde/covariance_sde.h"
 #include "common/stats/covariance_stats.h"
 #include "common/sweep_expansion.h"
 #include "google/protobuf/descriptor.h"
@@ -196,6 +197,25 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
   return ValidateInitial(s, path);
 }
 
+// The SDE's own options, and whether every block of the model has a covariance SDE (the process
+// knows which do; its errors name the field relative to the model).
+absl::Status ValidateSde(const RunSpec& run, const std::string& path,
+                         const std::string& model_path) {
+  const v1::SdeOptions& sde = run.sde();
+  if (sde.steps_per_layer() < 0 || sde.steps_per_layer() > 100000) {
+    return Bad(path, "sde.steps_per_layer",
+               absl::StrCat("must be in [0, 100000] (0 means 1), got ", sde.steps_per_layer()));
+  }
+  if (!v1::SdeOptions::Positivity_IsValid(sde.positivity())) {
+    return Bad(path, "sde.positivity", absl::StrCat("unknown value ", sde.positivity()));
+  }
+  auto process = CovarianceSde::FromPlan(ResolveModel(run.model()));
+  if (!process.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(model_path, ".", process.status().message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 double EstimateCost(const RunSpec& run) {
@@ -206,8 +226,10 @@ double EstimateCost(const RunSpec& run) {
   const double m = s.tokens();
   const double hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : n;
   switch (run.method()) {
-    case RunSpec::GRAM:
     case RunSpec::SDE:
+      // Euler–Maruyama steps of O(m³) each, independent of the width.
+      return samples * depth * std::max(run.sde().steps_per_layer(), 1) * m * m * m;
+    case RunSpec::GRAM:
     case RunSpec::LIMIT:
       return samples * depth * (m * m * m + hidden * m * m);
     default:
@@ -272,6 +294,9 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                "method LIMIT has no deterministic limit for SOFTMAX attention: at τ = sqrt(n_k) "
                "the logits stay O(1) and random as n → ∞, so the limit is itself random; "
                "use DENSE, COLUMNS or GRAM at a large width");
+  }
+  if (run.method() == RunSpec::SDE) {
+    if (auto st = ValidateSde(run, path, model_path); !st.ok()) return st;
   }
   const double cost = EstimateCost(run);
   if (cost > limits.max_cost) {

@@ -1,0 +1,248 @@
+// The covariance SDE (SPEC §6, §7.3): coefficients against their definitions, paper C's
+// one-dimensional correlation SDE, step-size convergence, and method SDE through the engine.
+//
+// Statistical thresholds and their false-alarm rates (every seed fixed, so a failure reproduces):
+// - moment checks: 5 standard errors per entry (two-sided Gaussian tail 5.7e-7; at most 65 checks
+//   per test, so < 4e-5 per test);
+// - KS checks between laws that should agree: p > 1e-3, a false alarm rate of 1e-3 per check.
+#include <cmath>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/engine.h"
+#include "common/model_plan.h"
+#include "common/rng.h"
+#include "common/sde/covariance_sde.h"
+#include "common/sde/euler_maruyama.h"
+#include "common/sde/sde_sampler.h"
+#include "common/stats/distance.h"
+#include "common/validate.h"
+
+namespace sigprop {
+namespace {
+
+using v1::AttentionSpec;
+using v1::MlpSpec;
+using v1::ModelSpec;
+using v1::RunSpec;
+
+// Keeps the last covariance a path reports, and whether it diverged.
+class TerminalObserver : public SampleObserver {
+ public:
+  void OnCovariance(int, const Matrix& v) override { last = v; }
+  void OnGradients(int, const GradientNorms&) override {}
+  void OnDiverged(int) override { diverged = true; }
+  bool WantsLayer(int) const override { return true; }
+  bool Cancelled() const override { return false; }
+  Matrix last;
+  bool diverged = false;
+};
+
+ModelSpec Shaped(ModelSpec::Preset preset, int m, int n, int depth) {
+  ModelSpec s;
+  s.set_preset(preset);
+  s.set_tokens(m);
+  s.set_width(n);
+  s.set_depth(depth);
+  return s;
+}
+
+// A fixed, well-conditioned V (eigenvalues 0.59 … 1.53) with unequal diagonal and correlations of both signs.
+Matrix TestCovariance() {
+  Matrix v(4, 4);
+  v << 1.3, 0.3, -0.1, 0.1,  //
+      0.3, 1.0, 0.2, 0.15,     //
+      -0.1, 0.2, 1.1, -0.2,    //
+      0.1, 0.15, -0.2, 0.9;
+  return v;
+}
+
+// SPEC §6's drift, written from its definition with explicit sums.
+Matrix SpecDrift(const Matrix& v, double attention_g2, double tau0, double mlp_g2, double c_plus,
+                 double c_minus) {
+  const int m = static_cast<int>(v.rows());
+  Matrix p = Matrix::Identity(m, m);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) p(i, j) -= 1.0 / m;
+  const Matrix pvp = p * v * p;
+  double tr_pvpv = 0.0;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) tr_pvpv += pvp(i, j) * v(j, i);
+  std::vector<double> d(m), vd(m, 0.0);
+  for (int i = 0; i < m; ++i) d[i] = pvp(i, i) - pvp.trace() / m;
+  for (int i = 0; i < m; ++i)
+    for (int k = 0; k < m; ++k) vd[i] += v(i, k) * d[k];
+  Matrix drift(m, m);
+  const double k = (c_plus - c_minus) * (c_plus - c_minus) / (2.0 * M_PI);
+  for (int a = 0; a < m; ++a) {
+    for (int b = 0; b < m; ++b) {
+      double x = (attention_g2 / (tau0 * tau0)) *
+                 (v(a, b) * tr_pvpv / (m * m) + (v(a, a) * vd[b] + v(b, b) * vd[a]) / (2.0 * m));
+      if (a != b) {
+        const double rho = v(a, b) / std::sqrt(v(a, a) * v(b, b));
+        x += mlp_g2 * k * (std::sqrt(1 - rho * rho) - rho * std::acos(rho)) *
+             std::sqrt(v(a, a) * v(b, b));
+      }
+      drift(a, b) = x;
+    }
+  }
+  return drift;
+}
+
+// Cov(dV_ij, dV_kl)/dt of s Σ_lin + the attention term a(E V + V Eᵀ), E = L Z Lᵀ P:
+//   s (V_ik V_jl + V_il V_jk) + a² (V_ik G_jl + V_il G_jk + V_jk G_il + V_jl G_ik),  G = VPVPV.
+double SpecDiffusionCovariance(const Matrix& v, double s, double a, int i, int j, int k, int l) {
+  const int m = static_cast<int>(v.rows());
+  const Matrix p = Matrix::Identity(m, m) - Matrix::Constant(m, m, 1.0 / m);
+  const Matrix g = v * p * v * p * v;
+  return s * (v(i, k) * v(j, l) + v(i, l) * v(j, k)) +
+         a * a * (v(i, k) * g(j, l) + v(i, l) * g(j, k) + v(j, k) * g(i, l) + v(j, l) * g(i, k));
+}
+
+TEST(CovarianceSdeTest, CoefficientsOfTheShapedTransformerFollowSpec) {
+  ModelSpec spec = Shaped(ModelSpec::SHAPED_TRANSFORMER, 4, 64, 32);
+  spec.mutable_attention()->set_tau0(0.8);
+  spec.mutable_mlp()->set_c_plus(0.5);
+  spec.mutable_mlp()->set_c_minus(-1.5);
+  auto sde = CovarianceSde::FromPlan(ResolveModel(spec));
+  ASSERT_TRUE(sde.ok()) << sde.status();
+  // γ² = ½ for both blocks: s = γ²(2 − γ²) + 2γ² = 1.75, a = γ²/(m τ0).
+  EXPECT_NEAR(sde->lin_variance(), 1.75, 1e-12);
+  EXPECT_NEAR(sde->attention_scale(), 0.5 / (4 * 0.8), 1e-12);
+  const Matrix v = TestCovariance();
+  Matrix drift;
+  sde->Drift(v, &drift);
+  const Matrix expected = SpecDrift(v, 0.5, 0.8, 0.5, 0.5, -1.5);
+  EXPECT_LT((drift - expected).cwiseAbs().maxCoeff(), 1e-12) << drift << "\nvs\n" << expected;
+}
+
+// One Euler–Maruyama step from a fixed V, many times: the sample mean of dV is b(V) dt and its
+// sample covariance is Σ(V) dt, each within 5 standard errors.
+TEST(CovarianceSdeTest, OneStepMomentsMatchDriftAndDiffusion) {
+  ModelSpec spec = Shaped(ModelSpec::SHAPED_TRANSFORMER, 4, 64, 32);
+  spec.mutable_attention()->set_tau0(0.8);
+  auto sde = CovarianceSde::FromPlan(ResolveModel(spec));
+  ASSERT_TRUE(sde.ok()) << sde.status();
+  const Matrix v = TestCovariance();
+  // Small enough that no step leaves the positive-definite cone (the smallest eigenvalue is ~10
+  // noise standard deviations away), large enough that b dt is ~7 standard errors of the mean.
+  const double dt = 0.002;
+  const int samples = 100000;
+  const int m = 4;
+  std::vector<std::pair<int, int>> entries;
+  for (int i = 0; i < m; ++i)
+    for (int j = i; j < m; ++j) entries.emplace_back(i, j);
+  const int e = static_cast<int>(entries.size());
+  std::vector<double> sum(e, 0.0);
+  Matrix cross = Matrix::Zero(e, e);
+  BrownianIncrement db(m);
+  RandomStream stream(7, 0, 0, 1);
+  for (int s = 0; s < samples; ++s) {
+    SdePathState state(v);
+    db.Draw(stream, dt, sde->has_attention_noise());
+    ASSERT_EQ(EulerMaruyamaStep(*sde, dt, db, Positivity::kStop, &state), StepOutcome::kOk);
+    std::vector<double> dv(e);
+    for (int k = 0; k < e; ++k) dv[k] = state.v(entries[k].first, entries[k].second) -
+                                        v(entries[k].first, entries[k].second);
+    for (int a = 0; a < e; ++a) {
+      sum[a] += dv[a];
+      for (int b = 0; b < e; ++b) cross(a, b) += dv[a] * dv[b];
+    }
+  }
+  const Matrix drift = SpecDrift(v, 0.5, 0.8, 0.5, 0.0, -1.0);
+  const double s_lin = 1.75, a_att = 0.5 / (4 * 0.8);
+  for (int a = 0; a < e; ++a) {
+    const auto [i, j] = entries[a];
+    const double var = SpecDiffusionCovariance(v, s_lin, a_att, i, j, i, j) * dt;
+    EXPECT_NEAR(sum[a] / samples, drift(i, j) * dt, 5.0 * std::sqrt(var / samples))
+        << "mean of dV_" << i << j;
+    for (int b = a; b < e; ++b) {
+      const auto [k, l] = entries[b];
+      const double cov = SpecDiffusionCovariance(v, s_lin, a_att, i, j, k, l) * dt;
+      const double var_b = SpecDiffusionCovariance(v, s_lin, a_att, k, l, k, l) * dt;
+      // Var of a product-moment estimate for Gaussian increments: (σ_a² σ_b² + c²)/N; the drift
+      // shifts the mean by O(dt), negligible against the O(sqrt(dt)) noise at this dt.
+      const double se = std::sqrt((var * var_b + cov * cov) / samples);
+      const double mean_a = sum[a] / samples, mean_b = sum[b] / samples;
+      EXPECT_NEAR(cross(a, b) / samples - mean_a * mean_b, cov, 5.0 * se + 1e-12)
+          << "Cov(dV_" << i << j << ", dV_" << k << l << ")";
+    }
+  }
+}
+
+// Terminal ρ₁₂ at t = T of the V-SDE of the shaped MLP without residual (λ = 0, γ = 1), m = 2.
+std::vector<double> ShapedMlpSdeRho(double c_minus, double rho0, int width, int depth, int steps,
+                                    int paths, uint64_t seed) {
+  ModelSpec spec;
+  spec.set_tokens(2);
+  spec.set_width(width);
+  spec.set_depth(depth);
+  spec.set_residual(ModelSpec::EXPLICIT);
+  spec.mutable_attention()->set_kind(AttentionSpec::NONE);
+  spec.mutable_mlp()->set_activation(MlpSpec::SHAPED_RELU);
+  spec.mutable_mlp()->set_c_minus(c_minus);
+  spec.mutable_mlp()->set_skip_scale(0.0);
+  spec.mutable_mlp()->set_branch_scale(1.0);
+  spec.mutable_initial()->set_rho0(rho0);
+  v1::SdeOptions options;
+  options.set_steps_per_layer(steps);
+  auto sampler = SdeSampler::Create(ResolveModel(spec), options);
+  EXPECT_TRUE(sampler.ok()) << sampler.status();
+  std::vector<double> rho;
+  for (int p = 0; p < paths; ++p) {
+    TerminalObserver observer;
+    EXPECT_TRUE(sampler->Sample({seed, 0, static_cast<uint32_t>(p)}, observer).ok());
+    if (observer.diverged) continue;
+    const Matrix& v = observer.last;
+    rho.push_back(v(0, 1) / std::sqrt(v(0, 0) * v(1, 1)));
+  }
+  return rho;
+}
+
+// An independent Euler scheme for dρ = [k ν(ρ) − q ρ(1 − ρ²)] dt + r (1 − ρ²) dB, ρ kept in [−1, 1].
+std::vector<double> CorrelationEuler(double k, double q, double r, double rho0, double horizon,
+                                     int steps, int paths, uint64_t seed) {
+  const double dt = horizon / steps;
+  std::vector<double> out;
+  for (int p = 0; p < paths; ++p) {
+    RandomStream stream(seed, 1, static_cast<uint32_t>(p), 0);
+    double rho = rho0;
+    for (int s = 0; s < steps; ++s) {
+      const double nu = std::sqrt(1 - rho * rho) - rho * std::acos(rho);
+      rho += (k * nu - q * rho * (1 - rho * rho)) * dt +
+             r * (1 - rho * rho) * std::sqrt(dt) * stream.Gaussian();
+      rho = std::clamp(rho, -1.0, 1.0);
+    }
+    out.push_back(rho);
+  }
+  return out;
+}
+
+// Paper C: for two tokens of the shaped MLP without residual, Itô's formula applied to
+// ρ = V₁₂/sqrt(V₁₁V₂₂) under dV = ν sqrt(V₁₁V₂₂) dt + sqrt(2) Σ_lin^{1/2} dB gives
+//   dρ = [ν(ρ) − ρ(1 − ρ²)] dt + sqrt(2) (1 − ρ²) dB,
+// ν with its factor (c₊ − c₋)²/2π. The V-SDE's ρ must follow it (KS p > 1e-3, false alarm 1e-3).
+// c₋ = −3 makes the ν term as large as the Itô terms, so both are tested. T = 1, Δt = 1/400.
+TEST(CovarianceSdeTest, ShapedMlpCorrelationFollowsPaperC) {
+  const double c_minus = -3.0, k = 9.0 / (2 * M_PI), rho0 = 0.2;
+  const auto sde = ShapedMlpSdeRho(c_minus, rho0, 100, 100, 4, 4000, 11);
+  const auto closed = CorrelationEuler(k, 1.0, std::sqrt(2.0), rho0, 1.0, 400, 4000, 12);
+  ASSERT_EQ(sde.size(), 4000u);
+  const KsResult ks = KolmogorovSmirnov(sde, closed);
+  EXPECT_GT(ks.p_value, 1e-3) << "KS D = " << ks.statistic;
+}
+
+// SPEC §6 recalls paper C's equation as dρ = [ν − ρ(1 − ρ²)/2] dt + (1 − ρ²) dB: the Itô terms of
+// a diffusion Σ_lin instead of 2Σ_lin. With the V-SDE's 2Σ_lin (derived from the gram chain and
+// checked against finite networks in SdeVersusFiniteWidth) that form is far off; this test pins
+// the discrepancy so that SPEC's line gets corrected (D ≈ 0.1 at 4000 paths, p < 1e-6).
+TEST(CovarianceSdeTest, SpecRecalledCorrelationFormDisagrees) {
+  const double c_minus = -3.0, k = 9.0 / (2 * M_PI), rho0 = 0.2;
+  const auto sde = ShapedMlpSdeRho(c_minus, rho0, 100, 100, 4, 4000, 11);
+  const auto recalled = CorrelationEuler(k, 0.5, 1.0, rho0, 1.0, 400, 4000, 13);
+  EXPECT_LT(KolmogorovSmirnov(sde, recalled).p_value, 1e-6);
+}
+
+}  // namespace
+}  // namespace sigprop
