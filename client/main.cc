@@ -17,7 +17,6 @@
 #include "client/spec_io.h"
 #include "common/sweep_expansion.h"
 #include "common/validate.h"
-#include "google/protobuf/io/coded_stream.h"
 
 namespace sigprop::cli {
 namespace {
@@ -154,8 +153,6 @@ int Run(const Args& args) {
 }
 
 int Main(int argc, char** argv) {
-  // Map fields (LayerStats.stats) must print in one order so output is byte-reproducible.
-  google::protobuf::io::CodedOutputStream::SetDefaultSerializationDeterministic();
   auto args = ParseArgs(argc, argv, {"format", "out", "threads", "shard"},
                         {"progress", "quiet", "help"});
   if (!args.ok()) {

@@ -24,12 +24,13 @@ namespace sigprop {
 //   V across tokens). Heads and the output projection W_O leave this unchanged: every head has the
 //   same A∞, and W_O/√n preserves covariances.
 //   UNIFORM:  A∞ = 11ᵀ/m, so K = v̄ 11ᵀ, v̄ = 1ᵀV1/m² — exact in expectation at any width (SPEC §5).
-//             The causal flag does not apply (it masks a softmax, and UNIFORM has none).
+//             With the causal mask A = C (row α uniform over β ≤ α, the causal softmax at zero
+//             logits), as in the finite samplers, so K = C V Cᵀ.
 //   IDENTITY: A∞ = I, K = V.
 //   SHAPED:   logits QKᵀ/τ with τ = τ0·sqrt(n·n_k) are O(1/√n), so softmax → its value at zero
-//             logits: 11ᵀ/m, or with the causal mask C (row α uniform over β ≤ α). Hence
-//             A∞ = I (K = V) without the mask, A∞ = I + C − 11ᵀ/m with it. (An explicit τ that
-//             does not grow with n is outside this limit.)
+//             logits: 11ᵀ/m, or with the causal mask C. The samplers centre causal SHAPED
+//             attention with C instead of 11ᵀ/m, so A∞ = I (K = V) either way. (An explicit τ
+//             that does not grow with n is outside this limit.)
 //   SOFTMAX:  no deterministic limit (see the error below).
 // - MLP: K = MlpKernel(plan.mlp.activation, V), with φ as the plan resolved it at width n (for
 //   SHAPED_RELU the slopes 1 + c±/√n; the map then differs from the linear one by O(1/n) per

@@ -218,18 +218,29 @@ TEST(LimitTrajectoryTest, ShapedAttentionIsIdentityInTheLimit) {
   EXPECT_TRUE(trajectory->back().isApprox(plan.v0, 1e-14));
 }
 
-// Causal SHAPED, m = 2: C = [[1, 0], [½, ½]], A∞ = I + C − 11ᵀ/2 = [[3/2, −1/2], [0, 1]];
-// with λ = 0, γ = 1, V_0 = I: V_1 = A∞ A∞ᵀ = [[5/2, −1/2], [−1/2, 1]].
-TEST(LimitTrajectoryTest, CausalShapedAttentionHandCase) {
+// Causal UNIFORM, m = 2: A = C = [[1, 0], [½, ½]] (row α averages tokens β ≤ α); with λ = 0,
+// γ = 1, V_0 = I: V_1 = C Cᵀ = [[1, ½], [½, ½]].
+TEST(LimitTrajectoryTest, CausalUniformAttentionHandCase) {
   ModelPlan plan = BasePlan(Matrix::Identity(2, 2), 1);
-  plan.attention.kind = AttentionKind::kShaped;
+  plan.attention.kind = AttentionKind::kUniform;
   plan.attention.causal = true;
   plan.attention.skip = 0.0;
   absl::StatusOr<std::vector<Matrix>> trajectory = LimitTrajectory(plan);
   ASSERT_TRUE(trajectory.ok());
   Matrix expected(2, 2);
-  expected << 2.5, -0.5, -0.5, 1.0;
+  expected << 1.0, 0.5, 0.5, 0.5;
   EXPECT_TRUE((*trajectory)[1].isApprox(expected, 1e-15));
+}
+
+// Causal SHAPED is centred with C, so at vanishing logits A∞ = I + C − C = I, as without the mask.
+TEST(LimitTrajectoryTest, CausalShapedAttentionIsCentredAtIdentity) {
+  ModelPlan plan = BasePlan(FourTokenCovariance(), 2);
+  plan.attention.kind = AttentionKind::kShaped;
+  plan.attention.causal = true;
+  plan.attention.skip = 0.0;
+  absl::StatusOr<std::vector<Matrix>> trajectory = LimitTrajectory(plan);
+  ASSERT_TRUE(trajectory.ok());
+  EXPECT_TRUE(trajectory->back().isApprox(plan.v0, 1e-14));
 }
 
 TEST(LimitTrajectoryTest, SoftmaxHasNoDeterministicLimit) {
