@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/args.h"
+#include "client/compare_command.h"
 #include "client/embedded_runner.h"
 #include "client/progress_bar.h"
 #include "client/result_writer.h"
@@ -36,6 +37,8 @@ const char kUsage[] =
     "commands:\n"
     "  run SPEC        run a sweep (JSON or textproto SweepSpec; '-' reads stdin) in this process\n"
     "  validate SPEC   check a spec and explain every problem\n"
+    "  compare SPEC    compare two runs as distributions (CompareSweep: KS, W1, exploded\n"
+    "                  fractions per time and statistic); flags --format, --out, --threads\n"
     "\n"
     "flags of run:\n"
     "  --format jsonl|csv|table   output format (default jsonl)\n"
@@ -165,6 +168,12 @@ int Main(int argc, char** argv) {
   }
   if (args->command == "run") return Run(*args);
   if (args->command == "validate") return Validate(*args);
+  if (args->command == "compare") {
+    std::signal(SIGINT, OnInterrupt);
+    std::signal(SIGTERM, OnInterrupt);
+    const absl::Status status = CompareCommand(*args, g_interrupted);
+    return status.ok() ? kExitOk : Fail(status);
+  }
   std::cerr << (args->command.empty() ? std::string("sigprop: no command")
                                       : absl::StrCat("sigprop: unknown command '", args->command, "'"))
             << "\n\n" << kUsage;

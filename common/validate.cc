@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/finite/sample_observer.h"
+#include "common/compare.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
 #include "common/sde/covariance_sde.h"
@@ -197,6 +198,16 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
   return ValidateInitial(s, path);
 }
 
+// The per-sample statistics a run records (engine.h SampleTable::names).
+std::vector<std::string> RunStatisticNames(const RunSpec& run) {
+  std::vector<std::string> statistics =
+      CovarianceStatNames(std::max(run.model().tokens(), 2), {run.eigenvalues()});
+  if (run.gradients()) {
+    for (const char* g : kGradientStatNames) statistics.push_back(g);
+  }
+  return statistics;
+}
+
 // The SDE's own options, and whether every block of the model has a covariance SDE (the process
 // knows which do; its errors name the field relative to the model).
 absl::Status ValidateSde(const RunSpec& run, const std::string& path,
@@ -260,11 +271,7 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                  absl::StrCat("must lie in (0, 1), got ", q));
     }
   }
-  std::vector<std::string> statistics =
-      CovarianceStatNames(std::max(run.model().tokens(), 2), {run.eigenvalues()});
-  if (run.gradients()) {
-    for (const char* g : kGradientStatNames) statistics.push_back(g);
-  }
+  const std::vector<std::string> statistics = RunStatisticNames(run);
   for (int i = 0; i < run.histogram_size(); ++i) {
     const auto& h = run.histogram(i);
     const std::string field = absl::StrCat("histogram[", i, "]");
@@ -337,6 +344,58 @@ absl::Status ValidateSweep(const v1::SweepSpec& sweep, const Limits& limits) {
     auto st = ValidateRun(point.spec, absl::StrCat("points[", point.index, "]"), limits);
     if (!st.ok()) {
       return absl::Status(st.code(), absl::StrCat(st.message(), " (the point where ", point.label, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCompareSweep(const v1::CompareSweep& sweep, const Limits& limits) {
+  if (!v1::SweepSpec::Combine_IsValid(sweep.combine())) {
+    return absl::InvalidArgumentError(absl::StrCat("combine: unknown value ", sweep.combine()));
+  }
+  auto count = CountComparePoints(sweep);
+  if (!count.ok()) return count.status();
+  if (*count > limits.max_points) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "axes: the sweep has ", *count, " points, over the limit ", limits.max_points));
+  }
+  if (auto st = CheckFinite(sweep, ""); !st.ok()) return st;
+  auto points = ExpandCompareSweep(sweep);
+  if (!points.ok()) return points.status();
+  for (const ComparePoint& point : *points) {
+    const std::string path =
+        sweep.axes_size() == 0 ? "base" : absl::StrCat("points[", point.index, "]");
+    auto with_label = [&](const absl::Status& st) {
+      if (sweep.axes_size() == 0) return st;
+      return absl::Status(st.code(), absl::StrCat(st.message(), " (the point where ", point.label, ")"));
+    };
+    const v1::CompareSpec& spec = point.spec;
+    if (auto st = ValidateRun(spec.a(), path + ".a", limits); !st.ok()) return with_label(st);
+    if (auto st = ValidateRun(spec.b(), path + ".b", limits); !st.ok()) return with_label(st);
+    const std::vector<std::string> a_names = RunStatisticNames(spec.a());
+    const std::vector<std::string> b_names = RunStatisticNames(spec.b());
+    for (int i = 0; i < spec.statistics_size(); ++i) {
+      const std::string& name = spec.statistics(i);
+      for (const auto* names : {&a_names, &b_names}) {
+        if (std::find(names->begin(), names->end(), name) == names->end()) {
+          return with_label(Bad(path, absl::StrCat("statistics[", i, "]"),
+                                absl::StrCat("unknown statistic '", name, "' of run ",
+                                             names == &a_names ? "a" : "b", "; one of ",
+                                             absl::StrJoin(*names, ", "))));
+        }
+      }
+    }
+    const ModelSpec a_model = ApplyPreset(spec.a().model());
+    const ModelSpec b_model = ApplyPreset(spec.b().model());
+    const double horizon = std::min(static_cast<double>(a_model.depth()) / a_model.width(),
+                                    static_cast<double>(b_model.depth()) / b_model.width());
+    for (int i = 0; i < spec.times_size(); ++i) {
+      const double t = spec.times(i);
+      if (!(t >= 0.0 && t <= horizon * (1 + 1e-12))) {
+        return with_label(Bad(path, absl::StrCat("times[", i, "]"),
+                              absl::StrCat("must lie in [0, min(T_a, T_b)] = [0, ", horizon,
+                                           "] (T = depth/width), got ", t)));
+      }
     }
   }
   return absl::OkStatus();

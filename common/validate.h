@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "sigprop/v1/compare.pb.h"
 #include "sigprop/v1/run.pb.h"
 
 namespace sigprop {
@@ -35,6 +36,11 @@ absl::Status ValidateRun(const v1::RunSpec& run, const std::string& path, const 
 
 // Checks the sweep's own fields, expands it and checks every point (sweep_expansion.h).
 absl::Status ValidateSweep(const v1::SweepSpec& sweep, const Limits& limits);
+
+// Checks a comparison sweep: its axes ("a.…", "b.…" or both, compare.proto), both runs of every
+// point (paths "points[3].a.model.width"), the statistics (known to both runs) and the times
+// (in [0, min(T_a, T_b)]).
+absl::Status ValidateCompareSweep(const v1::CompareSweep& sweep, const Limits& limits);
 
 }  // namespace sigprop
 
