@@ -3,6 +3,47 @@
 #include <cmath>
 
 namespace sigprop {
+namespace {
+
+// Marsaglia & Tsang (2000) "The ziggurat method for generating random variables", 128 layers of
+// equal area v under the right half of exp(−x²/2), the last one ending at r: layer i accepts
+// |x| < x_{i+1}, i.e. a 31-bit magnitude below kn[i], without evaluating the density.
+constexpr double kZigR = 3.442619855899;
+constexpr double kZigArea = 9.91256303526217e-3;
+
+struct ZigguratTables {
+  uint32_t kn[128];
+  double wn[128];
+  double fn[128];
+};
+
+ZigguratTables MakeZigguratTables() {
+  ZigguratTables z;
+  const double m1 = 2147483648.0;  // 2³¹
+  double dn = kZigR, tn = dn;
+  const double q = kZigArea / std::exp(-0.5 * dn * dn);
+  z.kn[0] = static_cast<uint32_t>((dn / q) * m1);
+  z.kn[1] = 0;
+  z.wn[0] = q / m1;
+  z.wn[127] = dn / m1;
+  z.fn[0] = 1.0;
+  z.fn[127] = std::exp(-0.5 * dn * dn);
+  for (int i = 126; i >= 1; --i) {
+    dn = std::sqrt(-2.0 * std::log(kZigArea / dn + std::exp(-0.5 * dn * dn)));
+    z.kn[i + 1] = static_cast<uint32_t>((dn / tn) * m1);
+    tn = dn;
+    z.fn[i] = std::exp(-0.5 * dn * dn);
+    z.wn[i] = dn / m1;
+  }
+  return z;
+}
+
+const ZigguratTables& Ziggurat() {
+  static const ZigguratTables tables = MakeZigguratTables();
+  return tables;
+}
+
+}  // namespace
 
 RandomStream::RandomStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer) {
   key_ = {{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)}};
@@ -44,6 +85,28 @@ double RandomStream::Gaussian() {
 
 void RandomStream::FillGaussian(double* out, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) out[i] = Gaussian();
+}
+
+double RandomStream::GaussianZiggurat() {
+  const ZigguratTables& z = Ziggurat();
+  for (;;) {
+    const int32_t hz = static_cast<int32_t>(NextWord());
+    const uint32_t iz = NextWord() & 127u;
+    const uint32_t magnitude = hz < 0 ? 0u - static_cast<uint32_t>(hz) : static_cast<uint32_t>(hz);
+    const double x = hz * z.wn[iz];
+    if (magnitude < z.kn[iz]) return x;
+    if (iz == 0) {
+      // The tail beyond r (Marsaglia 1964): x = −log(U₁)/r until −2 log(U₂) > x².
+      double tail, y;
+      do {
+        tail = -std::log(Uniform()) / kZigR;
+        y = -std::log(Uniform());
+      } while (y + y < tail * tail);
+      return hz > 0 ? kZigR + tail : -kZigR - tail;
+    }
+    // The wedge of layer iz: accept under the density.
+    if (z.fn[iz] + Uniform() * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) return x;
+  }
 }
 
 double RandomStream::ChiSquare(double k) {

@@ -29,17 +29,25 @@ void BrownianIncrement::Draw(RandomStream& stream, double dt, bool attention_noi
   const double root_dt = std::sqrt(dt);
   const double root_2dt = std::sqrt(2.0 * dt);
   for (int i = 0; i < m; ++i) {
-    symmetric(i, i) = root_2dt * stream.Gaussian();
+    symmetric(i, i) = root_2dt * stream.GaussianZiggurat();
     for (int j = 0; j < i; ++j) {
-      const double x = root_dt * stream.Gaussian();
+      const double x = root_dt * stream.GaussianZiggurat();
       symmetric(i, j) = x;
       symmetric(j, i) = x;
     }
   }
   if (!attention_noise) return;
   for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) attention(i, j) = root_dt * stream.Gaussian();
+    for (int j = 0; j < m; ++j) attention(i, j) = root_dt * stream.GaussianZiggurat();
 }
+
+SdeWorkspace::SdeWorkspace(int tokens)
+    : centred(tokens, tokens),
+      product(tokens, tokens),
+      left(tokens, tokens),
+      column_mean(tokens),
+      d_tilde(tokens),
+      vd(tokens) {}
 
 double ShapedReluNu(double rho) {
   const double r = std::clamp(rho, -1.0, 1.0);
@@ -105,27 +113,30 @@ CovarianceSde::CovarianceSde(int tokens, double lin_variance, double attention_s
       attention_scale_(attention_scale),
       attention_drift_(attention_drift),
       mlp_drift_(mlp_drift),
-      root_lin_variance_(std::sqrt(lin_variance)),
-      centering_(Matrix::Identity(tokens, tokens) -
-                 Matrix::Constant(tokens, tokens, 1.0 / tokens)) {}
+      root_lin_variance_(std::sqrt(lin_variance)) {}
 
-void CovarianceSde::Drift(const Matrix& v, Matrix* drift) const {
+void CovarianceSde::Drift(const Matrix& v, SdeWorkspace* work, Matrix* drift) const {
   const int m = tokens_;
-  drift->setZero(m, m);
+  drift->setZero();
   if (attention_drift_ != 0.0) {
-    // PVP by centring rows and columns: O(m²).
-    const Vector column_mean = v.colwise().mean().transpose();
-    const double grand_mean = column_mean.mean();
-    Matrix centred = v;
-    centred.rowwise() -= column_mean.transpose();
-    centred.colwise() -= column_mean;
-    centred.array() += grand_mean;
+    // PVP by centring rows and columns (V is symmetric, so row means are column means): O(m²).
+    Vector& mean = work->column_mean;
+    mean.noalias() = v.colwise().mean().transpose();
+    const double grand_mean = mean.mean();
+    Matrix& centred = work->centred;
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) centred(i, j) = v(i, j) - mean(i) - mean(j) + grand_mean;
     const double tr_pvpv = (centred.array() * v.array()).sum();
-    const Vector d_tilde = centred.diagonal().array() - centred.trace() / m;
-    const Vector vd = v * d_tilde;
-    const Vector diag = v.diagonal();
-    drift->noalias() += (attention_drift_ * tr_pvpv / (m * m)) * v;
-    drift->noalias() += (attention_drift_ / (2.0 * m)) * (diag * vd.transpose() + vd * diag.transpose());
+    const double tr_pvp = centred.trace();
+    for (int i = 0; i < m; ++i) work->d_tilde(i) = centred(i, i) - tr_pvp / m;
+    work->vd.noalias() = v * work->d_tilde;
+    const double cubic = attention_drift_ * tr_pvpv / (m * m);
+    const double half = attention_drift_ / (2.0 * m);
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < m; ++j) {
+        (*drift)(i, j) = cubic * v(i, j) + half * (v(i, i) * work->vd(j) + v(j, j) * work->vd(i));
+      }
+    }
   }
   if (mlp_drift_ != 0.0) {
     for (int i = 0; i < m; ++i) {
@@ -140,18 +151,21 @@ void CovarianceSde::Drift(const Matrix& v, Matrix* drift) const {
 }
 
 void CovarianceSde::Diffusion(const Matrix& v, const Matrix& l, const BrownianIncrement& db,
-                              Matrix* noise) const {
-  // L dG Lᵀ; L is stored with zeros above the diagonal.
-  const Matrix left = l * db.symmetric;
-  noise->noalias() = left * l.transpose();
+                              SdeWorkspace* work, Matrix* noise) const {
+  // sqrt(s) L dG Lᵀ.
+  work->left.noalias() = l * db.symmetric;
+  noise->noalias() = work->left * l.transpose();
   *noise *= root_lin_variance_;
   if (attention_scale_ == 0.0) return;
-  // E V = L dB₂ Lᵀ (P V); PV centres V's columns.
-  Matrix pv = v;
+  // E V = (L dB₂)(Lᵀ (P V)); P V centres V's columns.
+  Matrix& pv = work->centred;
+  pv = v;
   pv.rowwise() -= v.colwise().mean();
-  const Matrix e = l * db.attention;
-  const Matrix ev = e * (l.transpose() * pv);
-  noise->noalias() += attention_scale_ * (ev + ev.transpose());
+  work->product.noalias() = l.transpose() * pv;
+  work->left.noalias() = l * db.attention;
+  Matrix& ev = work->centred;
+  ev.noalias() = work->left * work->product;
+  *noise += attention_scale_ * (ev + ev.transpose());
 }
 
 }  // namespace sigprop

@@ -52,8 +52,16 @@ struct BrownianIncrement {
 
   // Allocates both m×m matrices.
   explicit BrownianIncrement(int tokens);
-  // Fresh increments from `stream`: m(m+1)/2 Gaussians, then m² more when `attention_noise`.
+  // Fresh increments from `stream` (its ziggurat Gaussians): m(m+1)/2, then m² more when
+  // `attention_noise`.
   void Draw(RandomStream& stream, double dt, bool attention_noise);
+};
+
+// Scratch matrices of one path, so that a step allocates nothing.
+struct SdeWorkspace {
+  explicit SdeWorkspace(int tokens);
+  Matrix centred, product, left;
+  Vector column_mean, d_tilde, vd;
 };
 
 class CovarianceSde {
@@ -67,9 +75,9 @@ class CovarianceSde {
   bool has_attention_noise() const { return attention_scale_ != 0.0; }
 
   // b(V), written into `drift` (m×m).
-  void Drift(const Matrix& v, Matrix* drift) const;
-  // σ(V) dB given L = chol(V), written into `noise` (m×m, symmetric).
-  void Diffusion(const Matrix& v, const Matrix& l, const BrownianIncrement& db,
+  void Drift(const Matrix& v, SdeWorkspace* work, Matrix* drift) const;
+  // σ(V) dB given L = chol(V) (zeros above the diagonal), written into `noise` (m×m, symmetric).
+  void Diffusion(const Matrix& v, const Matrix& l, const BrownianIncrement& db, SdeWorkspace* work,
                  Matrix* noise) const;
 
   // The coefficients, for tests and documentation.
@@ -88,7 +96,6 @@ class CovarianceSde {
   double attention_drift_;
   double mlp_drift_;
   double root_lin_variance_;
-  Matrix centering_;  // P = I − 11ᵀ/m
 };
 
 // ν(ρ) = sqrt(1 − ρ²) − ρ arccos ρ, the shaped ReLU's kernel correction up to (c₊ − c₋)²/2π;

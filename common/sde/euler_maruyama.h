@@ -33,6 +33,8 @@ struct SdePathState {
   Matrix l;
   Matrix drift;
   Matrix noise;
+  SdeWorkspace work;
+  Eigen::LLT<Matrix> llt;
 
   // Starts at V0, which must be positive definite (validated specs guarantee it).
   explicit SdePathState(const Matrix& v0);

@@ -6,6 +6,8 @@
 //   per test, so < 4e-5 per test);
 // - KS checks between laws that should agree: p > 1e-3, a false alarm rate of 1e-3 per check.
 #include <cmath>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -18,6 +20,7 @@
 #include "common/sde/sde_sampler.h"
 #include "common/stats/distance.h"
 #include "common/validate.h"
+#include "oneapi/tbb/task_arena.h"
 
 namespace sigprop {
 namespace {
@@ -111,8 +114,9 @@ TEST(CovarianceSdeTest, CoefficientsOfTheShapedTransformerFollowSpec) {
   EXPECT_NEAR(sde->lin_variance(), 1.75, 1e-12);
   EXPECT_NEAR(sde->attention_scale(), 0.5 / (4 * 0.8), 1e-12);
   const Matrix v = TestCovariance();
-  Matrix drift;
-  sde->Drift(v, &drift);
+  Matrix drift(4, 4);
+  SdeWorkspace work(4);
+  sde->Drift(v, &work, &drift);
   const Matrix expected = SpecDrift(v, 0.5, 0.8, 0.5, 0.5, -1.5);
   EXPECT_LT((drift - expected).cwiseAbs().maxCoeff(), 1e-12) << drift << "\nvs\n" << expected;
 }
@@ -242,6 +246,111 @@ TEST(CovarianceSdeTest, SpecRecalledCorrelationFormDisagrees) {
   const auto sde = ShapedMlpSdeRho(c_minus, rho0, 100, 100, 4, 4000, 11);
   const auto recalled = CorrelationEuler(k, 0.5, 1.0, rho0, 1.0, 400, 4000, 13);
   EXPECT_LT(KolmogorovSmirnov(sde, recalled).p_value, 1e-6);
+}
+
+RunSpec SdeRun(ModelSpec model, int samples, uint64_t seed, int steps_per_layer) {
+  RunSpec run;
+  *run.mutable_model() = std::move(model);
+  run.set_method(RunSpec::SDE);
+  run.set_samples(samples);
+  run.set_seed(seed);
+  run.mutable_sde()->set_steps_per_layer(steps_per_layer);
+  return run;
+}
+
+// Terminal values of `statistic` over the non-exploded samples, and the exploded fraction.
+struct Terminal {
+  std::vector<double> values;
+  double exploded = 0;
+};
+Terminal RunTerminal(const RunSpec& run, const std::string& statistic, int point = 0) {
+  EXPECT_TRUE(ValidateRun(run, "run", Limits{}).ok()) << ValidateRun(run, "run", Limits{});
+  auto table = SimulateSamples(run, point, RunContext{});
+  EXPECT_TRUE(table.ok()) << table.status();
+  const int slot = static_cast<int>(table->layers.size()) - 1;
+  Terminal out;
+  out.values = table->Column(slot, table->StatIndex(statistic));
+  out.exploded = 1.0 - static_cast<double>(out.values.size()) / table->samples;
+  return out;
+}
+
+// SPEC §6 "Convergence check": halving Δt (steps_per_layer 1 → 2 at width 64, i.e. Δt = 1/64 →
+// 1/128) moves the law of terminal ρ₁₂ and V₁₁ of the shaped transformer (T = 0.5, τ0 = 0.8) less
+// than the sampling noise of 4000 paths: KS p > 1e-3 (false alarm 1e-3 per statistic), and the
+// exploded fractions agree within 4 binomial standard errors (6e-5).
+TEST(SdeSamplerTest, HalvingTheStepMovesTheLawLessThanSamplingNoise) {
+  ModelSpec model = Shaped(ModelSpec::SHAPED_TRANSFORMER, 4, 64, 32);
+  model.mutable_attention()->set_tau0(0.8);
+  model.mutable_initial()->set_rho0(0.2);
+  for (const char* statistic : {"rho12", "v11"}) {
+    const Terminal coarse = RunTerminal(SdeRun(model, 4000, 21, 1), statistic);
+    const Terminal fine = RunTerminal(SdeRun(model, 4000, 22, 2), statistic);
+    const KsResult ks = KolmogorovSmirnov(coarse.values, fine.values);
+    EXPECT_GT(ks.p_value, 1e-3) << statistic << ": KS D = " << ks.statistic;
+    const double pooled = 0.5 * (coarse.exploded + fine.exploded);
+    EXPECT_LE(std::abs(coarse.exploded - fine.exploded),
+              4.0 * std::sqrt(pooled * (1 - pooled) * 2.0 / 4000) + 1e-12)
+        << coarse.exploded << " vs " << fine.exploded;
+  }
+}
+
+// The same check has power: a step 16 times coarser (Δt = 1/4, width 4) is detected.
+TEST(SdeSamplerTest, ACoarseStepIsDetected) {
+  ModelSpec fine_model = Shaped(ModelSpec::SHAPED_MLP_ONLY, 4, 64, 32);
+  fine_model.mutable_mlp()->set_c_minus(-3.0);
+  fine_model.mutable_initial()->set_rho0(0.2);
+  ModelSpec coarse_model = fine_model;
+  coarse_model.set_width(4);
+  coarse_model.set_depth(2);
+  const Terminal coarse = RunTerminal(SdeRun(coarse_model, 4000, 23, 1), "rho12");
+  const Terminal fine = RunTerminal(SdeRun(fine_model, 4000, 24, 1), "rho12");
+  EXPECT_LT(KolmogorovSmirnov(coarse.values, fine.values).p_value, 1e-3);
+}
+
+// Method SDE through the engine: byte-identical tables at 1 and 2 threads, and the recorded times
+// are the finite-width grid t = ℓ/n.
+TEST(SdeSamplerTest, EngineResultsDoNotDependOnThreads) {
+  ModelSpec model = Shaped(ModelSpec::SHAPED_TRANSFORMER, 5, 32, 16);
+  model.mutable_attention()->set_tau0(0.5);  // Some paths explode: divergence is covered too.
+  RunSpec run = SdeRun(model, 300, 5, 2);
+  run.set_record_every(4);
+  ASSERT_TRUE(ValidateRun(run, "run", Limits{}).ok());
+  oneapi::tbb::task_arena one(1), two(2);
+  RunContext c1, c2;
+  c1.arena = &one;
+  c2.arena = &two;
+  auto a = SimulateSamples(run, 3, c1);
+  auto b = SimulateSamples(run, 3, c2);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->layers, (std::vector<int>{0, 4, 8, 12, 16}));
+  EXPECT_EQ(a->diverged, b->diverged);
+  ASSERT_EQ(a->values.size(), b->values.size());
+  EXPECT_EQ(0, std::memcmp(a->values.data(), b->values.data(), a->values.size() * sizeof(double)));
+  const auto layers = Aggregate(*a, run, 3);
+  EXPECT_DOUBLE_EQ(layers.back().t(), 0.5);
+  EXPECT_EQ(layers.back().method(), RunSpec::SDE);
+}
+
+// Models without a covariance SDE are refused with the field named.
+TEST(SdeSamplerTest, ValidationNamesTheBlockWithoutAnSde) {
+  ModelSpec model = Shaped(ModelSpec::SHAPED_TRANSFORMER, 4, 32, 16);
+  model.mutable_attention()->set_kind(AttentionSpec::SOFTMAX);
+  auto status = ValidateRun(SdeRun(model, 10, 1, 1), "base", Limits{});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("base.model.attention.kind: method SDE"), std::string::npos)
+      << status;
+
+  model = Shaped(ModelSpec::SHAPED_MLP_ONLY, 4, 32, 16);
+  model.set_residual(ModelSpec::EXPLICIT);  // λ = γ = 1: V doubles per layer, no SDE.
+  status = ValidateRun(SdeRun(model, 10, 1, 1), "base", Limits{});
+  EXPECT_NE(status.message().find("base.model.mlp.branch_scale: method SDE needs λ² + γ² = 1"),
+            std::string::npos)
+      << status;
+
+  model = Shaped(ModelSpec::SHAPED_MLP_ONLY, 4, 32, 16);
+  RunSpec run = SdeRun(model, 10, 1, -1);
+  status = ValidateRun(run, "base", Limits{});
+  EXPECT_NE(status.message().find("base.sde.steps_per_layer"), std::string::npos) << status;
 }
 
 }  // namespace
