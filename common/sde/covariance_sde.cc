@@ -43,8 +43,6 @@ void BrownianIncrement::Draw(RandomStream& stream, double dt, bool attention_noi
 
 SdeWorkspace::SdeWorkspace(int tokens)
     : centred(tokens, tokens),
-      product(tokens, tokens),
-      left(tokens, tokens),
       column_mean(tokens),
       d_tilde(tokens),
       vd(tokens) {}
@@ -150,22 +148,46 @@ void CovarianceSde::Drift(const Matrix& v, SdeWorkspace* work, Matrix* drift) co
   }
 }
 
-void CovarianceSde::Diffusion(const Matrix& v, const Matrix& l, const BrownianIncrement& db,
-                              SdeWorkspace* work, Matrix* noise) const {
-  // sqrt(s) L dG Lᵀ.
-  work->left.noalias() = l * db.symmetric;
-  noise->noalias() = work->left * l.transpose();
-  *noise *= root_lin_variance_;
-  if (attention_scale_ == 0.0) return;
+namespace {
+
+// σ(V) dB with M×M Eigen types: fixed sizes (M ≤ 8) unroll and vectorise the six small products,
+// which at m = 8 otherwise cost as much as the rest of the step; M = Eigen::Dynamic for the rest.
+template <int M>
+void StructuredNoise(const Matrix& v, const Matrix& l, const BrownianIncrement& db,
+                     double root_lin_variance, double attention_scale, Matrix* noise) {
+  using Mat = Eigen::Matrix<double, M, M, Eigen::RowMajor>;
+  const int m = static_cast<int>(v.rows());
+  const Eigen::Map<const Mat> V(v.data(), m, m), L(l.data(), m, m);
+  const Eigen::Map<const Mat> G(db.symmetric.data(), m, m), B(db.attention.data(), m, m);
+  Eigen::Map<Mat> out(noise->data(), m, m);
+  const Mat left = L * G;
+  out.noalias() = left * L.transpose();
+  out *= root_lin_variance;
+  if (attention_scale == 0.0) return;
   // E V = (L dB₂)(Lᵀ (P V)); P V centres V's columns.
-  Matrix& pv = work->centred;
-  pv = v;
-  pv.rowwise() -= v.colwise().mean();
-  work->product.noalias() = l.transpose() * pv;
-  work->left.noalias() = l * db.attention;
-  Matrix& ev = work->centred;
-  ev.noalias() = work->left * work->product;
-  *noise += attention_scale_ * (ev + ev.transpose());
+  Mat pv = V;
+  pv.rowwise() -= V.colwise().mean();
+  const Mat lb = L * B;
+  const Mat ltpv = L.transpose() * pv;
+  const Mat ev = lb * ltpv;
+  out += attention_scale * (ev + ev.transpose());
+}
+
+}  // namespace
+
+void CovarianceSde::Diffusion(const Matrix& v, const Matrix& l, const BrownianIncrement& db,
+                              Matrix* noise) const {
+  const double s = root_lin_variance_, a = attention_scale_;
+  switch (v.rows()) {
+    case 2: return StructuredNoise<2>(v, l, db, s, a, noise);
+    case 3: return StructuredNoise<3>(v, l, db, s, a, noise);
+    case 4: return StructuredNoise<4>(v, l, db, s, a, noise);
+    case 5: return StructuredNoise<5>(v, l, db, s, a, noise);
+    case 6: return StructuredNoise<6>(v, l, db, s, a, noise);
+    case 7: return StructuredNoise<7>(v, l, db, s, a, noise);
+    case 8: return StructuredNoise<8>(v, l, db, s, a, noise);
+    default: return StructuredNoise<Eigen::Dynamic>(v, l, db, s, a, noise);
+  }
 }
 
 }  // namespace sigprop

@@ -57,10 +57,10 @@ struct BrownianIncrement {
   void Draw(RandomStream& stream, double dt, bool attention_noise);
 };
 
-// Scratch matrices of one path, so that a step allocates nothing.
+// Scratch space of one path for the drift, so that a step allocates nothing.
 struct SdeWorkspace {
   explicit SdeWorkspace(int tokens);
-  Matrix centred, product, left;
+  Matrix centred;
   Vector column_mean, d_tilde, vd;
 };
 
@@ -77,7 +77,7 @@ class CovarianceSde {
   // b(V), written into `drift` (m×m).
   void Drift(const Matrix& v, SdeWorkspace* work, Matrix* drift) const;
   // σ(V) dB given L = chol(V) (zeros above the diagonal), written into `noise` (m×m, symmetric).
-  void Diffusion(const Matrix& v, const Matrix& l, const BrownianIncrement& db, SdeWorkspace* work,
+  void Diffusion(const Matrix& v, const Matrix& l, const BrownianIncrement& db,
                  Matrix* noise) const;
 
   // The coefficients, for tests and documentation.

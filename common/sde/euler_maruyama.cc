@@ -41,7 +41,7 @@ SdePathState::SdePathState(const Matrix& v0)
 StepOutcome EulerMaruyamaStep(const CovarianceSde& sde, double dt, const BrownianIncrement& db,
                               Positivity positivity, SdePathState* state) {
   sde.Drift(state->v, &state->work, &state->drift);
-  sde.Diffusion(state->v, state->l, db, &state->work, &state->noise);
+  sde.Diffusion(state->v, state->l, db, &state->noise);
   Matrix& v = state->v;
   v += dt * state->drift + state->noise;
   // The increments are symmetric by construction; this removes rounding asymmetry.
