@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -313,6 +314,42 @@ TEST_F(ServiceTest, EveryAuthFailure) {
   ASSERT_EQ(alice_list->size(), 1u);
   EXPECT_EQ((*alice_list)[0].owner(), "alice");
   EXPECT_EQ(WatchAll(id, 0, kAliceToken).back().sweep_finished().state(), v1::SweepFinished::SUCCEEDED);
+}
+
+// TLS with a self-signed certificate made for the test (openssl, from deploy/install-deps.sh),
+// together with token auth: the full production set-up, end to end.
+TEST_F(ServiceTest, TlsWithTokensEndToEnd) {
+  const std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -keyout '" + key +
+                              "' -out '" + cert + "' -days 1 -subj /CN=localhost "
+                              "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  ServerOptions options = Options();
+  options.tls_cert_file = cert;
+  options.tls_key_file = key;
+  options.tokens_file = WriteTokens();
+  StartServer(options);
+  std::ifstream in(cert);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pem.str();
+  auto secure = grpc::CreateChannel("localhost:" + std::to_string(server_->port()),
+                                    grpc::SslCredentials(ssl));
+  cli::SimulationClient alice(secure, kAliceToken);
+  auto submitted = alice.Submit(SmallSweep(), {});
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  std::atomic<bool> never{false};
+  auto finished = alice.Watch(submitted->sweep_id(), 0, [](const v1::Event&) {}, never);
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_EQ(finished->state(), v1::SweepFinished::SUCCEEDED);
+  EXPECT_EQ(cli::SimulationClient(secure, "").List().status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // A plaintext client cannot talk to the TLS port at all.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::ListResponse response;
+  EXPECT_NE(stub_->List(&context, v1::ListRequest(), &response).error_code(), grpc::StatusCode::OK);
 }
 
 TEST_F(ServiceTest, NonLoopbackListenNeedsTokensOrInsecure) {
