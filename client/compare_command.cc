@@ -1,13 +1,13 @@
 #include "client/compare_command.h"
 
-#include <cstdio>
-#include <fstream>
-#include <iostream>
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "client/exit_codes.h"
+#include "client/output_file.h"
 #include "client/spec_io.h"
 #include "common/compare.h"
 #include "common/validate.h"
@@ -83,7 +83,9 @@ void WriteCompareRows(Format format, const std::string& title,
   out.flush();
 }
 
-absl::Status CompareCommand(const Args& args, const std::atomic<bool>& cancel) {
+namespace {
+
+absl::Status Compare(const Args& args, const std::atomic<bool>& interrupted) {
   if (args.positional.size() != 1) return absl::InvalidArgumentError("compare needs one SPEC");
   auto format = ParseFormat(args.Get("format", "jsonl"));
   if (!format.ok()) return format.status();
@@ -100,36 +102,27 @@ absl::Status CompareCommand(const Args& args, const std::atomic<bool>& cancel) {
   auto points = ExpandCompareSweep(sweep);
   if (!points.ok()) return points.status();
 
+  OutputFile out(args.Get("out"));
+  if (auto status = out.Open(); !status.ok()) return status;
   oneapi::tbb::task_arena arena(
       std::max(1, *threads > 0 ? *threads : static_cast<int>(std::thread::hardware_concurrency())));
   RunContext context;
   context.arena = &arena;
-  context.cancelled = [&cancel] { return cancel.load(std::memory_order_relaxed); };
+  context.cancelled = [&interrupted] { return interrupted.load(std::memory_order_relaxed); };
   std::vector<v1::CompareRow> rows;
   for (const ComparePoint& point : *points) {
     auto point_rows = RunComparison(point, context);
     if (!point_rows.ok()) return point_rows.status();
     rows.insert(rows.end(), point_rows->begin(), point_rows->end());
   }
+  WriteCompareRows(*format, sweep.name(), rows, out.stream());
+  return out.Commit();
+}
 
-  // Written only once complete, through a temporary renamed into place, as `sigprop run` does.
-  const std::string out_path = args.Get("out");
-  if (out_path.empty()) {
-    WriteCompareRows(*format, sweep.name(), rows, std::cout);
-    return absl::OkStatus();
-  }
-  const std::string partial = out_path + ".partial";
-  {
-    std::ofstream file(partial, std::ios::binary | std::ios::trunc);
-    if (!file) return absl::NotFoundError(absl::StrCat("--out: cannot write ", out_path));
-    WriteCompareRows(*format, sweep.name(), rows, file);
-    if (!file) return absl::InternalError(absl::StrCat("--out: cannot write ", out_path));
-  }
-  if (std::rename(partial.c_str(), out_path.c_str()) != 0) {
-    std::remove(partial.c_str());
-    return absl::InternalError(absl::StrCat("--out: cannot write ", out_path));
-  }
-  return absl::OkStatus();
+}  // namespace
+
+int CompareCommand(const Args& args, const std::atomic<bool>& interrupted) {
+  return Fail(Compare(args, interrupted));
 }
 
 }  // namespace sigprop::cli

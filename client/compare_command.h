@@ -8,16 +8,16 @@
 #include <ostream>
 #include <vector>
 
-#include "absl/status/status.h"
 #include "client/args.h"
 #include "client/result_writer.h"
 #include "sigprop/v1/compare.pb.h"
 
 namespace sigprop::cli {
 
-// Flags: --format jsonl|csv|table, --out FILE, --threads N. Stops with CANCELLED when `cancel`
-// turns true.
-absl::Status CompareCommand(const Args& args, const std::atomic<bool>& cancel);
+// Runs in this process (comparisons are not a service call). Flags: --format jsonl|csv|table,
+// --out FILE, --threads N. Returns the exit status (exit_codes.h); 130 when `interrupted` turns
+// true.
+int CompareCommand(const Args& args, const std::atomic<bool>& interrupted);
 
 // Writes rows in `format`; `title` heads the table.
 void WriteCompareRows(Format format, const std::string& title,

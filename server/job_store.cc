@@ -342,7 +342,13 @@ absl::Status JobStore::CreateSweep(const SweepRecord& sweep) {
     insert->BindInt(8, sweep.created_unix_ms);
     if (absl::Status inserted = insert->Run(op); !inserted.ok()) return inserted;
   }
-  for (int point = 0; point < sweep.points_total; ++point) {
+  if (!sweep.points.empty() && static_cast<int>(sweep.points.size()) != sweep.points_total) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", sweep.points.size(),
+                                                   " points listed but points_total is ",
+                                                   sweep.points_total));
+  }
+  for (int i = 0; i < sweep.points_total; ++i) {
+    const int point = sweep.points.empty() ? i : sweep.points[i];
     absl::StatusOr<Statement> insert =
         db_->Prepare("INSERT INTO points (sweep_id, point, state) VALUES (?1, ?2, ?3)", op);
     if (!insert.ok()) return insert.status();

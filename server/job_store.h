@@ -49,6 +49,9 @@ struct SweepRecord {
   std::string error;
   int64_t created_unix_ms = 0;
   int64_t last_sequence = 0;
+  // The sweep points this submission runs (SubmitRequest.points); empty means 0..points_total−1.
+  // Only CreateSweep reads it; the point rows are the record afterwards.
+  std::vector<int> points;
   v1::SweepStatus ToProto() const;  // Fills every SweepStatus field.
 };
 
