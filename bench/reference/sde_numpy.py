@@ -4,7 +4,8 @@ the shaped transformer (shaped attention + shaped ReLU MLP, γ² = ½ each, τ0 
 m = 8 tokens, V0 unit diagonal with ρ0 = 0.2, T = 0.5 at Δt = 1/256 (128 steps). All paths advance
 together as (paths, m, m) arrays: batched Cholesky and matmul, one draw of Gaussians per step.
 
-Prints one JSON line: {"paths": P, "steps": S, "seconds": …, "path_steps_per_s": …,
+Prints one JSON line (seconds are CPU time, as Google Benchmark's rates):
+{"paths": P, "steps": S, "seconds": …, "path_steps_per_s": …,
 "exploded_fraction": …, "rho12_median": …}. Run single-threaded (OPENBLAS_NUM_THREADS=1 etc.), as
 bench/run_sde_comparison.sh does, to compare with the C++ kernel on one core.
 """
@@ -39,7 +40,7 @@ def main():
     alive = np.ones(paths, dtype=bool)
     eye = np.eye(m, dtype=bool)
 
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(args.steps):
         try:
             l = np.linalg.cholesky(v)
@@ -83,7 +84,7 @@ def main():
         if bad.any():
             alive &= ~bad
             v[bad] = np.eye(m)
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
 
     rho12 = v[alive, 0, 1] / np.sqrt(v[alive, 0, 0] * v[alive, 1, 1])
     print(json.dumps({
