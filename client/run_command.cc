@@ -72,7 +72,8 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
   if (!submitted.ok()) return Fail(submitted.status());
   const std::string sweep_id = submitted->sweep_id();
   const bool quiet = args.Has("quiet");
-  if (!connection->target.empty() && !quiet) {
+  // Always said for a remote run (even with --quiet): it is how a killed client gets back.
+  if (!connection->target.empty()) {
     std::cerr << "sigprop: sweep " << sweep_id << " (" << submitted->points()
               << " points) on " << connection->target << "; reattach with: sigprop watch "
               << sweep_id << " --target " << connection->target << "\n";
