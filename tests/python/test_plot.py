@@ -96,7 +96,7 @@ def test_gradient_norms(small_results, tmp_path):
     for ax in panels:
         assert len(ax.lines) == 3 and ax.get_yscale() == "log"
     assert legend_texts(panels[0]) == ["‖∂L/∂W_Q‖_F", "‖∂L/∂W_K‖_F", "‖∂L/∂W_V‖_F"]
-    assert panels[0].get_ylabel().startswith("gradient Frobenius norm")
+    assert panels[0].get_ylabel() == "gradient norm ‖∂L/∂W‖_F"
 
 
 def test_stability_map_of_a_statistic(small_results, tmp_path):
@@ -110,11 +110,20 @@ def test_stability_map_of_a_statistic(small_results, tmp_path):
     grid = ax.images[0].get_array()
     terminal = small_results[(small_results.statistic == "rho_mean") & (small_results.layer == 8)]
     assert grid[0, 0] == pytest.approx(terminal[terminal.point == 0].q50.iloc[0])
-    assert "50% quantile" in figure.axes[1].get_ylabel()
+    assert figure.axes[1].get_ylabel() == "50% quantile of ρ at the last layer"
+
+
+def test_stability_map_on_a_log_scale(small_results, tmp_path):
+    figure = plot.stability_map(small_results, x="model.width", y="model.preset", value="q95",
+                                statistic="v_diag_mean", log=True)
+    written(figure, tmp_path, "stability_log")
+    assert figure.axes[0].images[0].norm.__class__.__name__ == "LogNorm"
+    assert figure.axes[1].get_yscale() == "log"
+    assert figure.axes[1].get_ylabel() == "95% quantile of V_αα (per feature) at the last layer"
 
 
 def test_stability_map_of_the_diverged_fraction(small_results, tmp_path):
     figure = plot.stability_map(small_results, x="model.width", y="model.preset")
     written(figure, tmp_path, "diverged")
-    assert figure.axes[1].get_ylabel() == "diverged fraction of samples"
+    assert figure.axes[1].get_ylabel() == "diverged fraction of samples at the last layer"
     assert figure.axes[0].images[0].get_clim() == (0.0, 1.0)

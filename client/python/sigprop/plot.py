@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from sigprop.frame import quantile_level, swept_fields
@@ -68,6 +69,11 @@ AXIS_LABELS = {
     "layer": "depth ℓ (layers)",
     "t": "layer time t = ℓ/n (layers per unit of width)",
 }
+
+# Short names for colour bars.
+STATISTIC_SYMBOLS = {"rho_mean": "ρ", "rho_min": "min ρ", "rho12": "ρ₁₂", "collapse": "collapse",
+                     "stable_rank": "stable rank", "v_diag_mean": "V_αα (per feature)",
+                     "v11": "V₁₁", "v23": "V₂₃", "log_det": "log det V"}
 
 WEIGHT_COLORS = {"grad_wq": "tab:blue", "grad_wk": "tab:orange", "grad_wv": "tab:green",
                  "grad_w1": "tab:red", "grad_w2": "tab:purple"}
@@ -280,7 +286,7 @@ def gradient_norms(frame, weights=("grad_wq", "grad_wk", "grad_wv"), points=None
     points = _points(rows, points)
     columns = min(columns, len(points))
     lines = math.ceil(len(points) / columns)
-    figure = _figure(3.6 * columns + 0.6, 3.0 * lines + 0.4)
+    figure = _figure(3.6 * columns + 0.6, 3.2 * lines + 0.5)
     grid = figure.subplots(lines, columns, squeeze=False, sharey=True)
     for index, point in enumerate(points):
         ax = grid.flat[index]
@@ -300,17 +306,18 @@ def gradient_norms(frame, weights=("grad_wq", "grad_wk", "grad_wv"), points=None
     for ax in grid.flat[len(points):]:
         ax.set_visible(False)
     for row in grid:
-        row[0].set_ylabel("gradient Frobenius norm (loss units per weight unit)")
+        row[0].set_ylabel("gradient norm ‖∂L/∂W‖_F")
     grid.flat[0].legend(fontsize=8)
     return figure
 
 
 def stability_map(frame, x, y, value="diverged_fraction", statistic="rho_mean", quantile="q50",
-                  layer=None, ax=None):
+                  layer=None, log=False, ax=None):
     """A heat map over two swept fields `x`, `y` at one layer (default: the last).
 
     value: "diverged_fraction" (fraction of samples whose V blew up), or a column of the
     statistic `statistic` ("mean", "q50", …; `quantile` is used when value is "quantile").
+    log: a logarithmic colour scale (for norms that explode).
     """
     if value == "diverged_fraction":
         rows = frame[frame["statistic"] == frame["statistic"].iloc[0]]
@@ -319,26 +326,27 @@ def stability_map(frame, x, y, value="diverged_fraction", statistic="rho_mean", 
         rows = _statistic(frame, statistic)
         column = quantile if value == "quantile" else value
         what = f"{_percent(column)}% quantile" if column.startswith("q") else column
-        label = f"{what} of {STATISTIC_LABELS.get(statistic, statistic)}"
+        label = f"{what} of {STATISTIC_SYMBOLS.get(statistic, statistic)}"
     rows = _terminal(rows) if layer is None else rows[rows["layer"] == layer]
     table = rows.pivot_table(index=y, columns=x, values=column, aggfunc="first")
     table = table.sort_index().sort_index(axis=1)
     figure, ax = _axes(ax, 6.0, 4.6)
-    vmin, vmax = (0.0, 1.0) if column == "diverged_fraction" else (None, None)
+    if log:
+        norm = LogNorm()
+    else:
+        norm = Normalize(0.0, 1.0) if column == "diverged_fraction" else Normalize()
     image = ax.imshow(table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="magma",
-                      vmin=vmin, vmax=vmax)
+                      norm=norm)
     ax.set_xticks(range(table.shape[1]), [_format(v) for v in table.columns])
     ax.set_yticks(range(table.shape[0]), [_format(v) for v in table.index])
     ax.set_xlabel(f"{field_label(x)} ({x})")
     ax.set_ylabel(f"{field_label(y)} ({y})")
     values = table.to_numpy(dtype=float)
-    finite = values[np.isfinite(values)]
-    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for (i, j), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                    color="black" if v > middle else "white")
-    where = "last layer" if layer is None else f"ℓ = {layer}"
-    ax.set_title(f"at the {where}", fontsize=9)
-    figure.colorbar(image, ax=ax, label=label)
+            dark = image.norm(v) < 0.5
+            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
+    where = "the last layer" if layer is None else f"ℓ = {layer}"
+    figure.colorbar(image, ax=ax, label=f"{label} at {where}")
     return figure
