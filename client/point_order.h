@@ -26,6 +26,15 @@ class PointOrder {
       ++next_;
     }
   }
+  // Releases whatever is still held, in point order (points that will never finish here: ones
+  // before a watch's --from, or outside a shard).
+  void Flush() {
+    for (auto& [point, layers] : pending_) {
+      for (const auto& layer : layers) release_(layer);
+    }
+    pending_.clear();
+    next_ = order_.size();
+  }
   bool complete() const { return next_ == order_.size(); }
 
  private:

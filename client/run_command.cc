@@ -105,7 +105,8 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
   auto submitted = client.Submit(*spec, shards > 1 ? mine : std::vector<int>());
   if (!submitted.ok()) return Fail(submitted.status());
   const std::string sweep_id = submitted->sweep_id();
-  if (!connection->target.empty() && !quiet) {
+  // Always said for a remote run (even with --quiet): it is how a killed client gets back.
+  if (!connection->target.empty()) {
     std::cerr << "sigprop: sweep " << sweep_id << " (" << submitted->points()
               << " points) on " << connection->target << "; reattach with: sigprop watch "
               << sweep_id << " --target " << connection->target << "\n";

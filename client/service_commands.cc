@@ -7,6 +7,7 @@
 #include "client/connection.h"
 #include "client/exit_codes.h"
 #include "client/output_file.h"
+#include "client/point_order.h"
 #include "client/result_writer.h"
 #include "client/spec_io.h"
 #include "common/validate.h"
@@ -57,16 +58,24 @@ int WatchCommand(const Args& args, const std::atomic<bool>& interrupted) {
   auto sweep = connection->client->Get(*id);
   if (!sweep.ok()) return Fail(sweep.status());
   const bool events = args.Has("events");
-  auto writer = MakeResultWriter(*format, std::cout, LabelsOf(sweep->spec()));
+  const std::vector<std::string> labels = LabelsOf(sweep->spec());
+  auto writer = MakeResultWriter(*format, std::cout, labels);
+  // Points finish in any order; write them in point order, as `run` does.
+  std::vector<int> all_points(labels.size());
+  for (size_t p = 0; p < all_points.size(); ++p) all_points[p] = static_cast<int>(p);
+  PointOrder order(all_points, [&](const v1::LayerStats& layer) { writer->Write(layer); });
   int64_t last = *from;
   auto finished = connection->client->Watch(*id, *from, [&](const v1::Event& event) {
     last = event.sequence();
     if (events) {
       std::cout << ToJsonLine(event) << '\n' << std::flush;
     } else if (event.has_layer()) {
-      writer->Write(event.layer());
+      order.Add(event.layer());
+    } else if (event.has_point_finished()) {
+      order.Finish(event.point());
     }
   }, interrupted);
+  order.Flush();
   writer->Finish();
   std::cerr << "sigprop: last sequence " << last << "\n";
   if (!finished.ok()) return Fail(finished.status());
