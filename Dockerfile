@@ -24,12 +24,16 @@ WORKDIR /src
 # The README's preset; tests and benchmarks are not part of the image.
 RUN cmake --preset release -DSIGPROP_BUILD_TESTS=OFF -DSIGPROP_BUILD_BENCH=OFF \
  && cmake --build --preset release --target sigprop-server sigprop
-# Stage the two binaries and the shared libraries they load (ldd's closure), at their own paths.
+# Stage the two binaries and the shared libraries they load (ldd's closure). Each library goes to
+# its directory's real path (/lib is a link to /usr/lib on Debian 12; copying a /lib directory over
+# it would break the runtime image), under the name the loader asks for.
 RUN mkdir -p /staging/usr/local/bin \
  && cp build/release/server/sigprop-server build/release/client/sigprop /staging/usr/local/bin/ \
- && ldd /staging/usr/local/bin/sigprop-server /staging/usr/local/bin/sigprop \
-      | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u \
-      | xargs -I{} cp --parents -L {} /staging/
+ && for lib in $(ldd /staging/usr/local/bin/sigprop-server /staging/usr/local/bin/sigprop \
+                 | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $2 ~ /^\(/ { print $1 }' \
+                 | sort -u); do \
+      dir=$(readlink -f "$(dirname "$lib")") && mkdir -p "/staging$dir" && cp -L "$lib" "/staging$dir/"; \
+    done
 
 FROM ${BASE}
 COPY --from=build /staging/ /

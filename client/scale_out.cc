@@ -216,12 +216,15 @@ class Spread {
                                                      " servers failed; last: ",
                                                      finished.status().message()));
         }
+        bool newly_lost;
         {
           absl::MutexLock lock(&mutex_);
-          lost_.insert(placement.peer);
+          newly_lost = lost_.insert(placement.peer).second;
         }
-        Notice(absl::StrCat(placement.peer, " unreachable for ", patience_.count(), " s (",
-                            finished.status().message(), "); its points move to other servers"));
+        if (newly_lost) {
+          Notice(absl::StrCat(placement.peer, " unreachable for ", patience_.count(), " s (",
+                              finished.status().message(), "); its points move to other servers"));
+        }
       }
       auto placed = Place(point);
       if (!placed.ok()) return placed.status();
