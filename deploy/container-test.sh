@@ -89,7 +89,8 @@ inspect() { $sudo podman image inspect --format "$1" "$image"; }
 [ "$(inspect '{{.Config.User}}')" = sigprop ] || fail "image user is '$(inspect '{{.Config.User}}')', not sigprop"
 inspect '{{json .Config.Volumes}}' | grep -q '"/var/lib/sigprop"' || fail "no /var/lib/sigprop volume"
 inspect '{{json .Config.ExposedPorts}}' | grep -q '50051/tcp' || fail "port 50051 not exposed"
-inspect '{{json .Config.Healthcheck}}' | grep -q 'sigprop' || fail "no HEALTHCHECK with sigprop health"
+inspect '{{json .HealthCheck}} {{json .Config.Healthcheck}}' | grep -q '"sigprop","health"' \
+  || fail "no HEALTHCHECK running sigprop health"
 uid=$($sudo podman run --rm "${podman_run_flags[@]}" --entrypoint id "$image" -u)
 [ "$uid" != 0 ] || fail "container runs as root"
 # The runtime stage holds the two programs; no compiler, no build tree, no headers.
