@@ -34,8 +34,11 @@ name=sigprop-container-test-$$
 volume=sigprop-container-test-$$
 work=$(mktemp -d /tmp/sigprop-container-test.XXXXXX)
 
-# Facts of these machines: crun fails here, runc works; the default ulimits are not accepted.
-podman_run_flags=(--runtime=runc --ulimit nofile=65536:65536 --ulimit nproc=65536:65536)
+# Facts of these machines: crun fails here, runc works; the default ulimits are not accepted, and
+# runc may set no limit above what this shell holds (nproc even below it), so ask for modest ones.
+nofile=$(ulimit -Hn)
+if [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ]; then nofile=65536; fi
+podman_run_flags=(--runtime=runc --ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096)
 
 cleanup() {
   $sudo podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
@@ -91,12 +94,13 @@ inspect '{{json .Config.Volumes}}' | grep -q '"/var/lib/sigprop"' || fail "no /v
 inspect '{{json .Config.ExposedPorts}}' | grep -q '50051/tcp' || fail "port 50051 not exposed"
 inspect '{{json .HealthCheck}} {{json .Config.Healthcheck}}' | grep -q '"sigprop","health"' \
   || fail "no HEALTHCHECK running sigprop health"
-uid=$($sudo podman run --rm "${podman_run_flags[@]}" --entrypoint id "$image" -u)
-[ "$uid" != 0 ] || fail "container runs as root"
+uid=$($sudo podman run --rm "${podman_run_flags[@]}" --entrypoint id "$image" -u 2>"$work/id.err") \
+  || { cat "$work/id.err"; fail "podman run of the image"; }
+[ -n "$uid" ] && [ "$uid" != 0 ] || fail "container runs as root"
 # The runtime stage holds the two programs; no compiler, no build tree, no headers.
 $sudo podman run --rm "${podman_run_flags[@]}" --entrypoint /bin/sh "$image" -c \
   'command -v sigprop-server && command -v sigprop && ! command -v g++ && ! command -v cmake && [ ! -e /src ] && [ ! -d /usr/include/grpcpp ]' \
-  >/dev/null || fail "runtime stage holds more than the binaries and their libraries"
+  >/dev/null 2>&1 || fail "runtime stage holds more than the binaries and their libraries"
 log "image: user sigprop (uid $uid), volume /var/lib/sigprop, port 50051, HEALTHCHECK; no toolchain"
 
 # --- host CLI ------------------------------------------------------------------------------------
@@ -113,8 +117,11 @@ cli=$(realpath "$cli")
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 target="127.0.0.1:$port"
 start_server() {
+  # Without systemd podman cannot schedule the periodic HEALTHCHECK timer and says so on stderr;
+  # `podman healthcheck run` below runs the check itself.
   $sudo podman run -d --name "$name" "${podman_run_flags[@]}" -p "$target:50051" \
-    -v "$volume:/var/lib/sigprop" "$image" >/dev/null
+    -v "$volume:/var/lib/sigprop" "$image" >/dev/null 2>"$work/podman-run.err" \
+    || { cat "$work/podman-run.err"; fail "podman run"; }
   for _ in $(seq 1 60); do
     if "$cli" health --target "$target" >/dev/null 2>&1; then return 0; fi
     sleep 1
@@ -123,11 +130,11 @@ start_server() {
   fail "server in the container did not become SERVING on $target within 60 s"
 }
 stop_server() {
-  $sudo podman stop -t 30 "$name" >/dev/null
+  $sudo podman stop -t 30 "$name" >/dev/null 2>&1
   local code
   code=$($sudo podman inspect --format '{{.State.ExitCode}}' "$name")
   $sudo podman logs "$name" >"$work/server.log" 2>&1
-  $sudo podman rm "$name" >/dev/null
+  $sudo podman rm "$name" >/dev/null 2>&1
   [ "$code" = 0 ] || { cat "$work/server.log"; fail "server exited $code on SIGTERM, not 0"; }
   grep -q 'sigprop-server: stopped' "$work/server.log" || fail "no clean-shutdown line in the log"
 }
