@@ -36,8 +36,8 @@ v1::SweepSpec ShapeOnly(const v1::CompareSweep& sweep) {
   return shape;
 }
 
-// `run` with one value of each given axis written in, by SweepSpec expansion of one point.
-// Returns the expanded spec and the value's text per axis.
+// `run` with one value of each given axis written in, by SweepSpec expansion of one point (whose
+// label prints the values as SweepSpec labels do).
 absl::StatusOr<SweepPoint> Apply(const v1::RunSpec& run, const std::vector<v1::Axis>& axes) {
   v1::SweepSpec single;
   *single.mutable_base() = run;
@@ -135,7 +135,7 @@ absl::StatusOr<std::vector<ComparePoint>> ExpandCompareSweep(const v1::CompareSw
       const std::string text = shown.ok() ? shown->label.substr(shown->label.find('=') + 1) : "";
       label.push_back(absl::StrCat(sweep.axes(a).field(), "=", text));
     }
-    // Every path and value was checked above, so these cannot fail.
+    // Every path and value was checked above; an error here is passed on, never dropped.
     auto a_point = Apply(sweep.base().a(), for_a);
     auto b_point = Apply(sweep.base().b(), for_b);
     if (!a_point.ok()) return a_point.status();
