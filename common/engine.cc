@@ -5,7 +5,9 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "common/finite/columns_sampler.h"
 #include "common/finite/dense_sampler.h"
+#include "common/finite/gram_sampler.h"
 #include "common/finite/sample_observer.h"
 #include "common/limit/limit_map.h"
 #include "common/model_plan.h"
@@ -172,7 +174,10 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
 
 RunSpec::Method ChooseMethod(const RunSpec& run) {
   if (run.method() != RunSpec::METHOD_UNSPECIFIED) return run.method();
-  return RunSpec::DENSE;
+  if (run.gradients()) return RunSpec::DENSE;
+  // GRAM where it represents the model (its one approximation, KERNEL MLP sampling, is opt-in),
+  // else COLUMNS, which is exact for every block.
+  return GramSupports(ResolveModel(run.model())).ok() ? RunSpec::GRAM : RunSpec::COLUMNS;
 }
 
 int SampleTable::StatIndex(const std::string& name) const {
@@ -217,9 +222,9 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     }
     return table;
   }
-  if (method != RunSpec::DENSE) {
+  if (method != RunSpec::DENSE && method != RunSpec::COLUMNS && method != RunSpec::GRAM) {
     return absl::UnimplementedError(absl::StrCat(
-        "method: ", RunSpec::Method_Name(method), " is not available in this build; use DENSE"));
+        "method: ", RunSpec::Method_Name(method), " is not available in this build"));
   }
 
   const int samples = run.samples();
@@ -232,7 +237,11 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     TableObserver observer(&table, slot_of_layer, options, covariance_stats, s, &context.cancelled);
     SampleCoordinates at = base;
     at.sample = static_cast<uint32_t>(s);
-    return SampleDense(plan, at, run.gradients(), observer);
+    switch (method) {
+      case RunSpec::COLUMNS: return SampleColumns(plan, at, observer);
+      case RunSpec::GRAM: return SampleGram(plan, at, observer);
+      default: return SampleDense(plan, at, run.gradients(), observer);
+    }
   });
   if (!status.ok()) return status;
   return table;

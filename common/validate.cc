@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/engine.h"
+#include "common/finite/gram_sampler.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
 #include "common/sweep_expansion.h"
@@ -201,8 +203,13 @@ double EstimateCost(const RunSpec& run) {
   const double n = s.width();
   const double m = s.tokens();
   const double hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : n;
-  switch (run.method()) {
+  const bool mlp = s.mlp().activation() != MlpSpec::NONE;
+  switch (ChooseMethod(run)) {
     case RunSpec::GRAM:
+      return samples * depth *
+             (m * m * m + (mlp && s.mlp().mlp_sampling() != MlpSpec::KERNEL ? hidden * m * m : 0.0));
+    case RunSpec::COLUMNS:
+      return samples * depth * m * m * (n + (mlp ? hidden : 0.0));
     case RunSpec::SDE:
     case RunSpec::LIMIT:
       return samples * depth * (m * m * m + hidden * m * m);
@@ -252,6 +259,18 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                absl::StrCat("needs method DENSE (explicit weights), got ",
                             RunSpec::Method_Name(run.method())));
   }
+  const RunSpec::Method method = ChooseMethod(run);
+  if (method == RunSpec::GRAM) {
+    if (auto st = GramSupports(ResolveModel(run.model())); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ".", st.message()));
+    }
+  }
+  if (s.mlp().mlp_sampling() == MlpSpec::KERNEL && s.mlp().activation() != MlpSpec::NONE &&
+      method != RunSpec::GRAM) {
+    return Bad(model_path, "mlp.mlp_sampling",
+               absl::StrCat("KERNEL is an option of method GRAM; method ",
+                            RunSpec::Method_Name(method), " samples the MLP exactly"));
+  }
   if (run.method() == RunSpec::LIMIT && s.attention().kind() != AttentionSpec::NONE &&
       (s.attention().kind() == AttentionSpec::SOFTMAX ||
        s.attention().kind() == AttentionSpec::KIND_UNSPECIFIED)) {
@@ -263,8 +282,8 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
   const double cost = EstimateCost(run);
   if (cost > limits.max_cost) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        path, ".samples: samples × depth × width² (the cost of method ",
-        RunSpec::Method_Name(run.method()), ") = ", cost, " exceeds the budget ", limits.max_cost));
+        path, ".samples: the cost of method ", RunSpec::Method_Name(method),
+        " (samples × depth × its per-layer work) = ", cost, " exceeds the budget ", limits.max_cost));
   }
   const int every = run.record_every() > 0 ? run.record_every() : 1;
   const double recorded = s.depth() / every + 2.0;
