@@ -25,6 +25,8 @@ using v1::RunSpec;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 const char* const kGradientNames[] = {"grad_wq", "grad_wk", "grad_wv", "grad_w1", "grad_w2"};
+// COLUMNS and GRAM: eigenvalues clamped by their matrix roots so far (SampleObserver).
+const char* const kRootRepairs = "psd_repairs";
 
 std::vector<int> RecordedLayers(int depth, int record_every) {
   const int every = record_every > 0 ? record_every : 1;
@@ -46,6 +48,7 @@ class TableObserver final : public SampleObserver {
         covariance_stats_(covariance_stats),
         sample_(sample),
         cancelled_(cancelled),
+        repairs_stat_(table->StatIndex(kRootRepairs)),
         buffer_(covariance_stats) {}
 
   void OnCovariance(int layer, const Matrix& v) override {
@@ -76,6 +79,12 @@ class TableObserver final : public SampleObserver {
     }
   }
 
+  void OnRootRepairs(int layer, int clamped) override {
+    const int slot = slot_of_layer_[layer];
+    if (slot < 0 || repairs_stat_ < 0) return;
+    Set(slot, repairs_stat_, clamped);
+  }
+
   bool WantsLayer(int layer) const override { return slot_of_layer_[layer] >= 0; }
 
   bool Cancelled() const override { return *cancelled_ && (*cancelled_)(); }
@@ -92,6 +101,7 @@ class TableObserver final : public SampleObserver {
   int covariance_stats_;
   int sample_;
   const std::function<bool()>* cancelled_;
+  int repairs_stat_;
   std::vector<double> buffer_;
 };
 
@@ -161,6 +171,7 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
   if (run.gradients()) {
     for (const char* name : kGradientNames) table.names.push_back(name);
   }
+  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) table.names.push_back(kRootRepairs);
   table.values.assign(table.layers.size() * table.names.size() * samples, kNaN);
   table.diverged.assign(table.layers.size() * samples, 0);
   if (run.mean_covariance()) {

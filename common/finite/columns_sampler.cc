@@ -79,6 +79,7 @@ absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
   Matrix v;
   Covariance(x, &v);
   observer.OnCovariance(0, v);
+  observer.OnRootRepairs(0, 0);
   ColumnsWorkspace ws;
   const int heads = plan.heads;
   const int head_cols = plan.width / heads;
@@ -122,7 +123,10 @@ absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
       observer.OnDiverged(layer);
       return absl::OkStatus();
     }
-    if (observer.WantsLayer(layer)) observer.OnCovariance(layer, v);
+    if (observer.WantsLayer(layer)) {
+      observer.OnCovariance(layer, v);
+      observer.OnRootRepairs(layer, ws.block.repairs);
+    }
   }
   return absl::OkStatus();
 }

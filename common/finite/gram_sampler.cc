@@ -79,6 +79,7 @@ absl::Status SampleGram(const ModelPlan& plan, const SampleCoordinates& at,
   if (auto status = GramSupports(plan); !status.ok()) return status;
   Matrix v = plan.v0;
   observer.OnCovariance(0, v);
+  observer.OnRootRepairs(0, 0);
   GramWorkspace ws;
   for (int layer = 1; layer <= plan.depth; ++layer) {
     if (observer.Cancelled()) {
@@ -103,7 +104,10 @@ absl::Status SampleGram(const ModelPlan& plan, const SampleCoordinates& at,
       observer.OnDiverged(layer);
       return absl::OkStatus();
     }
-    if (observer.WantsLayer(layer)) observer.OnCovariance(layer, v);
+    if (observer.WantsLayer(layer)) {
+      observer.OnCovariance(layer, v);
+      observer.OnRootRepairs(layer, ws.block.repairs);
+    }
   }
   return absl::OkStatus();
 }

@@ -180,6 +180,34 @@ TEST(SamplersTest, DivergenceIsReportedNotNan) {
   }
 }
 
+// Uniform attention with λ = 0 collapses V to rank one after one layer (paper A's rank collapse,
+// exactly): the roots then meet rounding-size negative eigenvalues, clamp and count them, and the
+// chain stays finite with ρ = 1.
+TEST(SamplersTest, ExactRankCollapseStaysFiniteAndCountsRepairs) {
+  RunSpec run;
+  *run.mutable_model() = SmallModel();
+  run.mutable_model()->set_residual(ModelSpec::EXPLICIT);
+  run.mutable_model()->mutable_attention()->set_kind(AttentionSpec::UNIFORM);
+  run.mutable_model()->mutable_attention()->set_skip_scale(0.0);
+  run.mutable_model()->mutable_mlp()->set_activation(MlpSpec::NONE);
+  run.set_samples(50);
+  for (auto method : {RunSpec::COLUMNS, RunSpec::GRAM}) {
+    run.set_method(method);
+    auto table = SimulateSamples(run, 0, RunContext{});
+    ASSERT_TRUE(table.ok()) << table.status();
+    const int last = static_cast<int>(table->layers.size()) - 1;
+    const std::vector<double> rho = table->Column(last, table->StatIndex("rho12"));
+    const std::vector<double> repairs = table->Column(last, table->StatIndex("psd_repairs"));
+    ASSERT_EQ(rho.size(), 50u) << RunSpec::Method_Name(method);
+    double total = 0;
+    for (double r : rho) EXPECT_NEAR(r, 1.0, 1e-9) << RunSpec::Method_Name(method);
+    for (double k : repairs) total += k;
+    EXPECT_GT(total, 0) << RunSpec::Method_Name(method);
+    const std::vector<double> first = table->Column(0, table->StatIndex("psd_repairs"));
+    for (double k : first) EXPECT_EQ(k, 0.0);
+  }
+}
+
 TEST(EngineMethodTest, DefaultIsGramWhereExactElseColumnsAndIsReported) {
   RunSpec run;
   *run.mutable_model() = SmallModel();
