@@ -148,10 +148,10 @@ TEST(GramSamplerTest, RejectsWhatItCannotRepresent) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("use method COLUMNS"), std::string::npos) << status;
   model = SmallModel();
-  model.set_heads(2);
+  model.set_heads(16);  // Per-head Gram matrices need width/heads = 2 ≥ tokens = 4.
   status = SampleGram(ResolveModel(model), {1, 0, 0}, recorder);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(status.message().find("output_projection"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("width/heads"), std::string::npos) << status;
 }
 
 TEST(SamplersTest, CancellationReturnsCancelled) {
@@ -224,6 +224,8 @@ TEST(EngineMethodTest, DefaultIsGramWhereExactElseColumnsAndIsReported) {
   EXPECT_EQ(ChooseMethod(layer_norm), RunSpec::COLUMNS);
   RunSpec heads = run;
   heads.mutable_model()->set_heads(2);
+  EXPECT_EQ(ChooseMethod(heads), RunSpec::GRAM);
+  heads.mutable_model()->set_heads(16);
   EXPECT_EQ(ChooseMethod(heads), RunSpec::COLUMNS);
   heads.mutable_model()->set_output_projection(true);
   EXPECT_EQ(ChooseMethod(heads), RunSpec::GRAM);

@@ -181,14 +181,16 @@ TEST(ValidateTest, CostOverBudgetIsResourceExhausted) {
   EXPECT_EQ(ValidateRun(GoodRun(), "base", tight).code(), absl::StatusCode::kResourceExhausted);
 }
 
-TEST(ValidateTest, GramRejectsLayerNormAndHeadsWithoutProjection) {
+TEST(ValidateTest, GramRejectsLayerNormAndNarrowHeadsWithoutProjection) {
   v1::RunSpec run = GoodRun();
   run.set_method(v1::RunSpec::GRAM);
   run.mutable_model()->set_norm(v1::ModelSpec::PRE_LAYER);
   ExpectInvalid(run, "base.model.norm", "use method COLUMNS");
   run = GoodRun();
   run.set_method(v1::RunSpec::GRAM);
-  run.mutable_model()->set_heads(2);
+  run.mutable_model()->set_heads(2);  // One Gram matrix per head: width/heads = 8 ≥ tokens.
+  EXPECT_TRUE(Check(run).ok()) << Check(run);
+  run.mutable_model()->set_heads(8);  // width/heads = 2 < tokens.
   ExpectInvalid(run, "base.model.heads", "use method COLUMNS");
   run.mutable_model()->set_output_projection(true);
   EXPECT_TRUE(Check(run).ok()) << Check(run);
