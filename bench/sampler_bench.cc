@@ -98,11 +98,11 @@ BENCHMARK(BM_Sampler)->Apply(SamplerArgs)->ArgNames({"method", "n", "mlp"})
 void BM_DriverThreads(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   v1::RunSpec run;
-  *run.mutable_model() = Model(4096, 64, true);
+  *run.mutable_model() = Model(4096, 32, true);
   run.set_method(v1::RunSpec::GRAM);
-  run.set_samples(16 * 24);
+  run.set_samples(256);
   run.set_seed(7);
-  run.set_record_every(64);
+  run.set_record_every(32);
   oneapi::tbb::task_arena arena(threads);
   RunContext context;
   context.arena = &arena;
