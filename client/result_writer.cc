@@ -8,7 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/type_resolver.h"
+#include "google/protobuf/util/type_resolver_util.h"
 
 namespace sigprop::cli {
 namespace {
@@ -153,13 +158,27 @@ absl::StatusOr<Format> ParseFormat(const std::string& name) {
 }
 
 std::string ToJsonLine(const google::protobuf::Message& message) {
+  // MessageToJsonString walks maps in hash order, which protobuf randomises per process. Going
+  // through a deterministic (key-sorted) binary encoding makes the line byte-reproducible.
+  static google::protobuf::util::TypeResolver* const resolver =
+      google::protobuf::util::NewTypeResolverForDescriptorPool(
+          "type.googleapis.com", google::protobuf::DescriptorPool::generated_pool());
+  std::string binary;
+  {
+    google::protobuf::io::StringOutputStream stream(&binary);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;
   options.add_whitespace = false;
   std::string line;
   // Printing a well-formed generated message cannot fail.
-  (void)google::protobuf::util::MessageToJsonString(message, &line, options);
+  (void)google::protobuf::util::BinaryToJsonString(
+      resolver, "type.googleapis.com/" + message.GetDescriptor()->full_name(), binary, &line,
+      options);
   return line;
 }
 

@@ -31,7 +31,7 @@ std::unique_ptr<ResultWriter> MakeResultWriter(Format format, std::ostream& out,
                                                std::vector<std::string> point_labels);
 
 // The protobuf JSON of one message on one line, with proto field names and every field printed;
-// map keys sorted (deterministic serialization must be on, see main.cc).
+// map keys sorted, so equal messages give equal bytes.
 std::string ToJsonLine(const google::protobuf::Message& message);
 
 }  // namespace sigprop::cli

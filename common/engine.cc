@@ -24,9 +24,6 @@ namespace {
 using v1::RunSpec;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-const char* const kGradientNames[] = {"grad_wq", "grad_wk", "grad_wv", "grad_w1", "grad_w2"};
-// COLUMNS and GRAM: eigenvalues clamped by their matrix roots so far (SampleObserver).
-const char* const kRootRepairs = "psd_repairs";
 
 std::vector<int> RecordedLayers(int depth, int record_every) {
   const int every = record_every > 0 ? record_every : 1;
@@ -48,7 +45,7 @@ class TableObserver final : public SampleObserver {
         covariance_stats_(covariance_stats),
         sample_(sample),
         cancelled_(cancelled),
-        repairs_stat_(table->StatIndex(kRootRepairs)),
+        repairs_stat_(table->StatIndex(kRootRepairsStatName)),
         buffer_(covariance_stats) {}
 
   void OnCovariance(int layer, const Matrix& v) override {
@@ -169,9 +166,9 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
   table.layers = RecordedLayers(plan.depth, run.record_every());
   table.names = CovarianceStatNames(plan.tokens, options);
   if (run.gradients()) {
-    for (const char* name : kGradientNames) table.names.push_back(name);
+    for (const char* name : kGradientStatNames) table.names.push_back(name);
   }
-  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) table.names.push_back(kRootRepairs);
+  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) table.names.push_back(kRootRepairsStatName);
   table.values.assign(table.layers.size() * table.names.size() * samples, kNaN);
   table.diverged.assign(table.layers.size() * samples, 0);
   if (run.mean_covariance()) {

@@ -1,12 +1,16 @@
 #include "common/validate.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/engine.h"
 #include "common/finite/gram_sampler.h"
+#include "common/finite/sample_observer.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
+#include "common/stats/covariance_stats.h"
 #include "common/sweep_expansion.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
@@ -241,10 +245,23 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                  absl::StrCat("must lie in (0, 1), got ", q));
     }
   }
+  std::vector<std::string> statistics =
+      CovarianceStatNames(std::max(run.model().tokens(), 2), {run.eigenvalues()});
+  if (run.gradients()) {
+    for (const char* g : kGradientStatNames) statistics.push_back(g);
+  }
+  const RunSpec::Method method = ChooseMethod(run);
+  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) {
+    statistics.push_back(kRootRepairsStatName);
+  }
   for (int i = 0; i < run.histogram_size(); ++i) {
     const auto& h = run.histogram(i);
     const std::string field = absl::StrCat("histogram[", i, "]");
-    if (h.statistic().empty()) return Bad(path, field + ".statistic", "must name a statistic");
+    if (std::find(statistics.begin(), statistics.end(), h.statistic()) == statistics.end()) {
+      return Bad(path, field + ".statistic",
+                 absl::StrCat("unknown statistic '", h.statistic(), "'; one of ",
+                              absl::StrJoin(statistics, ", ")));
+    }
     if (h.bins() < 1 || h.bins() > 100000) {
       return Bad(path, field + ".bins", absl::StrCat("must be in [1, 100000], got ", h.bins()));
     }
@@ -259,7 +276,6 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                absl::StrCat("needs method DENSE (explicit weights), got ",
                             RunSpec::Method_Name(run.method())));
   }
-  const RunSpec::Method method = ChooseMethod(run);
   if (method == RunSpec::GRAM) {
     if (auto st = GramSupports(ResolveModel(run.model())); !st.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ".", st.message()));

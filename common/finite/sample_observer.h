@@ -24,6 +24,12 @@ struct GradientNorms {
   double wq = 0.0, wk = 0.0, wv = 0.0, w1 = 0.0, w2 = 0.0;
 };
 
+// Statistic names of the five norms, in GradientNorms order.
+inline const char* const kGradientStatNames[] = {"grad_wq", "grad_wk", "grad_wv", "grad_w1",
+                                                 "grad_w2"};
+// COLUMNS and GRAM: negative eigenvalues clamped by their matrix roots so far (OnRootRepairs).
+inline constexpr const char* kRootRepairsStatName = "psd_repairs";
+
 class SampleObserver {
  public:
   virtual ~SampleObserver() = default;

@@ -1,0 +1,27 @@
+// What a command talks to: the server named by --target (with --token-file, --tls-ca), or, with
+// no --target, an embedded in-process server.
+#ifndef SIGPROP_CLIENT_CONNECTION_H_
+#define SIGPROP_CLIENT_CONNECTION_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "client/args.h"
+#include "client/embedded_server.h"
+#include "client/simulation_client.h"
+
+namespace sigprop::cli {
+
+struct Connection {
+  std::unique_ptr<EmbeddedServer> embedded;  // Null for a remote target.
+  std::unique_ptr<SimulationClient> client;
+  std::string target;  // "" when embedded.
+};
+
+// `allow_embedded`: commands about existing sweeps (watch, get, …) need a --target.
+absl::StatusOr<Connection> Connect(const Args& args, bool allow_embedded);
+
+}  // namespace sigprop::cli
+
+#endif  // SIGPROP_CLIENT_CONNECTION_H_

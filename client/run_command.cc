@@ -1,0 +1,120 @@
+// sigprop run SPEC: submit a sweep (to --target, or to the embedded server), watch its events,
+// write each point's layer statistics in point order. Ctrl-C cancels the sweep on the server.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "client/commands.h"
+#include "client/connection.h"
+#include "client/exit_codes.h"
+#include "client/output_file.h"
+#include "client/point_order.h"
+#include "client/progress_bar.h"
+#include "client/result_writer.h"
+#include "client/spec_io.h"
+#include "common/sweep_expansion.h"
+
+namespace sigprop::cli {
+namespace {
+
+absl::Status ParseShard(const std::string& text, int* index, int* count) {
+  *index = 0;
+  *count = 1;
+  if (text.empty()) return absl::OkStatus();
+  char slash = 0;
+  char extra = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c", index, &slash, count, &extra) != 3 || slash != '/' ||
+      *count < 1 || *index < 0 || *index >= *count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--shard: needs I/N with 0 ≤ I < N, got '", text, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
+  if (args.positional.size() != 1) return Fail(absl::InvalidArgumentError("run needs one SPEC"));
+  auto format = ParseFormat(args.Get("format", "jsonl"));
+  if (!format.ok()) return Fail(format.status());
+  auto threads = args.GetInt("threads", 0);
+  if (!threads.ok()) return Fail(threads.status());
+  if (*threads < 0) return Fail(absl::InvalidArgumentError("--threads: must be ≥ 0"));
+  int shard = 0, shards = 1;
+  if (auto st = ParseShard(args.Get("shard"), &shard, &shards); !st.ok()) return Fail(st);
+
+  auto spec = ReadSweepSpec(args.positional[0]);
+  if (!spec.ok()) return Fail(spec.status());
+  auto points = ExpandSweep(*spec);
+  if (!points.ok()) return Fail(points.status());
+  std::vector<std::string> labels;
+  std::vector<int> mine;
+  for (const auto& p : *points) {
+    labels.push_back(p.label);
+    if (p.index % shards == shard) mine.push_back(p.index);
+  }
+
+  auto connection = Connect(args, /*allow_embedded=*/true);
+  if (!connection.ok()) return Fail(connection.status());
+  SimulationClient& client = *connection->client;
+
+  OutputFile out(args.Get("out"));
+  if (auto st = out.Open(); !st.ok()) return Fail(st);
+  auto writer = MakeResultWriter(*format, out.stream(), labels);
+  if (mine.empty()) {  // A shard with no points: an empty, valid result.
+    writer->Finish();
+    return Fail(out.Commit());
+  }
+  // Sharded runs submit only their points, which keep their indices (and so their bytes).
+  auto submitted = client.Submit(*spec, shards > 1 ? mine : std::vector<int>());
+  if (!submitted.ok()) return Fail(submitted.status());
+  const std::string sweep_id = submitted->sweep_id();
+  const bool quiet = args.Has("quiet");
+  // Always said for a remote run (even with --quiet): it is how a killed client gets back.
+  if (!connection->target.empty()) {
+    std::cerr << "sigprop: sweep " << sweep_id << " (" << submitted->points()
+              << " points) on " << connection->target << "; reattach with: sigprop watch "
+              << sweep_id << " --target " << connection->target << "\n";
+  }
+
+  ProgressBar bar(!quiet && (args.Has("progress") || isatty(STDERR_FILENO) == 1),
+                  static_cast<int>(points->size()));
+  PointOrder order(mine, [&](const v1::LayerStats& layer) { writer->Write(layer); });
+  absl::Status failure;
+  auto finished = client.Watch(sweep_id, 0, [&](const v1::Event& event) {
+    if (event.has_progress()) {
+      bar.Update(event.point(), event.progress().samples_done(), event.progress().samples_total());
+    } else if (event.has_layer()) {
+      order.Add(event.layer());
+    } else if (event.has_point_finished()) {
+      bar.Clear();
+      order.Finish(event.point());
+    } else if (event.has_error() && failure.ok()) {
+      failure = absl::Status(static_cast<absl::StatusCode>(event.error().code()),
+                             event.error().message());
+    }
+  }, interrupted);
+  bar.Clear();
+  if (!finished.ok()) {
+    if (finished.status().code() == absl::StatusCode::kCancelled) {
+      // Ctrl-C: stop the work on the server too, then report the interruption.
+      (void)client.Cancel(sweep_id);
+      std::cerr << "sigprop: interrupted; sweep " << sweep_id << " cancelled\n";
+      return kExitInterrupted;
+    }
+    return Fail(finished.status());
+  }
+  if (finished->state() == v1::SweepFinished::CANCELLED) {
+    return Fail(absl::CancelledError(absl::StrCat("sweep ", sweep_id, " was cancelled")));
+  }
+  if (finished->state() != v1::SweepFinished::SUCCEEDED || !order.complete()) {
+    if (failure.ok()) failure = absl::InternalError(absl::StrCat("sweep ", sweep_id, " failed"));
+    return Fail(failure);
+  }
+  writer->Finish();
+  return Fail(out.Commit());
+}
+
+}  // namespace sigprop::cli

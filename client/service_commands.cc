@@ -1,0 +1,148 @@
+// Commands about sweeps that already exist on a server: watch, list, get, cancel, results, health.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/commands.h"
+#include "client/connection.h"
+#include "client/exit_codes.h"
+#include "client/output_file.h"
+#include "client/point_order.h"
+#include "client/result_writer.h"
+#include "client/spec_io.h"
+#include "common/validate.h"
+#include "common/sweep_expansion.h"
+
+namespace sigprop::cli {
+namespace {
+
+absl::StatusOr<std::string> OneId(const Args& args) {
+  if (args.positional.size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(args.command, " needs one sweep ID"));
+  }
+  return args.positional[0];
+}
+
+// Labels of a stored sweep's points, for CSV and tables.
+std::vector<std::string> LabelsOf(const v1::SweepSpec& spec) {
+  std::vector<std::string> labels;
+  auto points = ExpandSweep(spec);
+  if (points.ok()) {
+    for (const auto& p : *points) labels.push_back(p.label);
+  }
+  return labels;
+}
+
+}  // namespace
+
+int ValidateCommand(const Args& args) {
+  if (args.positional.size() != 1) return Fail(absl::InvalidArgumentError("validate needs one SPEC"));
+  auto spec = ReadSweepSpec(args.positional[0]);
+  if (!spec.ok()) return Fail(spec.status());
+  if (auto status = ValidateSweep(*spec, Limits{}); !status.ok()) return Fail(status);
+  auto count = CountPoints(*spec);
+  std::cout << args.positional[0] << ": OK, " << *count << " point" << (*count == 1 ? "" : "s")
+            << "\n";
+  return kExitOk;
+}
+
+int WatchCommand(const Args& args, const std::atomic<bool>& interrupted) {
+  auto id = OneId(args);
+  if (!id.ok()) return Fail(id.status());
+  auto from = args.GetInt("from", 0);
+  if (!from.ok()) return Fail(from.status());
+  auto format = ParseFormat(args.Get("format", "jsonl"));
+  if (!format.ok()) return Fail(format.status());
+  auto connection = Connect(args, /*allow_embedded=*/false);
+  if (!connection.ok()) return Fail(connection.status());
+  auto sweep = connection->client->Get(*id);
+  if (!sweep.ok()) return Fail(sweep.status());
+  const bool events = args.Has("events");
+  const std::vector<std::string> labels = LabelsOf(sweep->spec());
+  auto writer = MakeResultWriter(*format, std::cout, labels);
+  // Points finish in any order; write them in point order, as `run` does.
+  std::vector<int> all_points(labels.size());
+  for (size_t p = 0; p < all_points.size(); ++p) all_points[p] = static_cast<int>(p);
+  PointOrder order(all_points, [&](const v1::LayerStats& layer) { writer->Write(layer); });
+  int64_t last = *from;
+  auto finished = connection->client->Watch(*id, *from, [&](const v1::Event& event) {
+    last = event.sequence();
+    if (events) {
+      std::cout << ToJsonLine(event) << '\n' << std::flush;
+    } else if (event.has_layer()) {
+      order.Add(event.layer());
+    } else if (event.has_point_finished()) {
+      order.Finish(event.point());
+    }
+  }, interrupted);
+  order.Flush();
+  writer->Finish();
+  std::cerr << "sigprop: last sequence " << last << "\n";
+  if (!finished.ok()) return Fail(finished.status());
+  return finished->state() == v1::SweepFinished::SUCCEEDED ? kExitOk : kExitFailure;
+}
+
+int ListCommand(const Args& args) {
+  auto connection = Connect(args, /*allow_embedded=*/false);
+  if (!connection.ok()) return Fail(connection.status());
+  auto sweeps = connection->client->List();
+  if (!sweeps.ok()) return Fail(sweeps.status());
+  std::cout << absl::StrFormat("%-35s %-10s %11s  %-10s %s\n", "ID", "STATE", "POINTS", "OWNER", "NAME");
+  for (const auto& s : *sweeps) {
+    std::cout << absl::StrFormat("%-35s %-10s %5d/%-5d  %-10s %s\n", s.sweep_id(),
+                                 v1::SweepStatus::State_Name(s.state()), s.points_done(),
+                                 s.points_total(), s.owner(), s.name());
+  }
+  return kExitOk;
+}
+
+int GetCommand(const Args& args) {
+  auto id = OneId(args);
+  if (!id.ok()) return Fail(id.status());
+  auto connection = Connect(args, /*allow_embedded=*/false);
+  if (!connection.ok()) return Fail(connection.status());
+  auto sweep = connection->client->Get(*id);
+  if (!sweep.ok()) return Fail(sweep.status());
+  std::cout << ToJsonLine(*sweep) << "\n";
+  return kExitOk;
+}
+
+int CancelCommand(const Args& args) {
+  auto id = OneId(args);
+  if (!id.ok()) return Fail(id.status());
+  auto connection = Connect(args, /*allow_embedded=*/false);
+  if (!connection.ok()) return Fail(connection.status());
+  if (auto status = connection->client->Cancel(*id); !status.ok()) return Fail(status);
+  std::cout << "cancelled " << *id << "\n";
+  return kExitOk;
+}
+
+int ResultsCommand(const Args& args) {
+  auto id = OneId(args);
+  if (!id.ok()) return Fail(id.status());
+  auto format = ParseFormat(args.Get("format", "jsonl"));
+  if (!format.ok()) return Fail(format.status());
+  auto connection = Connect(args, /*allow_embedded=*/false);
+  if (!connection.ok()) return Fail(connection.status());
+  auto sweep = connection->client->Get(*id);
+  if (!sweep.ok()) return Fail(sweep.status());
+  auto layers = connection->client->Results(*id);
+  if (!layers.ok()) return Fail(layers.status());
+  OutputFile out(args.Get("out"));
+  if (auto st = out.Open(); !st.ok()) return Fail(st);
+  auto writer = MakeResultWriter(*format, out.stream(), LabelsOf(sweep->spec()));
+  for (const auto& layer : *layers) writer->Write(layer);
+  writer->Finish();
+  return Fail(out.Commit());
+}
+
+int HealthCommand(const Args& args) {
+  auto connection = Connect(args, /*allow_embedded=*/false);
+  if (!connection.ok()) return Fail(connection.status());
+  auto health = connection->client->Health();
+  if (!health.ok()) return Fail(health.status());
+  std::cout << *health << "\n";
+  return *health == "SERVING" ? kExitOk : kExitFailure;
+}
+
+}  // namespace sigprop::cli

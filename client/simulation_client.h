@@ -1,0 +1,54 @@
+// A thin client of the Simulation service. Watch hides reconnects: when a stream breaks
+// (UNAVAILABLE, a dropped connection, a server restart) it reattaches from the last sequence it
+// delivered, so the caller sees every event once, in order (STYLE.md, google-cloud-cpp).
+#ifndef SIGPROP_CLIENT_SIMULATION_CLIENT_H_
+#define SIGPROP_CLIENT_SIMULATION_CLIENT_H_
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "sigprop/v1/service.grpc.pb.h"
+
+namespace sigprop::cli {
+
+class SimulationClient {
+ public:
+  // `token` empty: no authorization metadata.
+  SimulationClient(std::shared_ptr<grpc::Channel> channel, std::string token);
+
+  // `points` empty: every point of the sweep; else only these (SubmitRequest.points).
+  absl::StatusOr<v1::SubmitResponse> Submit(const v1::SweepSpec& sweep,
+                                            const std::vector<int>& points);
+  // Delivers events after `from_sequence` until the SweepFinished event (returned), the caller's
+  // `interrupted` turns true (CANCELLED), or the server gives up for good (its status).
+  // `patience` bounds how long it keeps retrying an unreachable server.
+  absl::StatusOr<v1::SweepFinished> Watch(const std::string& sweep_id, int64_t from_sequence,
+                                          const std::function<void(const v1::Event&)>& on_event,
+                                          const std::atomic<bool>& interrupted,
+                                          std::chrono::seconds patience = std::chrono::seconds(60));
+  absl::StatusOr<v1::SweepStatus> Get(const std::string& sweep_id);
+  absl::StatusOr<std::vector<v1::SweepStatus>> List();
+  absl::Status Cancel(const std::string& sweep_id);
+  // Every page of Results, in (point, layer) order.
+  absl::StatusOr<std::vector<v1::LayerStats>> Results(const std::string& sweep_id);
+  // grpc.health.v1 status of the whole server ("" service).
+  absl::StatusOr<std::string> Health();
+
+ private:
+  void Prepare(grpc::ClientContext* context) const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Simulation::Stub> stub_;
+  std::string token_;
+};
+
+}  // namespace sigprop::cli
+
+#endif  // SIGPROP_CLIENT_SIMULATION_CLIENT_H_

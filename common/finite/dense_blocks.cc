@@ -1,0 +1,304 @@
+#include "common/finite/dense_blocks.h"
+
+#include <cmath>
+
+namespace sigprop {
+namespace {
+
+void DrawGaussian(RandomStream& stream, int rows, int cols, Matrix* w) {
+  w->resize(rows, cols);
+  stream.FillGaussian(w->data(), static_cast<std::size_t>(w->size()));
+}
+
+// Row i attends to tokens j < Visible(i): all m, or j ≤ i under the causal mask.
+int Visible(int i, int m, bool causal) { return causal ? i + 1 : m; }
+
+// In place, row by row: s_ij ← exp(s_ij − max_j s_ij) / Σ_j (…) over the visible j, 0 elsewhere.
+void MaskedSoftmax(bool causal, Matrix* s) {
+  const int m = static_cast<int>(s->rows());
+  for (int i = 0; i < m; ++i) {
+    const int len = Visible(i, m, causal);
+    auto row = s->row(i);
+    const double top = row.head(len).maxCoeff();
+    row.head(len) = (row.head(len).array() - top).exp();
+    row.head(len) /= row.head(len).sum();
+    row.tail(m - len).setZero();
+  }
+}
+
+// U = 11ᵀ/m, or the causal uniform matrix U_ij = 1/(i+1) for j ≤ i (softmax of zero logits).
+void UniformAttention(int m, bool causal, Matrix* u) {
+  u->setZero(m, m);
+  for (int i = 0; i < m; ++i) {
+    const int len = Visible(i, m, causal);
+    u->row(i).head(len).setConstant(1.0 / len);
+  }
+}
+
+// A_h from P_h (SPEC §2 kinds); `p` is read only by SOFTMAX and SHAPED.
+void AttentionMatrix(const AttentionPlan& a, int m, const Matrix* p, Matrix* out) {
+  switch (a.kind) {
+    case AttentionKind::kSoftmax:
+      *out = *p;
+      return;
+    case AttentionKind::kShaped:
+      UniformAttention(m, a.causal, out);
+      *out = *p - *out;
+      out->diagonal().array() += 1.0;
+      return;
+    case AttentionKind::kUniform:
+      UniformAttention(m, a.causal, out);
+      return;
+    case AttentionKind::kIdentity:
+    case AttentionKind::kNone:
+      out->setIdentity(m, m);
+      return;
+  }
+}
+
+bool HasNorm(const ModelPlan& plan) { return plan.norm != NormKind::kNone; }
+bool IsPreNorm(const ModelPlan& plan) { return HasNorm(plan) && !plan.post_norm; }
+bool IsPostNorm(const ModelPlan& plan) { return HasNorm(plan) && plan.post_norm; }
+
+// X' = λX + γ f(N(X)) or X' = N(λX + γ f(X)). `branch(in, &f)` computes f; `out` may alias `x`.
+template <typename Branch>
+void ResidualForward(const ModelPlan& plan, double lambda, double gamma, const Matrix& x,
+                     ResidualCache* c, Branch&& branch, Matrix* out) {
+  c->input = x;
+  if (IsPreNorm(plan)) {
+    NormForward(plan.norm, c->input, &c->norm);
+    branch(c->norm.y, &c->branch);
+  } else {
+    branch(c->input, &c->branch);
+  }
+  *out = lambda * c->input + gamma * c->branch;
+  if (IsPostNorm(plan)) {
+    NormForward(plan.norm, *out, &c->norm);
+    *out = c->norm.y;
+  }
+}
+
+// Backward of ResidualForward (formulas in dense_blocks.h above LayerBackward).
+// `back(in, df, &d_in)` is the branch's backward at branch input `in`.
+template <typename BranchBackward>
+void ResidualBackward(const ModelPlan& plan, double lambda, double gamma, const ResidualCache& c,
+                      const Matrix& dout, BranchBackward&& back, Matrix* dx) {
+  Matrix d_branch_in;
+  if (IsPostNorm(plan)) {
+    Matrix dz;
+    NormBackward(plan.norm, c.norm, dout, &dz);
+    back(c.input, gamma * dz, &d_branch_in);
+    *dx = lambda * dz + d_branch_in;
+  } else if (IsPreNorm(plan)) {
+    back(c.norm.y, gamma * dout, &d_branch_in);
+    NormBackward(plan.norm, c.norm, d_branch_in, dx);
+    *dx += lambda * dout;
+  } else {
+    back(c.input, gamma * dout, &d_branch_in);
+    *dx = lambda * dout + d_branch_in;
+  }
+}
+
+}  // namespace
+
+bool AttentionUsesLogits(AttentionKind kind) {
+  return kind == AttentionKind::kSoftmax || kind == AttentionKind::kShaped;
+}
+
+void DrawLayerWeights(const ModelPlan& plan, RandomStream& stream, LayerWeights* w) {
+  const int n = plan.width;
+  if (plan.attention.enabled() && AttentionUsesLogits(plan.attention.kind)) {
+    DrawGaussian(stream, n, plan.key_width, &w->wq);
+    DrawGaussian(stream, n, plan.key_width, &w->wk);
+  } else {
+    w->wq.resize(0, 0);
+    w->wk.resize(0, 0);
+  }
+  if (plan.attention.enabled()) {
+    DrawGaussian(stream, n, n, &w->wv);
+  } else {
+    w->wv.resize(0, 0);
+  }
+  if (plan.attention.enabled() && plan.attention.output_projection) {
+    DrawGaussian(stream, n, n, &w->wo);
+  } else {
+    w->wo.resize(0, 0);
+  }
+  if (plan.mlp.enabled()) {
+    DrawGaussian(stream, n, plan.mlp.hidden, &w->w1);
+    DrawGaussian(stream, plan.mlp.hidden, n, &w->w2);
+  } else {
+    w->w1.resize(0, 0);
+    w->w2.resize(0, 0);
+  }
+}
+
+void NormForward(NormKind kind, const Matrix& x, NormCache* cache) {
+  const double n = static_cast<double>(x.cols());
+  cache->y = x;
+  if (kind == NormKind::kLayer) cache->y.colwise() -= cache->y.rowwise().mean();
+  cache->r = (cache->y.rowwise().squaredNorm() / n).cwiseSqrt();
+  cache->y.array().colwise() /= cache->r.array();
+}
+
+void NormBackward(NormKind kind, const NormCache& cache, const Matrix& dy, Matrix* dx) {
+  const double n = static_cast<double>(dy.cols());
+  const Vector projection = cache.y.cwiseProduct(dy).rowwise().sum() / n;
+  *dx = dy - projection.asDiagonal() * cache.y;
+  dx->array().colwise() /= cache.r.array();
+  if (kind == NormKind::kLayer) dx->colwise() -= dx->rowwise().mean();
+}
+
+void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
+                      AttentionCache* cache, Matrix* f) {
+  const AttentionPlan& a = plan.attention;
+  const int m = plan.tokens;
+  const int n = plan.width;
+  const int heads = plan.heads;
+  const int key_cols = plan.key_width / heads;
+  const int value_cols = n / heads;
+  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(n));
+  const bool logits = AttentionUsesLogits(a.kind);
+
+  cache->v.noalias() = y * w.wv;
+  cache->v *= inv_root_n;
+  if (logits) {
+    cache->q.noalias() = y * w.wq;
+    cache->q *= inv_root_n;
+    cache->k.noalias() = y * w.wk;
+    cache->k *= inv_root_n;
+  }
+  cache->p.resize(logits ? heads : 0);
+  cache->a.resize(heads);
+  Matrix& concat = a.output_projection ? cache->heads : *f;
+  concat.resize(m, n);
+  for (int h = 0; h < heads; ++h) {
+    if (logits) {
+      Matrix& p = cache->p[h];
+      p.noalias() = cache->q.middleCols(h * key_cols, key_cols) *
+                    cache->k.middleCols(h * key_cols, key_cols).transpose();
+      p /= a.tau;
+      MaskedSoftmax(a.causal, &p);
+    }
+    AttentionMatrix(a, m, logits ? &cache->p[h] : nullptr, &cache->a[h]);
+    concat.middleCols(h * value_cols, value_cols).noalias() =
+        cache->a[h] * cache->v.middleCols(h * value_cols, value_cols);
+  }
+  if (a.output_projection) {
+    f->noalias() = cache->heads * w.wo;
+    *f *= inv_root_n;
+  }
+}
+
+void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
+                       const AttentionCache& cache, const Matrix& df, Matrix* dy,
+                       LayerWeights* grad) {
+  const AttentionPlan& a = plan.attention;
+  const int m = plan.tokens;
+  const int n = plan.width;
+  const int heads = plan.heads;
+  const int key_cols = plan.key_width / heads;
+  const int value_cols = n / heads;
+  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(n));
+  const bool logits = AttentionUsesLogits(a.kind);
+
+  Matrix d_heads;
+  if (a.output_projection) d_heads.noalias() = inv_root_n * df * w.wo.transpose();
+  const Matrix& dc = a.output_projection ? d_heads : df;
+
+  Matrix dv(m, n);
+  Matrix dq, dk;
+  if (logits) {
+    dq.resize(m, plan.key_width);
+    dk.resize(m, plan.key_width);
+  }
+  Matrix dp, ds;
+  for (int h = 0; h < heads; ++h) {
+    const auto dc_h = dc.middleCols(h * value_cols, value_cols);
+    dv.middleCols(h * value_cols, value_cols).noalias() = cache.a[h].transpose() * dc_h;
+    if (!logits) continue;
+    const Matrix& p = cache.p[h];
+    dp.noalias() = dc_h * cache.v.middleCols(h * value_cols, value_cols).transpose();
+    const Vector row_dot = p.cwiseProduct(dp).rowwise().sum();
+    ds = p.cwiseProduct(dp.colwise() - row_dot) / a.tau;
+    dq.middleCols(h * key_cols, key_cols).noalias() =
+        ds * cache.k.middleCols(h * key_cols, key_cols);
+    dk.middleCols(h * key_cols, key_cols).noalias() =
+        ds.transpose() * cache.q.middleCols(h * key_cols, key_cols);
+  }
+  grad->wv.noalias() = inv_root_n * y.transpose() * dv;
+  dy->noalias() = inv_root_n * dv * w.wv.transpose();
+  if (logits) {
+    grad->wq.noalias() = inv_root_n * y.transpose() * dq;
+    grad->wk.noalias() = inv_root_n * y.transpose() * dk;
+    dy->noalias() += inv_root_n * dq * w.wq.transpose();
+    dy->noalias() += inv_root_n * dk * w.wk.transpose();
+  }
+}
+
+void MlpForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y, MlpCache* cache,
+                Matrix* f) {
+  const Activation& act = plan.mlp.activation;
+  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
+  const double out_scale = std::sqrt(act.c / plan.mlp.hidden);
+  cache->h.noalias() = y * w.w1;
+  cache->h *= inv_root_n;
+  cache->phi = cache->h.unaryExpr([&act](double u) { return act.Apply(u); });
+  f->noalias() = cache->phi * w.w2;
+  *f *= out_scale;
+}
+
+void MlpBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
+                 const MlpCache& cache, const Matrix& df, Matrix* dy, LayerWeights* grad) {
+  const Activation& act = plan.mlp.activation;
+  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
+  const double out_scale = std::sqrt(act.c / plan.mlp.hidden);
+  grad->w2.noalias() = out_scale * cache.phi.transpose() * df;
+  Matrix dh(cache.h.rows(), cache.h.cols());
+  dh.noalias() = out_scale * df * w.w2.transpose();
+  dh.array() *= cache.h.unaryExpr([&act](double u) { return act.Derivative(u); }).array();
+  grad->w1.noalias() = inv_root_n * y.transpose() * dh;
+  dy->noalias() = inv_root_n * dh * w.w1.transpose();
+}
+
+void LayerForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& x, LayerCache* cache,
+                  Matrix* out) {
+  *out = x;
+  if (plan.attention.enabled()) {
+    ResidualForward(
+        plan, plan.attention.skip, plan.attention.branch, *out, &cache->attention_block,
+        [&](const Matrix& in, Matrix* f) { AttentionForward(plan, w, in, &cache->attention, f); },
+        out);
+  }
+  if (plan.mlp.enabled()) {
+    ResidualForward(
+        plan, plan.mlp.skip, plan.mlp.branch, *out, &cache->mlp_block,
+        [&](const Matrix& in, Matrix* f) { MlpForward(plan, w, in, &cache->mlp, f); }, out);
+  }
+}
+
+void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCache& cache,
+                   const Matrix& dout, Matrix* dx, LayerWeights* grad) {
+  *grad = LayerWeights();
+  *dx = dout;
+  if (plan.mlp.enabled()) {
+    const Matrix d_next = *dx;
+    ResidualBackward(
+        plan, plan.mlp.skip, plan.mlp.branch, cache.mlp_block, d_next,
+        [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
+          MlpBackward(plan, w, in, cache.mlp, df, d_in, grad);
+        },
+        dx);
+  }
+  if (plan.attention.enabled()) {
+    const Matrix d_next = *dx;
+    ResidualBackward(
+        plan, plan.attention.skip, plan.attention.branch, cache.attention_block, d_next,
+        [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
+          AttentionBackward(plan, w, in, cache.attention, df, d_in, grad);
+        },
+        dx);
+  }
+}
+
+}  // namespace sigprop

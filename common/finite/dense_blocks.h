@@ -1,0 +1,122 @@
+// The blocks of the dense transformer (SPEC §2) with explicit N(0,1) weights: forward passes that
+// fill a cache, and hand-written backward passes that read it. One layer is an attention block
+// then an MLP block, each a residual branch
+//
+//     pre-norm or no norm:  X ← λX + γ f(N(X))        post-norm:  X ← N(λX + γ f(X)).
+//
+// Every weight enters divided by the square root of its fan-in, so dL/dW below is the gradient
+// with respect to the N(0,1) matrix itself (SPEC §3).
+#ifndef SIGPROP_COMMON_FINITE_DENSE_BLOCKS_H_
+#define SIGPROP_COMMON_FINITE_DENSE_BLOCKS_H_
+
+#include <vector>
+
+#include "common/linalg.h"
+#include "common/model_plan.h"
+#include "common/rng.h"
+
+namespace sigprop {
+
+// The N(0,1) weights of one layer, or (same shapes) their gradients dL/dW. A matrix the plan does
+// not use is empty: W_Q, W_K exist only for SOFTMAX and SHAPED attention (the other kinds ignore
+// the logits), W_V for any attention, W_O only with output_projection, W_1, W_2 only with an MLP.
+struct LayerWeights {
+  Matrix wq, wk;  // n × n_k; head h owns columns [h·n_k/H, (h+1)·n_k/H).
+  Matrix wv;      // n × n;   head h owns columns [h·n/H, (h+1)·n/H).
+  Matrix wo;      // n × n.
+  Matrix w1;      // n × n_h.
+  Matrix w2;      // n_h × n.
+};
+
+// Whether the attention kind reads Q Kᵀ (and so owns W_Q, W_K).
+bool AttentionUsesLogits(AttentionKind kind);
+
+// Draws a layer's weights from its stream RandomStream(seed, point, sample, ℓ) in this fixed order,
+// each matrix row by row: W_Q, W_K, W_V, W_O, W_1, W_2, skipping the absent ones. The backward pass
+// calls it again on a fresh stream with the same coordinates and gets the same weights back.
+// Matrices already of the right shape are refilled without reallocating.
+void DrawLayerWeights(const ModelPlan& plan, RandomStream& stream, LayerWeights* w);
+
+// Row-wise normalisation N (SPEC §2). RMSNorm: y = x / r, r² = ‖x‖²/n for each token row x.
+// LayerNorm: the same applied to x − mean(x) (mean over the row's n features); no affine.
+struct NormCache {
+  Matrix y;   // N(X), m × n.
+  Vector r;   // Per-row r, m.
+};
+void NormForward(NormKind kind, const Matrix& x, NormCache* cache);
+
+// Backward of N. With y = c/r (c the row, centred for LayerNorm): dc = (dy − y (y·dy)/n) / r;
+// RMSNorm returns dx = dc, LayerNorm dx = dc − mean(dc) (the centring is an orthogonal projection).
+void NormBackward(NormKind kind, const NormCache& cache, const Matrix& dy, Matrix* dx);
+
+// Attention f(Y) = A(Y) Y W_V / sqrt(n) per head, heads concatenated, then × W_O / sqrt(n) if
+// output_projection (SPEC §2). Per head h: Q_h = Y W_Q^h / sqrt(n), K_h = Y W_K^h / sqrt(n),
+// P_h = softmax(Q_h K_hᵀ / τ) row-wise (causal: entries j > i masked before normalising), and
+//   SOFTMAX  A = P,   SHAPED  A = I + P − U,   UNIFORM  A = U,   IDENTITY  A = I,
+// with U = 11ᵀ/m, or with a causal mask the causal uniform matrix U_ij = 1/(i+1) for j ≤ i (that
+// is softmax of zero logits under the same mask, so SHAPED stays centred: A = I at zero logits,
+// and causal UNIFORM is the zero-logit limit of causal SOFTMAX, as U is of SOFTMAX).
+struct AttentionCache {
+  Matrix q, k;               // m × n_k, all heads (logit kinds only).
+  Matrix v;                  // m × n, Y W_V / sqrt(n).
+  std::vector<Matrix> p;     // Per head P_h (logit kinds only).
+  std::vector<Matrix> a;     // Per head A_h.
+  Matrix heads;              // m × n, concatenated A_h V_h (output_projection only).
+};
+void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
+                      AttentionCache* cache, Matrix* f);
+
+// Backward of attention given dF. With dC = dF W_Oᵀ / sqrt(n) (or dF), per head:
+//   dV_h = A_hᵀ dC_h,   dA_h = dC_h V_hᵀ,   dP_h = dA_h (SOFTMAX, SHAPED),
+//   dS_h = P_h ⊙ (dP_h − rowsum(P_h ⊙ dP_h) 1ᵀ) / τ      (masked entries have P = 0, so dS = 0),
+//   dQ_h = dS_h K_h,   dK_h = dS_hᵀ Q_h;
+// then dW_Q = Yᵀ dQ / sqrt(n), dW_K = Yᵀ dK / sqrt(n), dW_V = Yᵀ dV / sqrt(n) and
+// dY = (dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ) / sqrt(n). dW_O is not formed (SPEC §3 does not report it).
+void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
+                       const AttentionCache& cache, const Matrix& df, Matrix* dy,
+                       LayerWeights* grad);
+
+// MLP f(Y) = sqrt(c/n_h) φ(H) W_2 with H = Y W_1 / sqrt(n) (SPEC §2).
+struct MlpCache {
+  Matrix h;    // m × n_h pre-activations.
+  Matrix phi;  // φ(H).
+};
+void MlpForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y, MlpCache* cache,
+                Matrix* f);
+
+// Backward of the MLP: dW_2 = sqrt(c/n_h) φ(H)ᵀ dF, dH = sqrt(c/n_h) (dF W_2ᵀ) ⊙ φ'(H),
+// dW_1 = Yᵀ dH / sqrt(n), dY = dH W_1ᵀ / sqrt(n).
+void MlpBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
+                 const MlpCache& cache, const Matrix& df, Matrix* dy, LayerWeights* grad);
+
+// One residual block's state: its input X, the norm (of X for pre-norm, of λX + γf for post-norm)
+// and the branch output f.
+struct ResidualCache {
+  Matrix input;
+  NormCache norm;
+  Matrix branch;
+};
+
+// Everything the backward pass of a layer reads; reused from layer to layer without reallocating.
+struct LayerCache {
+  ResidualCache attention_block;
+  AttentionCache attention;
+  ResidualCache mlp_block;
+  MlpCache mlp;
+};
+
+// X_ℓ = layer ℓ applied to X_{ℓ−1}: attention block (if enabled) then MLP block (if enabled).
+void LayerForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& x, LayerCache* cache,
+                  Matrix* out);
+
+// Given dL/dX_ℓ, returns dL/dX_{ℓ−1} and the layer's weight gradients (absent blocks: empty).
+// Residual block backward, for dX' the incoming gradient:
+//   no norm:   dX = λ dX' + f_back(γ dX')
+//   pre-norm:  dX = λ dX' + N_back(f_back(γ dX'))
+//   post-norm: dZ = N_back(dX'),  dX = λ dZ + f_back(γ dZ).
+void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCache& cache,
+                   const Matrix& dout, Matrix* dx, LayerWeights* grad);
+
+}  // namespace sigprop
+
+#endif  // SIGPROP_COMMON_FINITE_DENSE_BLOCKS_H_

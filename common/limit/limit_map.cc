@@ -1,0 +1,157 @@
+#include "common/limit/limit_map.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/status/status.h"
+
+namespace sigprop {
+namespace {
+
+double ClampedCorrelation(double v_ab, double sigma_a, double sigma_b) {
+  return std::clamp(v_ab / (sigma_a * sigma_b), -1.0, 1.0);
+}
+
+Matrix TwoSlopeKernel(const Activation& activation, const Matrix& v) {
+  const int m = static_cast<int>(v.rows());
+  const double sp = activation.slope_plus, sm = activation.slope_minus;
+  const double odd_weight = (sp - sm) * (sp - sm);
+  const double even_weight = M_PI * (sp * sp + sm * sm);
+  Matrix k(m, m);
+  for (int a = 0; a < m; ++a) {
+    for (int b = a; b < m; ++b) {
+      const double sigma_a = std::sqrt(v(a, a)), sigma_b = std::sqrt(v(b, b));
+      double value = 0.0;
+      if (sigma_a * sigma_b != 0.0) {
+        const double rho = a == b ? 1.0 : ClampedCorrelation(v(a, b), sigma_a, sigma_b);
+        const double theta = std::acos(rho);
+        value = activation.c * sigma_a * sigma_b / (2.0 * M_PI) *
+                (odd_weight * (std::sin(theta) - theta * rho) + even_weight * rho);
+      }
+      k(a, b) = k(b, a) = value;
+    }
+  }
+  return k;
+}
+
+Matrix QuadratureKernel(const Activation& activation, const Matrix& v) {
+  const int m = static_cast<int>(v.rows());
+  const double* x = GaussHermiteNodes();
+  const double* w = GaussHermiteWeights();
+  constexpr int p = kGaussHermitePoints;
+  // φ(σ_α x_i) for every token and node: the outer variable of every pair.
+  Matrix outer(m, p);
+  for (int a = 0; a < m; ++a) {
+    const double sigma = std::sqrt(v(a, a));
+    for (int i = 0; i < p; ++i) outer(a, i) = activation.Apply(sigma * x[i]);
+  }
+  Matrix k(m, m);
+  for (int a = 0; a < m; ++a) {
+    double diagonal = 0.0;
+    for (int i = 0; i < p; ++i) diagonal += w[i] * outer(a, i) * outer(a, i);
+    k(a, a) = activation.c * diagonal;
+    for (int b = a + 1; b < m; ++b) {
+      const double sigma_a = std::sqrt(v(a, a)), sigma_b = std::sqrt(v(b, b));
+      if (sigma_a * sigma_b == 0.0) {
+        k(a, b) = k(b, a) = 0.0;
+        continue;
+      }
+      const double rho = ClampedCorrelation(v(a, b), sigma_a, sigma_b);
+      const double rest = std::sqrt(1.0 - rho * rho);
+      double sum = 0.0;
+      for (int i = 0; i < p; ++i) {
+        double inner = 0.0;
+        for (int j = 0; j < p; ++j) {
+          inner += w[j] * activation.Apply(sigma_b * (rho * x[i] + rest * x[j]));
+        }
+        sum += w[i] * outer(a, i) * inner;
+      }
+      k(a, b) = k(b, a) = activation.c * sum;
+    }
+  }
+  return k;
+}
+
+Matrix RmsNormalise(const Matrix& v) {
+  const Vector scale = v.diagonal().cwiseSqrt().cwiseInverse();
+  return scale.asDiagonal() * v * scale.asDiagonal();
+}
+
+// The causal average C: row α averages tokens β ≤ α (C_αβ = 1/(α + 1)). It is the causal softmax
+// at zero logits, so the finite samplers use it for causal UNIFORM attention and subtract it, in
+// place of 11ᵀ/m, to centre causal SHAPED attention at the identity (dense_blocks.h).
+Matrix CausalAverage(int m) {
+  Matrix c = Matrix::Zero(m, m);
+  for (int r = 0; r < m; ++r) {
+    for (int col = 0; col <= r; ++col) c(r, col) = 1.0 / (r + 1);
+  }
+  return c;
+}
+
+// K = A∞ V A∞ᵀ with A∞ the attention matrix's infinite-width limit: 11ᵀ/m (UNIFORM) or C (causal
+// UNIFORM); I for SHAPED (logits vanish like 1/sqrt(n), causal or not) and IDENTITY.
+Matrix AttentionKernel(const AttentionPlan& attention, const Matrix& v) {
+  const int m = static_cast<int>(v.rows());
+  if (attention.kind == AttentionKind::kUniform) {
+    if (!attention.causal) return Matrix::Constant(m, m, v.sum() / (static_cast<double>(m) * m));
+    const Matrix c = CausalAverage(m);
+    const Matrix k = c * v * c.transpose();
+    return 0.5 * (k + k.transpose());
+  }
+  return v;
+}
+
+template <typename Kernel>
+Matrix ResidualStep(const ModelPlan& plan, double skip, double branch, const Matrix& v,
+                    Kernel kernel) {
+  const bool normalised = plan.norm != NormKind::kNone;
+  if (normalised && plan.post_norm) {
+    return RmsNormalise(skip * skip * v + branch * branch * kernel(v));
+  }
+  return skip * skip * v + branch * branch * kernel(normalised ? RmsNormalise(v) : v);
+}
+
+}  // namespace
+
+Matrix MlpKernel(const Activation& activation, const Matrix& v) {
+  switch (activation.kind) {
+    case ActivationKind::kRelu:
+    case ActivationKind::kShapedRelu:
+      return TwoSlopeKernel(activation, v);
+    case ActivationKind::kGelu:
+    case ActivationKind::kTanh:
+      return QuadratureKernel(activation, v);
+    case ActivationKind::kNone:
+    case ActivationKind::kLinear:
+      break;
+  }
+  return activation.c * v;
+}
+
+absl::StatusOr<std::vector<Matrix>> LimitTrajectory(const ModelPlan& plan) {
+  if (plan.attention.kind == AttentionKind::kSoftmax) {
+    return absl::InvalidArgumentError(
+        "model.attention.kind: SOFTMAX has no deterministic infinite-width limit: at "
+        "τ = sqrt(n_k) the logits QKᵀ/τ stay O(1) and random as n → ∞, so the attention "
+        "matrix and V stay random (SPEC §5); use UNIFORM, SHAPED or IDENTITY, or a finite-width "
+        "sampler");
+  }
+  std::vector<Matrix> trajectory;
+  trajectory.reserve(plan.depth + 1);
+  trajectory.push_back(plan.v0);
+  Matrix v = plan.v0;
+  for (int layer = 1; layer <= plan.depth; ++layer) {
+    if (plan.attention.enabled()) {
+      v = ResidualStep(plan, plan.attention.skip, plan.attention.branch, v,
+                       [&](const Matrix& x) { return AttentionKernel(plan.attention, x); });
+    }
+    if (plan.mlp.enabled()) {
+      v = ResidualStep(plan, plan.mlp.skip, plan.mlp.branch, v,
+                       [&](const Matrix& x) { return MlpKernel(plan.mlp.activation, x); });
+    }
+    trajectory.push_back(v);
+  }
+  return trajectory;
+}
+
+}  // namespace sigprop

@@ -1,0 +1,84 @@
+#include "common/stats/covariance_stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace sigprop {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double Correlation(const Matrix& v, int a, int b) {
+  return v(a, b) / std::sqrt(v(a, a) * v(b, b));
+}
+
+}  // namespace
+
+std::vector<std::string> CovarianceStatNames(int tokens, const CovarianceStatOptions& options) {
+  std::vector<std::string> names = {"rho_mean",    "rho_min", "v_diag_mean", "log_det",
+                                    "collapse",    "stable_rank", "v11",  "rho12"};
+  if (tokens >= 3) names.push_back("v23");
+  if (options.eigenvalues) {
+    for (int k = 0; k < tokens; ++k) names.push_back(absl::StrCat("eig_", k));
+  }
+  return names;
+}
+
+void ComputeCovarianceStats(const Matrix& v, const CovarianceStatOptions& options, double* out) {
+  const int m = static_cast<int>(v.rows());
+  const int count = m >= 3 ? 9 : 8;
+  const int total = count + (options.eigenvalues ? m : 0);
+  if (m == 0 || !v.allFinite()) {
+    std::fill(out, out + total, kNaN);
+    return;
+  }
+
+  double rho_sum = 0.0;
+  double rho_min = std::numeric_limits<double>::infinity();
+  bool rho_undefined = m < 2;
+  for (int a = 0; a < m; ++a) {
+    for (int b = a + 1; b < m; ++b) {
+      const double rho = Correlation(v, a, b);
+      if (std::isnan(rho)) rho_undefined = true;
+      rho_sum += rho;
+      rho_min = std::min(rho_min, rho);
+    }
+  }
+  const double pairs = 0.5 * m * (m - 1);
+
+  const double trace = v.trace();
+  const double total_sum = v.sum();
+  const double centred_trace = std::max(0.0, trace - total_sum / m);
+
+  // Eigen's solver resizes its buffers only when m changes; samplers call this once per layer per
+  // sample with the same m, so one solver per thread keeps its buffers across calls.
+  thread_local Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+  solver.compute(v, Eigen::EigenvaluesOnly);
+  const Eigen::VectorXd& eig = solver.eigenvalues();  // Ascending.
+  const double lambda_max = eig(m - 1);
+  const double lambda_min = eig(0);
+
+  double log_det = -std::numeric_limits<double>::infinity();
+  if (lambda_min > m * std::numeric_limits<double>::epsilon() * lambda_max) {
+    log_det = 0.0;
+    for (int k = 0; k < m; ++k) log_det += std::log(eig(k));
+  }
+
+  out[0] = rho_undefined ? kNaN : rho_sum / pairs;
+  out[1] = rho_undefined ? kNaN : rho_min;
+  out[2] = trace / m;
+  out[3] = log_det;
+  out[4] = std::sqrt(centred_trace / trace);
+  out[5] = trace / lambda_max;
+  out[6] = v(0, 0);
+  out[7] = m >= 2 ? Correlation(v, 0, 1) : kNaN;
+  if (m >= 3) out[8] = v(1, 2);
+  if (options.eigenvalues) {
+    for (int k = 0; k < m; ++k) out[count + k] = eig(m - 1 - k);
+  }
+}
+
+}  // namespace sigprop

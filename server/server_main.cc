@@ -1,0 +1,80 @@
+// sigprop-server: the Simulation service over gRPC, persisting to SQLite.
+//
+//   sigprop-server --listen 127.0.0.1:50051 --db /var/lib/sigprop/sigprop.db --threads 8
+//
+// SIGTERM or SIGINT: health turns NOT_SERVING, new calls get UNAVAILABLE, running points stop at
+// their next layer (they re-run when a server starts on the same --db), open calls get --grace
+// seconds to finish, and the process exits 0.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "server/sigprop_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port to serve on; a non-loopback address needs --tokens or --insecure");
+ABSL_FLAG(std::string, db, "sigprop.db", "SQLite job store (created if missing)");
+ABSL_FLAG(int, threads, 0, "worker threads for simulations (0: all cores)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls-key turns on TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key");
+ABSL_FLAG(std::string, tokens, "", "file of 'TOKEN USER' lines; every call then needs a token");
+ABSL_FLAG(bool, insecure, false, "allow a non-loopback --listen without --tokens");
+ABSL_FLAG(int64_t, max_points, 100000, "most points one sweep may have");
+ABSL_FLAG(double, max_cost, 1e14, "most work one point may cost (samples × depth × width² for DENSE)");
+ABSL_FLAG(int, max_active_sweeps_per_user, 0, "most queued or running sweeps per user (0: no limit)");
+ABSL_FLAG(int64_t, max_queued_points, 100000, "most points waiting in the scheduler");
+ABSL_FLAG(double, grace, 10.0, "seconds open calls get to finish at shutdown");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("sigprop simulation server. Flags: --listen --db --threads ...");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread; one thread waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  sigprop::server::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.service.limits.max_points = absl::GetFlag(FLAGS_max_points);
+  options.service.limits.max_cost = absl::GetFlag(FLAGS_max_cost);
+  options.service.max_active_sweeps_per_user = absl::GetFlag(FLAGS_max_active_sweeps_per_user);
+  options.max_queued_points = static_cast<size_t>(absl::GetFlag(FLAGS_max_queued_points));
+  if (options.listen.empty()) {
+    std::cerr << "sigprop-server: --listen must not be empty\n";
+    return 2;
+  }
+
+  auto server = sigprop::server::SigpropServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "sigprop-server: " << server.status().message() << "\n";
+    return 2;
+  }
+  // Scripts and tests read the bound port from this line (with --listen HOST:0).
+  std::printf("sigprop-server listening on %s (port %d), db %s\n", options.listen.c_str(),
+              (*server)->port(), options.db_path.c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "sigprop-server: signal %d, shutting down\n", signal_number);
+  const auto grace = std::chrono::milliseconds(static_cast<int64_t>(absl::GetFlag(FLAGS_grace) * 1000));
+  (*server)->Shutdown(grace);
+  (*server)->Wait();
+  server->reset();
+  std::fprintf(stderr, "sigprop-server: stopped\n");
+  return 0;
+}

@@ -1,0 +1,152 @@
+// The CLI against a real sigprop-server process: `run --target` equals the embedded run byte for
+// byte; Ctrl-C cancels the sweep on the server; a killed client's sweep is picked up with
+// `watch --from N`.
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Starts `command` (through sh) with stdout and stderr to files; returns its pid.
+pid_t Spawn(const std::string& command, const std::string& out, const std::string& err) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + command + " >'" + out + "' 2>'" + err + "'").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class CliServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/sigprop-cli-server-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    server_ = Spawn(std::string(SIGPROP_SERVER) + " --listen 127.0.0.1:0 --threads 2 --db " + dir_ +
+                        "/s.db",
+                    dir_ + "/server.out", dir_ + "/server.err");
+    const std::regex port_line("\\(port ([0-9]+)\\)");
+    for (int i = 0; i < 200 && port_.empty(); ++i) {
+      std::smatch match;
+      const std::string out = Read(dir_ + "/server.out");
+      if (std::regex_search(out, match, port_line)) port_ = match[1];
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    ASSERT_FALSE(port_.empty()) << Read(dir_ + "/server.err");
+    target_ = "127.0.0.1:" + port_;
+  }
+  void TearDown() override {
+    kill(server_, SIGTERM);
+    EXPECT_EQ(Wait(server_), 0);  // clean shutdown on SIGTERM
+    std::system(("rm -rf '" + dir_ + "'").c_str());
+  }
+  std::string Spec(const std::string& name, int samples, int width) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << R"({"base": {"model": {"tokens": 4, "width": )" << width
+                        << R"(, "depth": 16, "initial": {"rho0": 0.2}}, "samples": )" << samples
+                        << R"(, "seed": "9"}, "axes": [{"field": "model.preset", "values": )"
+                        << R"(["PAPER_A_STANDARD", "SHAPED_TRANSFORMER", "PAPER_A_SCALED"]}]})";
+    return path;
+  }
+  int Cli(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) {
+    const int status = Wait(Spawn(std::string(SIGPROP_CLI) + " " + args, dir_ + "/cli.out", dir_ + "/cli.err"));
+    if (out) *out = Read(dir_ + "/cli.out");
+    if (err) *err = Read(dir_ + "/cli.err");
+    return status;
+  }
+
+  std::string dir_, port_, target_;
+  pid_t server_ = 0;
+};
+
+TEST_F(CliServerTest, RemoteRunEqualsEmbeddedRunByteForByte) {
+  const std::string spec = Spec("spec.json", 30, 16);
+  std::string remote, embedded, results;
+  ASSERT_EQ(Cli("run --quiet --target " + target_ + " " + spec, &remote), 0);
+  ASSERT_EQ(Cli("run --quiet " + spec, &embedded), 0);
+  EXPECT_EQ(remote, embedded);
+  std::string list;
+  ASSERT_EQ(Cli("list --target " + target_, &list), 0);
+  const std::string id = list.substr(list.find("sw-"), 35);
+  ASSERT_EQ(Cli("results " + id + " --target " + target_, &results), 0);
+  EXPECT_EQ(results, embedded);
+  std::string health;
+  EXPECT_EQ(Cli("health --target " + target_, &health), 0);
+  EXPECT_EQ(health, "SERVING\n");
+}
+
+TEST_F(CliServerTest, CtrlCCancelsTheSweepOnTheServer) {
+  const std::string spec = Spec("slow.json", 2000, 64);
+  const pid_t cli = Spawn(std::string(SIGPROP_CLI) + " run --quiet --target " + target_ + " " + spec,
+                          dir_ + "/cli.out", dir_ + "/cli.err");
+  std::string err;
+  for (int i = 0; i < 200 && err.find("reattach") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    err = Read(dir_ + "/cli.err");
+  }
+  ASSERT_THAT(err, HasSubstr("reattach"));
+  kill(cli, SIGINT);
+  EXPECT_EQ(Wait(cli), 130);
+  EXPECT_THAT(Read(dir_ + "/cli.err"), HasSubstr("cancelled"));
+  std::string list;
+  ASSERT_EQ(Cli("list --target " + target_, &list), 0);
+  EXPECT_THAT(list, HasSubstr("CANCELLED"));
+}
+
+TEST_F(CliServerTest, AKilledClientsSweepIsPickedUpWithWatchFrom) {
+  const std::string spec = Spec("spec.json", 300, 32);
+  const pid_t cli = Spawn(std::string(SIGPROP_CLI) + " run --quiet --target " + target_ + " " + spec,
+                          dir_ + "/cli.out", dir_ + "/cli.err");
+  std::string err;
+  for (int i = 0; i < 200 && err.find("reattach") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    err = Read(dir_ + "/cli.err");
+  }
+  ASSERT_THAT(err, HasSubstr("reattach"));
+  kill(cli, SIGKILL);  // no chance to cancel: the sweep goes on
+  Wait(cli);
+  const std::string id = err.substr(err.find("sw-"), 35);
+  // Everything from the start, then from a middle sequence: the tail of the first.
+  std::string all, tail, events;
+  ASSERT_EQ(Cli("watch " + id + " --events --target " + target_, &events), 0);
+  const int total = static_cast<int>(std::count(events.begin(), events.end(), '\n'));
+  ASSERT_GT(total, 10);
+  ASSERT_EQ(Cli("watch " + id + " --events --from 10 --target " + target_, &tail), 0);
+  EXPECT_EQ(static_cast<int>(std::count(tail.begin(), tail.end(), '\n')), total - 10);
+  EXPECT_EQ(events.substr(events.size() - tail.size()), tail);
+  ASSERT_EQ(Cli("watch " + id + " --target " + target_, &all), 0);
+  std::string embedded;
+  ASSERT_EQ(Cli("run --quiet " + spec, &embedded), 0);
+  EXPECT_EQ(all, embedded);
+}
+
+}  // namespace

@@ -1,0 +1,172 @@
+// The sigprop binary as a user runs it: exit status 0 / 1 / 2, one-line errors naming the field,
+// JSONL and CSV output, byte-identical output whatever --threads, no partial --out file.
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int status = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/sigprop-cli-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  static std::string Read(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  Result Run(const std::string& args) {
+    const std::string out = dir_ + "/stdout", err = dir_ + "/stderr";
+    const std::string command =
+        std::string(SIGPROP_CLI) + " " + args + " >'" + out + "' 2>'" + err + "' </dev/null";
+    const int raw = std::system(command.c_str());
+    Result r;
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.out = Read(out);
+    r.err = Read(err);
+    return r;
+  }
+
+  std::string dir_;
+};
+
+const char kSpec[] = R"({
+  "name": "cli",
+  "base": {"model": {"tokens": 3, "width": 8, "depth": 4, "initial": {"rho0": 0.1}},
+           "samples": 20, "seed": "5", "gradients": true},
+  "axes": [{"field": "model.attention.kind", "values": ["SOFTMAX", "SHAPED"]}]
+})";
+
+int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST_F(CliTest, RunWritesOneJsonLinePerPointAndLayer) {
+  const Result r = Run("run --quiet " + Write("spec.json", kSpec));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), 2 * 5);
+  EXPECT_THAT(r.out, HasSubstr("\"layer\":0"));
+  EXPECT_THAT(r.out, HasSubstr("\"stats\":{\"collapse\":{"));
+  EXPECT_THAT(r.out, HasSubstr("\"rho_mean\":{\"mean\":"));
+  EXPECT_THAT(r.out, HasSubstr("\"q50\":"));
+  EXPECT_THAT(r.out, HasSubstr("\"method\":\"DENSE\""));
+  EXPECT_EQ(r.err, "");  // --quiet, and stderr is not a terminal anyway
+}
+
+TEST_F(CliTest, OutputIsByteIdenticalAtOneTwoAndFourThreads) {
+  const std::string spec = Write("spec.json", kSpec);
+  const Result one = Run("run --quiet --threads 1 " + spec);
+  const Result two = Run("run --quiet --threads 2 " + spec);
+  const Result four = Run("run --quiet --threads=4 " + spec);
+  ASSERT_EQ(one.status, 0);
+  EXPECT_EQ(one.out, two.out);
+  EXPECT_EQ(one.out, four.out);
+}
+
+TEST_F(CliTest, CsvHasAHeaderAndARowPerPointAndLayer) {
+  const Result r = Run("run --format csv " + Write("spec.json", kSpec));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), 1 + 2 * 5);
+  EXPECT_THAT(r.out.substr(0, r.out.find('\n')),
+              HasSubstr("point,label,layer,t,samples,diverged_fraction,method,approximate,"));
+  EXPECT_THAT(r.out, HasSubstr("rho_mean.q50"));
+  EXPECT_THAT(r.out, HasSubstr("model.attention.kind=SHAPED"));
+}
+
+TEST_F(CliTest, TextprotoSpecsWork) {
+  const Result r = Run("run --quiet " + Write("spec.textproto",
+      "base { model { tokens: 2 width: 4 depth: 1 } samples: 3 }\n"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), 2);
+}
+
+TEST_F(CliTest, OutFileAppearsOnlyOnSuccess) {
+  const std::string out = dir_ + "/results.jsonl";
+  ASSERT_EQ(Run("run --quiet --out " + out + " " + Write("spec.json", kSpec)).status, 0);
+  EXPECT_EQ(Lines(Read(out)), 10);
+  const std::string bad_out = dir_ + "/bad.jsonl";
+  const Result r = Run("run --out " + bad_out + " " +
+                       Write("bad.json", R"({"base": {"model": {"tokens": 1}}})"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(access(bad_out.c_str(), F_OK), 0);
+  EXPECT_NE(access((bad_out + ".partial").c_str(), F_OK), 0);
+}
+
+TEST_F(CliTest, BadInputExitsTwoWithOneLineNamingTheField) {
+  struct Case {
+    std::string spec;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {R"({"base": {"model": {"tokens": 1, "width": 4, "depth": 1}, "samples": 1}})",
+       "base.model.tokens: must be ≥ 2, got 1"},
+      {R"({"base": {"model": {"tokens": 4, "width": 2, "depth": 1}, "samples": 1}})",
+       "base.model.width"},
+      {R"({"base": {"model": {"tokens": 2, "width": 4, "depth": 1, "attention": {"tau0": -1}}, "samples": 1}})",
+       "base.model.attention.tau0: must be > 0, got -1"},
+      {R"({"base": {"model": {"tokens": 2, "width": 4, "depth": 1, "attention": {"tau0": "NaN"}}, "samples": 1}})",
+       "base.model.attention.tau0: must be finite"},
+      {R"({"base": {"model": {"tokens": 2, "width": 4, "depth": 1, "initial": {"v0": {"values": [1, 2, 2, 1]}}}, "samples": 1}})",
+       "base.model.initial.v0.values: must be positive definite"},
+      {R"({"base": {"model": {"tokens": 2, "width": 4096, "depth": 10000}, "samples": 1000000}})",
+       "base.samples: samples × depth × width²"},
+      {R"({"base": {"modle": {}}})", "1:11: base.modle: unknown field"},
+      {"{\n  \"base\": {\n    \"samples\": 3,,\n  }\n}", "bad.json:3:18: expected a quoted key"},
+      {R"({"axes": [{"field": "model.widht", "values": [1]}]})", "axes[0].field: no field 'widht'"},
+  };
+  for (const Case& c : cases) {
+    const Result r = Run("run " + Write("bad.json", c.spec));
+    EXPECT_EQ(r.status, 2) << c.spec;
+    EXPECT_THAT(r.err, HasSubstr(c.expected)) << c.spec;
+    EXPECT_EQ(Lines(r.err), 1) << r.err;
+    EXPECT_EQ(r.out, "") << c.spec;
+  }
+}
+
+TEST_F(CliTest, ValidateExplainsAndExitsZeroOrTwo) {
+  Result r = Run("validate " + Write("spec.json", kSpec));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("OK, 2 points"));
+  r = Run("validate " + Write("bad.json", R"({"base": {"model": {"tokens": 1}}})"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("base.model.tokens"));
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(Run("").status, 2);
+  EXPECT_EQ(Run("frobnicate").status, 2);
+  EXPECT_EQ(Run("run --no-such-flag x.json").status, 2);
+  EXPECT_EQ(Run("run --threads many " + Write("spec.json", kSpec)).status, 2);
+  EXPECT_EQ(Run("run --format xml " + Write("spec.json", kSpec)).status, 2);
+  const Result missing = Run("run /nonexistent/spec.json");
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_THAT(missing.err, HasSubstr("/nonexistent/spec.json"));
+  EXPECT_EQ(Run("--help").status, 0);
+}
+
+}  // namespace

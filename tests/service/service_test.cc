@@ -1,0 +1,444 @@
+// The Simulation service end to end: a real SigpropServer on a loopback port with a real SQLite
+// file in a temp directory, driven through the generated stub and the CLI's client library.
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include "client/result_writer.h"
+#include "client/simulation_client.h"
+#include "common/engine.h"
+#include "common/sweep_expansion.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/sigprop_server.h"
+
+namespace sigprop {
+namespace {
+
+using ::testing::HasSubstr;
+using server::ServerOptions;
+using server::SigpropServer;
+
+constexpr char kAliceToken[] = "alice-token-0123456789";
+constexpr char kBobToken[] = "bob-token-0123456789ab";
+
+v1::SweepSpec SmallSweep(int samples = 12, int width = 8, int depth = 4) {
+  v1::SweepSpec sweep;
+  sweep.set_name("service test");
+  auto* base = sweep.mutable_base();
+  base->set_samples(samples);
+  base->set_seed(3);
+  base->set_gradients(true);
+  auto* model = base->mutable_model();
+  model->set_tokens(3);
+  model->set_width(width);
+  model->set_depth(depth);
+  model->mutable_initial()->set_rho0(0.2);
+  auto* axis = sweep.add_axes();
+  axis->set_field("model.attention.kind");
+  for (const char* kind : {"SOFTMAX", "SHAPED", "UNIFORM"}) axis->add_values()->set_string_value(kind);
+  return sweep;
+}
+
+// A sweep whose points take a while (for cancellation, reattach and restart tests).
+v1::SweepSpec SlowSweep() { return SmallSweep(/*samples=*/200, /*width=*/48, /*depth=*/16); }
+
+// The expected results, computed without the service: the engine directly, in point order.
+std::string DirectJsonl(const v1::SweepSpec& sweep) {
+  std::string out;
+  auto points = ExpandSweep(sweep);
+  for (const auto& p : *points) {
+    auto table = SimulateSamples(p.spec, p.index, RunContext{});
+    for (const auto& layer : Aggregate(*table, p.spec, p.index)) out += cli::ToJsonLine(layer) + "\n";
+  }
+  return out;
+}
+
+std::string Jsonl(const std::vector<v1::LayerStats>& layers) {
+  std::string out;
+  for (const auto& layer : layers) out += cli::ToJsonLine(layer) + "\n";
+  return out;
+}
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/sigprop-service-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    server_.reset();
+    std::system(("rm -rf '" + dir_ + "'").c_str());
+  }
+
+  ServerOptions Options() {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.db_path = dir_ + "/sigprop.db";
+    options.threads = 2;
+    return options;
+  }
+  void StartServer(ServerOptions options) {
+    auto started = SigpropServer::Start(options);
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = std::move(*started);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::Simulation::NewStub(channel_);
+  }
+  void StartServer() { StartServer(Options()); }
+  cli::SimulationClient Client(const std::string& token = "") { return cli::SimulationClient(channel_, token); }
+  std::string WriteTokens() {
+    const std::string path = dir_ + "/tokens";
+    std::ofstream(path) << "# token user\n" << kAliceToken << " alice\n" << kBobToken << " bob\n";
+    return path;
+  }
+
+  // Every event of a sweep from `from`, until SweepFinished.
+  std::vector<v1::Event> WatchAll(const std::string& id, int64_t from, const std::string& token = "") {
+    std::vector<v1::Event> events;
+    std::atomic<bool> never{false};
+    auto finished = Client(token).Watch(id, from, [&](const v1::Event& e) { events.push_back(e); }, never);
+    EXPECT_TRUE(finished.ok()) << finished.status();
+    return events;
+  }
+
+  std::string dir_;
+  std::unique_ptr<SigpropServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Simulation::Stub> stub_;
+};
+
+TEST_F(ServiceTest, SubmitWatchResultsEqualTheEngineByteForByte) {
+  StartServer();
+  const v1::SweepSpec sweep = SmallSweep();
+  auto submitted = Client().Submit(sweep, {});
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  EXPECT_EQ(submitted->points(), 3);
+  const auto events = WatchAll(submitted->sweep_id(), 0);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().sweep_finished().state(), v1::SweepFinished::SUCCEEDED);
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  auto results = Client().Results(submitted->sweep_id());
+  ASSERT_TRUE(results.ok());
+  EXPECT_EQ(Jsonl(*results), DirectJsonl(sweep));
+  auto status = Client().Get(submitted->sweep_id());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state(), v1::SweepStatus::SUCCEEDED);
+  EXPECT_EQ(status->points_done(), 3);
+}
+
+TEST_F(ServiceTest, ResultsPagesCoverEverythingOnce) {
+  StartServer();
+  auto submitted = Client().Submit(SmallSweep(), {});
+  ASSERT_TRUE(submitted.ok());
+  WatchAll(submitted->sweep_id(), 0);
+  std::vector<v1::LayerStats> paged;
+  std::string token;
+  int pages = 0;
+  do {
+    grpc::ClientContext context;
+    v1::ResultsRequest request;
+    request.set_sweep_id(submitted->sweep_id());
+    request.set_page_size(4);
+    request.set_page_token(token);
+    v1::ResultsResponse response;
+    ASSERT_TRUE(stub_->Results(&context, request, &response).ok());
+    for (const auto& l : response.layers()) paged.push_back(l);
+    token = response.next_page_token();
+    ++pages;
+  } while (!token.empty());
+  EXPECT_EQ(paged.size(), 15u);  // 3 points × layers 0..4
+  EXPECT_EQ(pages, 4);
+  EXPECT_EQ(Jsonl(paged), Jsonl(*Client().Results(submitted->sweep_id())));
+}
+
+TEST_F(ServiceTest, ReattachFromEverySequenceOfAFinishedSweep) {
+  StartServer();
+  auto submitted = Client().Submit(SmallSweep(), {});
+  ASSERT_TRUE(submitted.ok());
+  const auto all = WatchAll(submitted->sweep_id(), 0);
+  const int64_t last = all.back().sequence();
+  for (int64_t k = 0; k < last; ++k) {
+    const auto tail = WatchAll(submitted->sweep_id(), k);
+    ASSERT_EQ(static_cast<int64_t>(tail.size()), last - k) << "from " << k;
+    for (size_t i = 0; i < tail.size(); ++i) {
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(tail[i], all[k + i]))
+          << "from " << k << ", event " << i;
+    }
+  }
+}
+
+TEST_F(ServiceTest, ReattachFromTheMiddleOfALiveSweep) {
+  StartServer();
+  auto submitted = Client().Submit(SlowSweep(), {});
+  ASSERT_TRUE(submitted.ok());
+  // First watcher: stop after a few events, mid-sweep.
+  std::vector<v1::Event> first;
+  std::atomic<bool> stop{false};
+  auto cut = Client().Watch(submitted->sweep_id(), 0, [&](const v1::Event& e) {
+    first.push_back(e);
+    if (first.size() == 5) stop = true;
+  }, stop);
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kCancelled);
+  ASSERT_GE(first.size(), 5u);
+  auto status = Client().Get(submitted->sweep_id());
+  EXPECT_NE(status->state(), v1::SweepStatus::SUCCEEDED);  // still live when we reattach
+  const auto rest = WatchAll(submitted->sweep_id(), first.back().sequence());
+  std::vector<v1::Event> joined = first;
+  joined.insert(joined.end(), rest.begin(), rest.end());
+  for (size_t i = 0; i < joined.size(); ++i) {
+    ASSERT_EQ(joined[i].sequence(), static_cast<int64_t>(i + 1)) << "gap or duplicate at " << i;
+  }
+  EXPECT_TRUE(joined.back().has_sweep_finished());
+}
+
+TEST_F(ServiceTest, WatchFromTheFutureIsOutOfRange) {
+  StartServer();
+  auto submitted = Client().Submit(SmallSweep(), {});
+  ASSERT_TRUE(submitted.ok());
+  const auto all = WatchAll(submitted->sweep_id(), 0);
+  grpc::ClientContext context;
+  v1::WatchRequest request;
+  request.set_sweep_id(submitted->sweep_id());
+  request.set_from_sequence(all.back().sequence() + 100);
+  auto reader = stub_->Watch(&context, request);
+  v1::Event event;
+  EXPECT_FALSE(reader->Read(&event));
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_THAT(status.error_message(), HasSubstr("from_sequence"));
+}
+
+TEST_F(ServiceTest, CancelStopsARunningPointPromptly) {
+  StartServer();
+  auto submitted = Client().Submit(SlowSweep(), {});
+  ASSERT_TRUE(submitted.ok());
+  // Wait for the first progress event: a point is running.
+  std::atomic<bool> stop{false};
+  (void)Client().Watch(submitted->sweep_id(), 0, [&](const v1::Event& e) {
+    if (e.has_progress()) stop = true;
+  }, stop);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Client().Cancel(submitted->sweep_id()).ok());
+  const auto events = WatchAll(submitted->sweep_id(), 0);
+  EXPECT_EQ(events.back().sweep_finished().state(), v1::SweepFinished::CANCELLED);
+  auto status = Client().Get(submitted->sweep_id());
+  EXPECT_EQ(status->state(), v1::SweepStatus::CANCELLED);
+  // A second cancel names the state it is already in.
+  const absl::Status again = Client().Cancel(submitted->sweep_id());
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.message()), HasSubstr("CANCELLED"));
+  // The server is free again: a small sweep runs to completion right after.
+  auto next = Client().Submit(SmallSweep(), {});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(WatchAll(next->sweep_id(), 0).back().sweep_finished().state(), v1::SweepFinished::SUCCEEDED);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST_F(ServiceTest, InvalidSpecsAreInvalidArgumentNamingTheField) {
+  StartServer();
+  v1::SweepSpec sweep = SmallSweep();
+  sweep.mutable_base()->mutable_model()->set_tokens(1);
+  auto submitted = Client().Submit(sweep, {});
+  EXPECT_EQ(submitted.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(submitted.status().message()), HasSubstr("points[0].model.tokens"));
+  auto bad_points = Client().Submit(SmallSweep(), {2, 1});
+  EXPECT_EQ(bad_points.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad_points.status().message()), HasSubstr("points[1]"));
+  EXPECT_EQ(Client().Get("sw-nonexistent").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Client().Get("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServiceTest, LimitsAreResourceExhaustedNamingTheLimit) {
+  ServerOptions options = Options();
+  options.service.limits.max_points = 2;
+  options.service.max_active_sweeps_per_user = 1;
+  StartServer(options);
+  auto too_many = Client().Submit(SmallSweep(), {});
+  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(too_many.status().message()), HasSubstr("limit 2"));
+  v1::SweepSpec slow = SlowSweep();
+  slow.clear_axes();
+  auto first = Client().Submit(slow, {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = Client().Submit(slow, {});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("--max-active-sweeps-per-user=1"));
+  // A cancelled sweep no longer counts against the user.
+  ASSERT_TRUE(Client().Cancel(first->sweep_id()).ok());
+  v1::SweepSpec one_point = SmallSweep();
+  one_point.clear_axes();
+  EXPECT_TRUE(Client().Submit(one_point, {}).ok());
+}
+
+TEST_F(ServiceTest, EveryAuthFailure) {
+  ServerOptions options = Options();
+  options.tokens_file = WriteTokens();
+  StartServer(options);
+  // No token, a wrong token, a malformed header.
+  EXPECT_EQ(Client().List().status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Client("not-a-valid-token-at-all").List().status().code(),
+            absl::StatusCode::kUnauthenticated);
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", std::string("Basic ") + kAliceToken);
+    v1::ListResponse response;
+    EXPECT_EQ(stub_->List(&context, v1::ListRequest(), &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  auto alice = Client(kAliceToken).Submit(SmallSweep(), {});
+  ASSERT_TRUE(alice.ok()) << alice.status();
+  const std::string id = alice->sweep_id();
+  // Bob can neither see nor touch Alice's sweep.
+  EXPECT_EQ(Client(kBobToken).Get(id).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Client(kBobToken).Cancel(id).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Client(kBobToken).Results(id).status().code(), absl::StatusCode::kPermissionDenied);
+  std::atomic<bool> never{false};
+  EXPECT_EQ(Client(kBobToken).Watch(id, 0, [](const v1::Event&) {}, never).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto bob_list = Client(kBobToken).List();
+  ASSERT_TRUE(bob_list.ok());
+  EXPECT_TRUE(bob_list->empty());
+  auto alice_list = Client(kAliceToken).List();
+  ASSERT_TRUE(alice_list.ok());
+  ASSERT_EQ(alice_list->size(), 1u);
+  EXPECT_EQ((*alice_list)[0].owner(), "alice");
+  EXPECT_EQ(WatchAll(id, 0, kAliceToken).back().sweep_finished().state(), v1::SweepFinished::SUCCEEDED);
+}
+
+// TLS with a self-signed certificate made for the test (openssl, from deploy/install-deps.sh),
+// together with token auth: the full production set-up, end to end.
+TEST_F(ServiceTest, TlsWithTokensEndToEnd) {
+  const std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
+  const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -keyout '" + key +
+                              "' -out '" + cert + "' -days 1 -subj /CN=localhost "
+                              "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  ServerOptions options = Options();
+  options.tls_cert_file = cert;
+  options.tls_key_file = key;
+  options.tokens_file = WriteTokens();
+  StartServer(options);
+  std::ifstream in(cert);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pem.str();
+  auto secure = grpc::CreateChannel("localhost:" + std::to_string(server_->port()),
+                                    grpc::SslCredentials(ssl));
+  cli::SimulationClient alice(secure, kAliceToken);
+  auto submitted = alice.Submit(SmallSweep(), {});
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  std::atomic<bool> never{false};
+  auto finished = alice.Watch(submitted->sweep_id(), 0, [](const v1::Event&) {}, never);
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_EQ(finished->state(), v1::SweepFinished::SUCCEEDED);
+  EXPECT_EQ(cli::SimulationClient(secure, "").List().status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // A plaintext client cannot talk to the TLS port at all.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::ListResponse response;
+  EXPECT_NE(stub_->List(&context, v1::ListRequest(), &response).error_code(), grpc::StatusCode::OK);
+}
+
+TEST_F(ServiceTest, NonLoopbackListenNeedsTokensOrInsecure) {
+  ServerOptions options = Options();
+  options.listen = "0.0.0.0:0";
+  auto refused = SigpropServer::Start(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--tokens"));
+  EXPECT_TRUE(server::IsLoopbackAddress("127.0.0.1:5000"));
+  EXPECT_TRUE(server::IsLoopbackAddress("[::1]:5000"));
+  EXPECT_TRUE(server::IsLoopbackAddress("localhost:1"));
+  EXPECT_FALSE(server::IsLoopbackAddress("0.0.0.0:5000"));
+  EXPECT_FALSE(server::IsLoopbackAddress("[::]:5000"));
+  EXPECT_FALSE(server::IsLoopbackAddress("10.1.2.3:5000"));
+}
+
+TEST_F(ServiceTest, ClientDeadlineIsHonoured) {
+  StartServer();
+  auto submitted = Client().Submit(SlowSweep(), {});
+  ASSERT_TRUE(submitted.ok());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  v1::WatchRequest request;
+  request.set_sweep_id(submitted->sweep_id());
+  auto reader = stub_->Watch(&context, request);
+  v1::Event event;
+  while (reader->Read(&event)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(Client().Cancel(submitted->sweep_id()).ok());
+}
+
+TEST_F(ServiceTest, RestartMidSweepCompletesWithIdenticalResults) {
+  StartServer();
+  const v1::SweepSpec sweep = SmallSweep(/*samples=*/200, /*width=*/32, /*depth=*/16);
+  auto submitted = Client().Submit(sweep, {});
+  ASSERT_TRUE(submitted.ok());
+  const std::string id = submitted->sweep_id();
+  std::vector<v1::Event> before;
+  std::atomic<bool> stop{false};
+  (void)Client().Watch(id, 0, [&](const v1::Event& e) {
+    before.push_back(e);
+    if (e.has_point_finished()) stop = true;  // one point done, others running or queued
+  }, stop);
+  server_->Shutdown(std::chrono::milliseconds(100));
+  server_->Wait();
+  server_.reset();
+  StartServer();  // same db
+  const auto rest = WatchAll(id, before.back().sequence());
+  ASSERT_FALSE(rest.empty());
+  EXPECT_EQ(rest.back().sweep_finished().state(), v1::SweepFinished::SUCCEEDED);
+  EXPECT_EQ(rest.front().sequence(), before.back().sequence() + 1);
+  EXPECT_EQ(Jsonl(*Client().Results(id)), DirectJsonl(sweep));
+}
+
+TEST_F(ServiceTest, HealthIsServingThenNotServingDuringShutdown) {
+  StartServer();
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext context;
+  auto reader = health->Watch(&context, grpc::health::v1::HealthCheckRequest());
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  std::thread stopper([&] { server_->Shutdown(std::chrono::milliseconds(2000)); });
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  context.TryCancel();
+  reader->Finish();
+  stopper.join();
+}
+
+TEST_F(ServiceTest, CallsDuringShutdownAreUnavailable) {
+  StartServer();
+  auto submitted = Client().Submit(SlowSweep(), {});
+  ASSERT_TRUE(submitted.ok());
+  grpc::ClientContext context;
+  v1::WatchRequest request;
+  request.set_sweep_id(submitted->sweep_id());
+  auto reader = stub_->Watch(&context, request);
+  v1::Event event;
+  ASSERT_TRUE(reader->Read(&event));
+  std::thread stopper([&] { server_->Shutdown(std::chrono::milliseconds(3000)); });
+  while (reader->Read(&event)) {
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("reattach"));
+  stopper.join();
+}
+
+}  // namespace
+}  // namespace sigprop

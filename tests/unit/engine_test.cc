@@ -1,0 +1,163 @@
+// The parallel driver: results are byte-identical at any thread count (SPEC §7.4), cancellation
+// stops a run, and aggregates agree with the per-sample table they come from.
+#include "common/engine.h"
+
+#include <atomic>
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "oneapi/tbb/task_arena.h"
+
+namespace sigprop {
+namespace {
+
+v1::RunSpec SmallRun() {
+  v1::RunSpec run;
+  run.set_samples(24);
+  run.set_seed(11);
+  run.set_gradients(true);
+  run.set_record_every(2);
+  run.set_eigenvalues(true);
+  run.set_mean_covariance(true);
+  auto* model = run.mutable_model();
+  model->set_tokens(4);
+  model->set_width(16);
+  model->set_depth(5);
+  model->set_preset(v1::ModelSpec::PAPER_A_STANDARD);
+  model->mutable_initial()->set_rho0(0.3);
+  auto* h = run.add_histogram();
+  h->set_statistic("rho_mean");
+  h->set_bins(8);
+  h->set_lo(-1);
+  h->set_hi(1);
+  return run;
+}
+
+std::string Serialise(const std::vector<v1::LayerStats>& layers) {
+  std::string bytes;
+  for (const auto& l : layers) {
+    std::string one;
+    google::protobuf::io::StringOutputStream stream(&one);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    l.SerializeToCodedStream(&coded);
+    coded.Trim();
+    bytes += one;
+  }
+  return bytes;
+}
+
+std::string RunWithThreads(const v1::RunSpec& run, int threads) {
+  oneapi::tbb::task_arena arena(threads);
+  RunContext context;
+  context.arena = &arena;
+  auto table = SimulateSamples(run, 3, context);
+  EXPECT_TRUE(table.ok()) << table.status();
+  return Serialise(Aggregate(*table, run, 3));
+}
+
+TEST(EngineTest, ByteIdenticalAtOneTwoAndFourThreads) {
+  const v1::RunSpec run = SmallRun();
+  const std::string one = RunWithThreads(run, 1);
+  EXPECT_FALSE(one.empty());
+  EXPECT_EQ(one, RunWithThreads(run, 2));
+  EXPECT_EQ(one, RunWithThreads(run, 4));
+}
+
+TEST(EngineTest, PointIndexAndSeedChangeTheDraws) {
+  const v1::RunSpec run = SmallRun();
+  oneapi::tbb::task_arena arena(2);
+  RunContext context;
+  context.arena = &arena;
+  auto a = SimulateSamples(run, 0, context);
+  auto b = SimulateSamples(run, 1, context);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const int slot = static_cast<int>(a->layers.size()) - 1;
+  EXPECT_NE(a->At(slot, a->StatIndex("v11"), 0), b->At(slot, b->StatIndex("v11"), 0));
+}
+
+TEST(EngineTest, RecordsLayerZeroEveryKthAndTheLast) {
+  auto table = SimulateSamples(SmallRun(), 0, RunContext{});
+  ASSERT_TRUE(table.ok());
+  EXPECT_EQ(table->layers, (std::vector<int>{0, 2, 4, 5}));
+}
+
+TEST(EngineTest, AggregatesMatchTheTable) {
+  const v1::RunSpec run = SmallRun();
+  auto table = SimulateSamples(run, 0, RunContext{});
+  ASSERT_TRUE(table.ok());
+  const auto layers = Aggregate(*table, run, 0);
+  ASSERT_EQ(layers.size(), table->layers.size());
+  const int slot = 2;
+  const int stat = table->StatIndex("rho_mean");
+  double sum = 0;
+  for (int s = 0; s < table->samples; ++s) sum += table->At(slot, stat, s);
+  const auto& summary = layers[slot].stats().at("rho_mean");
+  EXPECT_DOUBLE_EQ(summary.mean(), sum / table->samples);
+  EXPECT_EQ(summary.count(), table->samples);
+  EXPECT_EQ(summary.histogram().counts_size(), 8);
+  EXPECT_TRUE(summary.quantiles().contains("q50"));
+  EXPECT_EQ(layers[slot].layer(), 4);
+  EXPECT_DOUBLE_EQ(layers[slot].t(), 4.0 / 16);
+  EXPECT_EQ(layers[slot].mean_covariance_size(), 16);
+  EXPECT_EQ(layers[0].stats().count("grad_wq"), 0u);  // no weights at layer 0
+  EXPECT_EQ(layers[1].stats().count("grad_wq"), 1u);
+  EXPECT_EQ(layers[1].stats().count("eig_3"), 1u);
+  EXPECT_EQ(layers[1].method(), v1::RunSpec::DENSE);
+}
+
+TEST(EngineTest, CancellationStopsTheRun) {
+  v1::RunSpec run = SmallRun();
+  run.set_samples(200);
+  std::atomic<int> polls{0};
+  RunContext context;
+  context.cancelled = [&polls] { return ++polls > 50; };
+  auto table = SimulateSamples(run, 0, context);
+  EXPECT_EQ(table.status().code(), absl::StatusCode::kCancelled);
+  // Polled once per layer: cancellation took effect long before 200 samples × 5 layers.
+  EXPECT_LT(polls.load(), 200);
+}
+
+TEST(EngineTest, DivergedSamplesAreCountedAndLeftOutOfSummaries) {
+  v1::RunSpec run;
+  run.set_samples(6);
+  auto* model = run.mutable_model();
+  model->set_tokens(3);
+  model->set_width(8);
+  model->set_depth(4);
+  model->mutable_attention()->set_kind(v1::AttentionSpec::IDENTITY);
+  model->mutable_attention()->set_branch_scale(1e4);
+  model->mutable_attention()->set_skip_scale(1e4);
+  model->mutable_mlp()->set_activation(v1::MlpSpec::NONE);
+  auto table = SimulateSamples(run, 0, RunContext{});
+  ASSERT_TRUE(table.ok()) << table.status();
+  const auto layers = Aggregate(*table, run, 0);
+  EXPECT_EQ(layers.front().diverged_fraction(), 0.0);
+  EXPECT_EQ(layers.back().diverged_fraction(), 1.0);
+  EXPECT_EQ(layers.back().stats().at("v11").count(), 0);
+}
+
+TEST(EngineTest, LimitMethodRunsOneDeterministicTrajectory) {
+  v1::RunSpec run;
+  run.set_method(v1::RunSpec::LIMIT);
+  run.set_samples(1);
+  auto* model = run.mutable_model();
+  model->set_tokens(3);
+  model->set_width(8);
+  model->set_depth(2);
+  model->mutable_attention()->set_kind(v1::AttentionSpec::UNIFORM);
+  model->mutable_mlp()->set_activation(v1::MlpSpec::NONE);
+  model->mutable_initial()->set_rho0(0.5);
+  auto table = SimulateSamples(run, 0, RunContext{});
+  ASSERT_TRUE(table.ok()) << table.status();
+  const auto layers = Aggregate(*table, run, 0);
+  // λ = γ = 1, unit diagonal, ρ0 = ½: v̄ = (3 + 6·½)/9 = 2/3, so V_1 = V_0 + (2/3)11ᵀ.
+  EXPECT_DOUBLE_EQ(layers[1].stats().at("v11").mean(), 1.0 + 2.0 / 3.0);
+  EXPECT_EQ(layers[1].method(), v1::RunSpec::LIMIT);
+}
+
+}  // namespace
+}  // namespace sigprop

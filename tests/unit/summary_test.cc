@@ -1,0 +1,126 @@
+#include "common/stats/summary.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace sigprop {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+TEST(QuantileKeyTest, Cases) {
+  EXPECT_EQ(QuantileKey(0.05), "q05");
+  EXPECT_EQ(QuantileKey(0.25), "q25");
+  EXPECT_EQ(QuantileKey(0.5), "q50");
+  EXPECT_EQ(QuantileKey(0.95), "q95");
+  EXPECT_EQ(QuantileKey(0.975), "q975");
+  EXPECT_EQ(QuantileKey(0.999), "q999");
+  EXPECT_EQ(QuantileKey(0.1), "q10");
+  EXPECT_EQ(QuantileKey(0.001), "q001");
+  EXPECT_EQ(QuantileKey(0.0), "q00");
+  EXPECT_EQ(QuantileKey(1.0), "q100");
+}
+
+// 1..10, shuffled, plus non-finite values that must be skipped. mean 5.5;
+// Σ(x − 5.5)² = 82.5, s² = 82.5/9, stderr = sqrt(82.5/90). Type 7, h = 9p:
+// p = .05 → h = .45 → 1.45; .25 → 2.25 → 3.25; .5 → 4.5 → 5.5; .75 → 6.75 → 7.75;
+// .95 → 8.55 → 9.55 (numpy.percentile(range(1, 11), [5, 25, 50, 75, 95]) gives the same).
+TEST(SummarizeTest, MomentsAndQuantiles) {
+  const std::vector<double> values = {7, 3, kNaN, 10, 1, 5, kInf, 9, 2, 8, -kInf, 4, 6};
+  const v1::Summary s = Summarize(values, {0.05, 0.25, 0.5, 0.75, 0.95}, nullptr);
+  EXPECT_EQ(s.count(), 10);
+  EXPECT_DOUBLE_EQ(s.mean(), 5.5);
+  EXPECT_NEAR(s.stderr(), std::sqrt(82.5 / 90.0), 1e-15);
+  ASSERT_EQ(s.quantiles().size(), 5u);
+  EXPECT_NEAR(s.quantiles().at("q05"), 1.45, 1e-14);
+  EXPECT_NEAR(s.quantiles().at("q25"), 3.25, 1e-14);
+  EXPECT_NEAR(s.quantiles().at("q50"), 5.5, 1e-14);
+  EXPECT_NEAR(s.quantiles().at("q75"), 7.75, 1e-14);
+  EXPECT_NEAR(s.quantiles().at("q95"), 9.55, 1e-14);
+  EXPECT_FALSE(s.has_histogram());
+}
+
+// Unequal gaps: x = {0, 1, 4, 9}, h = 3p. p = .3 → h = .9 → 0 + .9·1 = 0.9;
+// p = .9 → h = 2.7 → 4 + .7·5 = 7.5; p = 0 and 1 give the extremes.
+TEST(SummarizeTest, Type7Interpolation) {
+  const v1::Summary s = Summarize({9, 0, 4, 1}, {0.0, 0.3, 0.9, 1.0}, nullptr);
+  EXPECT_NEAR(s.quantiles().at("q30"), 0.9, 1e-15);
+  EXPECT_NEAR(s.quantiles().at("q90"), 7.5, 1e-14);
+  EXPECT_DOUBLE_EQ(s.quantiles().at("q00"), 0.0);
+  EXPECT_DOUBLE_EQ(s.quantiles().at("q100"), 9.0);
+}
+
+TEST(SummarizeTest, SingleValueHasZeroStderr) {
+  const v1::Summary s = Summarize({kNaN, 3.5}, {0.05, 0.95}, nullptr);
+  EXPECT_EQ(s.count(), 1);
+  EXPECT_DOUBLE_EQ(s.mean(), 3.5);
+  EXPECT_DOUBLE_EQ(s.stderr(), 0.0);
+  EXPECT_DOUBLE_EQ(s.quantiles().at("q05"), 3.5);
+  EXPECT_DOUBLE_EQ(s.quantiles().at("q95"), 3.5);
+}
+
+TEST(SummarizeTest, NoFiniteValues) {
+  const v1::Summary s = Summarize({kNaN, kInf}, {0.5}, nullptr);
+  EXPECT_EQ(s.count(), 0);
+  EXPECT_TRUE(std::isnan(s.mean()));
+  EXPECT_DOUBLE_EQ(s.stderr(), 0.0);
+  EXPECT_TRUE(std::isnan(s.quantiles().at("q50")));
+}
+
+// The sum runs in the given order. Left to right, 1e16 + 1 rounds to 1e16, so the total is
+// 0 + 1 = 1 and the mean 0.25; a sorted or pairwise sum would give 0 or 0.5 instead.
+TEST(SummarizeTest, MeanIsSummedInTheGivenOrder) {
+  const v1::Summary s = Summarize({1e16, 1.0, -1e16, 1.0}, {}, nullptr);
+  EXPECT_EQ(s.mean(), 0.25);
+}
+
+// Bins of width 0.5 on [0, 2): −1 under; 0, 0.49 → bin 0; 0.5 → bin 1; 1.99 → bin 3;
+// 2 (hi is excluded) and 3 over; NaN skipped.
+TEST(SummarizeTest, HistogramCounts) {
+  v1::HistogramSpec spec;
+  spec.set_bins(4);
+  spec.set_lo(0.0);
+  spec.set_hi(2.0);
+  const v1::Summary s = Summarize({-1, 0, 0.49, 0.5, 1.99, 2, 3, kNaN}, {}, &spec);
+  ASSERT_TRUE(s.has_histogram());
+  const v1::Histogram& h = s.histogram();
+  EXPECT_DOUBLE_EQ(h.lo(), 0.0);
+  EXPECT_DOUBLE_EQ(h.hi(), 2.0);
+  ASSERT_EQ(h.counts_size(), 4);
+  EXPECT_EQ(h.counts(0), 2);
+  EXPECT_EQ(h.counts(1), 1);
+  EXPECT_EQ(h.counts(2), 0);
+  EXPECT_EQ(h.counts(3), 1);
+  EXPECT_EQ(h.underflow(), 1);
+  EXPECT_EQ(h.overflow(), 2);
+}
+
+// For x the largest double below hi = 1 on [−1, 1) with 3 bins, (x − lo)·bins/(hi − lo) rounds
+// to exactly 3 = bins; the value is inside [lo, hi) and must land in the last bin.
+TEST(SummarizeTest, HistogramValueJustBelowHiIsInLastBin) {
+  v1::HistogramSpec spec;
+  spec.set_bins(3);
+  spec.set_lo(-1.0);
+  spec.set_hi(1.0);
+  const v1::Summary s = Summarize({std::nextafter(1.0, 0.0)}, {}, &spec);
+  ASSERT_EQ(s.histogram().counts_size(), 3);
+  EXPECT_EQ(s.histogram().counts(2), 1);
+  EXPECT_EQ(s.histogram().overflow(), 0);
+}
+
+TEST(SummarizeTest, InvalidHistogramSpecGivesNoCounts) {
+  v1::HistogramSpec spec;
+  spec.set_bins(0);
+  spec.set_lo(0.0);
+  spec.set_hi(1.0);
+  const v1::Summary s = Summarize({0.5}, {}, &spec);
+  EXPECT_EQ(s.histogram().counts_size(), 0);
+  EXPECT_EQ(s.histogram().underflow() + s.histogram().overflow(), 0);
+}
+
+}  // namespace
+}  // namespace sigprop
