@@ -198,6 +198,21 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
   return ValidateInitial(s, path);
 }
 
+// EstimateCost's formula for `method`, in words, for the budget error.
+std::string CostFormula(const RunSpec& run, RunSpec::Method method) {
+  switch (method) {
+    case RunSpec::DENSE:
+      return "samples × depth × width²";
+    case RunSpec::COLUMNS:
+      return "samples × depth × tokens² × (width + hidden width)";
+    case RunSpec::GRAM:
+      if (run.model().mlp().mlp_sampling() == MlpSpec::KERNEL) return "samples × depth × tokens³";
+      return "samples × depth × (tokens³ + hidden width × tokens²)";
+    default:
+      return "samples × depth × (tokens³ + hidden width × tokens²)";
+  }
+}
+
 }  // namespace
 
 double EstimateCost(const RunSpec& run) {
@@ -298,8 +313,8 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
   const double cost = EstimateCost(run);
   if (cost > limits.max_cost) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        path, ".samples: the cost of method ", RunSpec::Method_Name(method),
-        " (samples × depth × its per-layer work) = ", cost, " exceeds the budget ", limits.max_cost));
+        path, ".samples: ", CostFormula(run, method), " (the cost of method ",
+        RunSpec::Method_Name(method), ") = ", cost, " exceeds the budget ", limits.max_cost));
   }
   const int every = run.record_every() > 0 ? run.record_every() : 1;
   const double recorded = s.depth() / every + 2.0;
