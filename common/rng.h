@@ -6,7 +6,10 @@
 // order, which is what makes results byte-identical at any thread count.
 //
 // Gaussians use the Box–Muller transform on 32+21-bit uniforms: a fixed, documented transform,
-// unlike std:: distributions whose output is implementation-defined.
+// unlike std:: distributions whose output is implementation-defined. Its logarithm, sine and
+// cosine are polynomials in IEEE +, −, ×, ÷ written here (rng.cc), not libm calls, whose last bits
+// differ between libm's code paths; and FillGaussian generates Philox blocks and transforms them
+// in batches, the values still equal to repeated Gaussian() calls.
 #ifndef SIGPROP_COMMON_RNG_H_
 #define SIGPROP_COMMON_RNG_H_
 

@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/engine.h"
+#include "common/finite/gram_sampler.h"
 #include "common/finite/sample_observer.h"
 #include "common/compare.h"
 #include "common/linalg.h"
@@ -205,6 +207,10 @@ std::vector<std::string> RunStatisticNames(const RunSpec& run) {
   if (run.gradients()) {
     for (const char* g : kGradientStatNames) statistics.push_back(g);
   }
+  const RunSpec::Method method = ChooseMethod(run);
+  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) {
+    statistics.push_back(kRootRepairsStatName);
+  }
   return statistics;
 }
 
@@ -227,6 +233,21 @@ absl::Status ValidateSde(const RunSpec& run, const std::string& path,
   return absl::OkStatus();
 }
 
+// EstimateCost's formula for `method`, in words, for the budget error.
+std::string CostFormula(const RunSpec& run, RunSpec::Method method) {
+  switch (method) {
+    case RunSpec::DENSE:
+      return "samples × depth × width²";
+    case RunSpec::COLUMNS:
+      return "samples × depth × tokens² × (width + hidden width)";
+    case RunSpec::GRAM:
+      if (run.model().mlp().mlp_sampling() == MlpSpec::KERNEL) return "samples × depth × tokens³";
+      return "samples × depth × (tokens³ + hidden width × tokens²)";
+    default:
+      return "samples × depth × (tokens³ + hidden width × tokens²)";
+  }
+}
+
 }  // namespace
 
 double EstimateCost(const RunSpec& run) {
@@ -236,11 +257,16 @@ double EstimateCost(const RunSpec& run) {
   const double n = s.width();
   const double m = s.tokens();
   const double hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : n;
-  switch (run.method()) {
+  const bool mlp = s.mlp().activation() != MlpSpec::NONE;
+  switch (ChooseMethod(run)) {
+    case RunSpec::GRAM:
+      return samples * depth *
+             (m * m * m + (mlp && s.mlp().mlp_sampling() != MlpSpec::KERNEL ? hidden * m * m : 0.0));
+    case RunSpec::COLUMNS:
+      return samples * depth * m * m * (n + (mlp ? hidden : 0.0));
     case RunSpec::SDE:
       // Euler–Maruyama steps of O(m³) each, independent of the width.
       return samples * depth * std::max(run.sde().steps_per_layer(), 1) * m * m * m;
-    case RunSpec::GRAM:
     case RunSpec::LIMIT:
       return samples * depth * (m * m * m + hidden * m * m);
     default:
@@ -272,6 +298,7 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
     }
   }
   const std::vector<std::string> statistics = RunStatisticNames(run);
+  const RunSpec::Method method = ChooseMethod(run);
   for (int i = 0; i < run.histogram_size(); ++i) {
     const auto& h = run.histogram(i);
     const std::string field = absl::StrCat("histogram[", i, "]");
@@ -294,6 +321,17 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                absl::StrCat("needs method DENSE (explicit weights), got ",
                             RunSpec::Method_Name(run.method())));
   }
+  if (method == RunSpec::GRAM) {
+    if (auto st = GramSupports(ResolveModel(run.model())); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ".", st.message()));
+    }
+  }
+  if (s.mlp().mlp_sampling() == MlpSpec::KERNEL && s.mlp().activation() != MlpSpec::NONE &&
+      method != RunSpec::GRAM) {
+    return Bad(model_path, "mlp.mlp_sampling",
+               absl::StrCat("KERNEL is an option of method GRAM; method ",
+                            RunSpec::Method_Name(method), " samples the MLP exactly"));
+  }
   if (run.method() == RunSpec::LIMIT && s.attention().kind() != AttentionSpec::NONE &&
       (s.attention().kind() == AttentionSpec::SOFTMAX ||
        s.attention().kind() == AttentionSpec::KIND_UNSPECIFIED)) {
@@ -308,8 +346,8 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
   const double cost = EstimateCost(run);
   if (cost > limits.max_cost) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        path, ".samples: samples × depth × width² (the cost of method ",
-        RunSpec::Method_Name(run.method()), ") = ", cost, " exceeds the budget ", limits.max_cost));
+        path, ".samples: ", CostFormula(run, method), " (the cost of method ",
+        RunSpec::Method_Name(method), ") = ", cost, " exceeds the budget ", limits.max_cost));
   }
   const int every = run.record_every() > 0 ? run.record_every() : 1;
   const double recorded = s.depth() / every + 2.0;

@@ -27,8 +27,10 @@ struct Limits {
   double max_stored_values = 268435456.0;
 };
 
-// The work of one point in multiply-adds, up to a constant: DENSE and COLUMNS cost
-// samples × depth × width², the width-independent methods samples × depth × (m³ + n_h m²).
+// The work of one point in multiply-adds, up to a constant, for the method that will run
+// (ChooseMethod): DENSE costs samples × depth × width², COLUMNS samples × depth × m²(n + n_h),
+// GRAM samples × depth × (m³ + n_h m²) (m³ alone with KERNEL MLP sampling), SDE and LIMIT
+// samples × depth × (m³ + n_h m²).
 double EstimateCost(const v1::RunSpec& run);
 
 // Checks one run. `path` prefixes every field name ("base", "points[3]").

@@ -133,7 +133,7 @@ TEST_F(CliTest, BadInputExitsTwoWithOneLineNamingTheField) {
        "base.model.attention.tau0: must be finite"},
       {R"({"base": {"model": {"tokens": 2, "width": 4, "depth": 1, "initial": {"v0": {"values": [1, 2, 2, 1]}}}, "samples": 1}})",
        "base.model.initial.v0.values: must be positive definite"},
-      {R"({"base": {"model": {"tokens": 2, "width": 4096, "depth": 10000}, "samples": 1000000}})",
+      {R"({"base": {"model": {"tokens": 2, "width": 4096, "depth": 10000}, "method": "DENSE", "samples": 1000000}})",
        "base.samples: samples × depth × width²"},
       {R"({"base": {"modle": {}}})", "1:11: base.modle: unknown field"},
       {"{\n  \"base\": {\n    \"samples\": 3,,\n  }\n}", "bad.json:3:18: expected a quoted key"},
