@@ -16,30 +16,18 @@
 namespace sigprop::cli {
 namespace {
 
-std::string Number(double x) { return absl::StrFormat("%.17g", x); }
-
-std::string CsvQuote(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 void WriteCsv(const std::vector<v1::CompareRow>& rows, std::ostream& out) {
   out << "point,label,time,statistic,ks_statistic,p_value,wasserstein1,a_exploded_fraction,"
          "b_exploded_fraction,a_samples,b_samples,a_time,b_time,a_method,b_method,a_median,"
          "b_median\n";
   for (const auto& r : rows) {
     out << absl::StrJoin(
-               {absl::StrCat(r.point()), CsvQuote(r.label()), Number(r.time()), CsvQuote(r.statistic()),
-                Number(r.ks_statistic()), Number(r.p_value()), Number(r.wasserstein1()),
-                Number(r.a_exploded_fraction()), Number(r.b_exploded_fraction()),
-                absl::StrCat(r.a_samples()), absl::StrCat(r.b_samples()), Number(r.a_time()),
-                Number(r.b_time()), v1::RunSpec::Method_Name(r.a_method()),
-                v1::RunSpec::Method_Name(r.b_method()), Number(r.a_median()), Number(r.b_median())},
+               {absl::StrCat(r.point()), CsvQuote(r.label()), CsvNumber(r.time()), CsvQuote(r.statistic()),
+                CsvNumber(r.ks_statistic()), CsvNumber(r.p_value()), CsvNumber(r.wasserstein1()),
+                CsvNumber(r.a_exploded_fraction()), CsvNumber(r.b_exploded_fraction()),
+                absl::StrCat(r.a_samples()), absl::StrCat(r.b_samples()), CsvNumber(r.a_time()),
+                CsvNumber(r.b_time()), v1::RunSpec::Method_Name(r.a_method()),
+                v1::RunSpec::Method_Name(r.b_method()), CsvNumber(r.a_median()), CsvNumber(r.b_median())},
                ",")
         << '\n';
   }

@@ -18,18 +18,6 @@
 namespace sigprop::cli {
 namespace {
 
-std::string Number(double x) { return absl::StrFormat("%.17g", x); }
-
-std::string CsvQuote(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 class JsonlWriter final : public ResultWriter {
  public:
   explicit JsonlWriter(std::ostream& out) : out_(out) {}
@@ -69,9 +57,9 @@ class CsvWriter final : public ResultWriter {
           absl::StrCat(row.point()),
           CsvQuote(row.point() < static_cast<int>(labels_.size()) ? labels_[row.point()] : ""),
           absl::StrCat(row.layer()),
-          Number(row.t()),
+          CsvNumber(row.t()),
           absl::StrCat(row.samples()),
-          Number(row.diverged_fraction()),
+          CsvNumber(row.diverged_fraction()),
           v1::RunSpec::Method_Name(row.method()),
           row.approximate() ? "true" : "false"};
       for (const auto& [name, keys] : columns) {
@@ -81,12 +69,12 @@ class CsvWriter final : public ResultWriter {
           continue;
         }
         const v1::Summary& s = it->second;
-        cells.push_back(Number(s.mean()));
-        cells.push_back(Number(s.stderr()));
+        cells.push_back(CsvNumber(s.mean()));
+        cells.push_back(CsvNumber(s.stderr()));
         cells.push_back(absl::StrCat(s.count()));
         for (const auto& key : keys) {
           auto q = s.quantiles().find(key);
-          cells.push_back(q == s.quantiles().end() ? "" : Number(q->second));
+          cells.push_back(q == s.quantiles().end() ? "" : CsvNumber(q->second));
         }
       }
       out_ << absl::StrJoin(cells, ",") << '\n';
@@ -148,6 +136,18 @@ class TableWriter final : public ResultWriter {
 };
 
 }  // namespace
+
+std::string CsvNumber(double x) { return absl::StrFormat("%.17g", x); }
+
+std::string CsvQuote(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
 
 absl::StatusOr<Format> ParseFormat(const std::string& name) {
   if (name == "jsonl") return Format::kJsonl;

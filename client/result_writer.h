@@ -30,6 +30,10 @@ class ResultWriter {
 std::unique_ptr<ResultWriter> MakeResultWriter(Format format, std::ostream& out,
                                                std::vector<std::string> point_labels);
 
+// CSV cells: a double with every digit it needs to round-trip, and a field quoted if it must be.
+std::string CsvNumber(double x);
+std::string CsvQuote(const std::string& s);
+
 // The protobuf JSON of one message on one line, with proto field names and every field printed;
 // map keys sorted, so equal messages give equal bytes.
 std::string ToJsonLine(const google::protobuf::Message& message);

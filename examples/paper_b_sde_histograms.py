@@ -9,6 +9,6 @@ from sigprop import plot
 
 results, _, out = _figure.run("paper_b_sde_histograms.json", __file__, __doc__)
 figure = plot.histograms(results, "rho12", by=["method", "model.width"])
-figure.suptitle("Paper B: terminal ρ₁₂ at T = 1, finite width vs covariance SDE (m = 4, ρ₀ = 0.2)")
+figure.suptitle("Paper B: terminal ρ₁₂ at T = 1, finite width vs SDE (m = 4, ρ₀ = 0.2)")
 _figure.summary(results, "rho12", columns=("mean", "q05", "q50", "q95"))
 _figure.save(figure, out)

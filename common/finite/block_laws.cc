@@ -3,34 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/finite/attention_matrix.h"
+
 namespace sigprop {
 namespace {
-
-// Row i attends to j < Visible(i): all m tokens, or j ≤ i under the causal mask.
-int Visible(int i, int m, bool causal) { return causal ? i + 1 : m; }
-
-// In place, row by row: softmax over the visible entries, zero elsewhere.
-void MaskedSoftmax(bool causal, Matrix* s) {
-  const int m = static_cast<int>(s->rows());
-  for (int i = 0; i < m; ++i) {
-    const int len = Visible(i, m, causal);
-    auto row = s->row(i);
-    const double top = row.head(len).maxCoeff();
-    row.head(len) = (row.head(len).array() - top).exp();
-    row.head(len) /= row.head(len).sum();
-    row.tail(m - len).setZero();
-  }
-}
-
-// A −= U for U = 11ᵀ/m, or the causal uniform matrix U_ij = 1/(i+1), j ≤ i (softmax of zero
-// logits), with `sign` −1; `sign` +1 writes U itself into a zeroed A.
-void AddUniform(bool causal, double sign, Matrix* a) {
-  const int m = static_cast<int>(a->rows());
-  for (int i = 0; i < m; ++i) {
-    const int len = Visible(i, m, causal);
-    a->row(i).head(len).array() += sign / len;
-  }
-}
 
 // E|u||v| for (u, v) centred Gaussian with variances a, b and covariance ab:
 // (2/π) σ_u σ_v (sqrt(1 − ρ²) + ρ asin ρ).
@@ -101,12 +77,11 @@ void DrawAttentionMixing(const ModelPlan& plan, const Matrix& l, RandomStream& s
       mix /= a.tau;
       MaskedSoftmax(a.causal, &mix);
       if (a.kind == AttentionKind::kShaped) {
-        AddUniform(a.causal, -1.0, &mix);
+        mix -= UniformAttention(m, a.causal);
         mix.diagonal().array() += 1.0;
       }
     } else if (a.kind == AttentionKind::kUniform) {
-      mix.setZero(m, m);
-      AddUniform(a.causal, 1.0, &mix);
+      mix = UniformAttention(m, a.causal);
     } else {
       mix.setIdentity(m, m);
     }

@@ -2,37 +2,14 @@
 
 #include <cmath>
 
+#include "common/finite/attention_matrix.h"
+
 namespace sigprop {
 namespace {
 
 void DrawGaussian(RandomStream& stream, int rows, int cols, Matrix* w) {
   w->resize(rows, cols);
   stream.FillGaussian(w->data(), static_cast<std::size_t>(w->size()));
-}
-
-// Row i attends to tokens j < Visible(i): all m, or j ≤ i under the causal mask.
-int Visible(int i, int m, bool causal) { return causal ? i + 1 : m; }
-
-// In place, row by row: s_ij ← exp(s_ij − max_j s_ij) / Σ_j (…) over the visible j, 0 elsewhere.
-void MaskedSoftmax(bool causal, Matrix* s) {
-  const int m = static_cast<int>(s->rows());
-  for (int i = 0; i < m; ++i) {
-    const int len = Visible(i, m, causal);
-    auto row = s->row(i);
-    const double top = row.head(len).maxCoeff();
-    row.head(len) = (row.head(len).array() - top).exp();
-    row.head(len) /= row.head(len).sum();
-    row.tail(m - len).setZero();
-  }
-}
-
-// U = 11ᵀ/m, or the causal uniform matrix U_ij = 1/(i+1) for j ≤ i (softmax of zero logits).
-void UniformAttention(int m, bool causal, Matrix* u) {
-  u->setZero(m, m);
-  for (int i = 0; i < m; ++i) {
-    const int len = Visible(i, m, causal);
-    u->row(i).head(len).setConstant(1.0 / len);
-  }
 }
 
 // A_h from P_h (SPEC §2 kinds); `p` is read only by SOFTMAX and SHAPED.
@@ -42,12 +19,11 @@ void AttentionMatrix(const AttentionPlan& a, int m, const Matrix* p, Matrix* out
       *out = *p;
       return;
     case AttentionKind::kShaped:
-      UniformAttention(m, a.causal, out);
-      *out = *p - *out;
+      *out = *p - UniformAttention(m, a.causal);
       out->diagonal().array() += 1.0;
       return;
     case AttentionKind::kUniform:
-      UniformAttention(m, a.causal, out);
+      *out = UniformAttention(m, a.causal);
       return;
     case AttentionKind::kIdentity:
     case AttentionKind::kNone:

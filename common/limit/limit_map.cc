@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/status/status.h"
+#include "common/finite/attention_matrix.h"
 
 namespace sigprop {
 namespace {
@@ -77,24 +78,14 @@ Matrix RmsNormalise(const Matrix& v) {
   return scale.asDiagonal() * v * scale.asDiagonal();
 }
 
-// The causal average C: row α averages tokens β ≤ α (C_αβ = 1/(α + 1)). It is the causal softmax
-// at zero logits, so the finite samplers use it for causal UNIFORM attention and subtract it, in
-// place of 11ᵀ/m, to centre causal SHAPED attention at the identity (dense_blocks.h).
-Matrix CausalAverage(int m) {
-  Matrix c = Matrix::Zero(m, m);
-  for (int r = 0; r < m; ++r) {
-    for (int col = 0; col <= r; ++col) c(r, col) = 1.0 / (r + 1);
-  }
-  return c;
-}
-
 // K = A∞ V A∞ᵀ with A∞ the attention matrix's infinite-width limit: 11ᵀ/m (UNIFORM) or C (causal
 // UNIFORM); I for SHAPED (logits vanish like 1/sqrt(n), causal or not) and IDENTITY.
 Matrix AttentionKernel(const AttentionPlan& attention, const Matrix& v) {
   const int m = static_cast<int>(v.rows());
   if (attention.kind == AttentionKind::kUniform) {
     if (!attention.causal) return Matrix::Constant(m, m, v.sum() / (static_cast<double>(m) * m));
-    const Matrix c = CausalAverage(m);
+    // The causal softmax at zero logits (attention_matrix.h), as in the finite samplers.
+    const Matrix c = UniformAttention(m, /*causal=*/true);
     const Matrix k = c * v * c.transpose();
     return 0.5 * (k + k.transpose());
   }
