@@ -9,9 +9,7 @@
 #include "client/exit_codes.h"
 #include "client/output_file.h"
 #include "client/spec_io.h"
-#include "common/compare.h"
-#include "common/validate.h"
-#include "oneapi/tbb/task_arena.h"
+#include "client/connection.h"
 
 namespace sigprop::cli {
 namespace {
@@ -86,23 +84,14 @@ absl::Status Compare(const Args& args, const std::atomic<bool>& interrupted) {
   if (!text.ok()) return text.status();
   v1::CompareSweep sweep;
   if (auto status = ParseSpecMessage(*text, path, &sweep); !status.ok()) return status;
-  if (auto status = ValidateCompareSweep(sweep, Limits{}); !status.ok()) return status;
-  auto points = ExpandCompareSweep(sweep);
-  if (!points.ok()) return points.status();
 
+  auto connection = Connect(args, /*allow_embedded=*/true);
+  if (!connection.ok()) return connection.status();
+  auto result = connection->client->Compare(sweep, interrupted);
+  if (!result.ok()) return result.status();
   OutputFile out(args.Get("out"));
   if (auto status = out.Open(); !status.ok()) return status;
-  oneapi::tbb::task_arena arena(
-      std::max(1, *threads > 0 ? *threads : static_cast<int>(std::thread::hardware_concurrency())));
-  RunContext context;
-  context.arena = &arena;
-  context.cancelled = [&interrupted] { return interrupted.load(std::memory_order_relaxed); };
-  std::vector<v1::CompareRow> rows;
-  for (const ComparePoint& point : *points) {
-    auto point_rows = RunComparison(point, context);
-    if (!point_rows.ok()) return point_rows.status();
-    rows.insert(rows.end(), point_rows->begin(), point_rows->end());
-  }
+  const std::vector<v1::CompareRow> rows(result->rows().begin(), result->rows().end());
   WriteCompareRows(*format, sweep.name(), rows, out.stream());
   return out.Commit();
 }

@@ -21,6 +21,30 @@ bool Transient(const grpc::Status& status) {
          status.error_code() == grpc::StatusCode::UNKNOWN;
 }
 
+// Cancels a blocking call when the caller's `interrupted` turns true: gRPC's blocking calls cannot
+// see the flag, so a watchdog thread polls it while the call is open.
+class CancelOnInterrupt {
+ public:
+  CancelOnInterrupt(grpc::ClientContext* context, const std::atomic<bool>& interrupted)
+      : thread_([this, context, &interrupted] {
+          while (!call_done_.load()) {
+            if (interrupted.load()) {
+              context->TryCancel();
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        }) {}
+  ~CancelOnInterrupt() {
+    call_done_.store(true);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> call_done_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 SimulationClient::SimulationClient(std::shared_ptr<grpc::Channel> channel, std::string token)
@@ -61,36 +85,27 @@ absl::StatusOr<v1::SweepFinished> SimulationClient::Watch(
     v1::WatchRequest request;
     request.set_sweep_id(sweep_id);
     request.set_from_sequence(last);
-    std::atomic<bool> stream_done{false};
-    // The blocking Read() cannot see `interrupted`; a watchdog cancels the call for it.
-    std::thread watchdog([&] {
-      while (!stream_done.load()) {
-        if (interrupted.load()) {
-          context.TryCancel();
-          return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    });
-    auto reader = stub_->Watch(&context, request);
-    v1::Event event;
     bool finished = false;
     v1::SweepFinished finish;
-    while (reader->Read(&event)) {
-      if (event.sequence() <= last) continue;  // Defensive: never deliver twice.
-      last = event.sequence();
-      // Progress was made: a later outage gets the full patience again.
-      backoff = std::chrono::milliseconds(100);
-      give_up = std::chrono::steady_clock::now() + patience;
-      on_event(event);
-      if (event.has_sweep_finished()) {
-        finished = true;
-        finish = event.sweep_finished();
+    grpc::Status status;
+    {
+      CancelOnInterrupt watchdog(&context, interrupted);
+      auto reader = stub_->Watch(&context, request);
+      v1::Event event;
+      while (reader->Read(&event)) {
+        if (event.sequence() <= last) continue;  // Defensive: never deliver twice.
+        last = event.sequence();
+        // Progress was made: a later outage gets the full patience again.
+        backoff = std::chrono::milliseconds(100);
+        give_up = std::chrono::steady_clock::now() + patience;
+        on_event(event);
+        if (event.has_sweep_finished()) {
+          finished = true;
+          finish = event.sweep_finished();
+        }
       }
+      status = reader->Finish();
     }
-    const grpc::Status status = reader->Finish();
-    stream_done.store(true);
-    watchdog.join();
     if (finished) return finish;
     if (interrupted.load()) return absl::CancelledError("interrupted");
     if (status.ok()) {
@@ -154,6 +169,22 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulationClient::Results(const std:
     token = response.next_page_token();
   } while (!token.empty());
   return all;
+}
+
+absl::StatusOr<v1::CompareResult> SimulationClient::Compare(const v1::CompareSweep& sweep,
+                                                            const std::atomic<bool>& interrupted) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::CompareRequest request;
+  *request.mutable_sweep() = sweep;
+  v1::CompareResult response;
+  grpc::Status status;
+  {
+    CancelOnInterrupt watchdog(&context, interrupted);
+    status = stub_->Compare(&context, request, &response);
+  }
+  if (!status.ok()) return FromGrpc(status);
+  return response;
 }
 
 absl::StatusOr<std::string> SimulationClient::Health(std::string* peer) {

@@ -41,6 +41,9 @@ class SimulationClient {
   absl::Status Cancel(const std::string& sweep_id);
   // Every page of Results, in (point, layer) order.
   absl::StatusOr<std::vector<v1::LayerStats>> Results(const std::string& sweep_id);
+  // Runs a comparison sweep on the server; `interrupted` cancels the call.
+  absl::StatusOr<v1::CompareResult> Compare(const v1::CompareSweep& sweep,
+                                            const std::atomic<bool>& interrupted);
   // grpc.health.v1 status of the whole server ("" service); `peer` as for Submit.
   absl::StatusOr<std::string> Health(std::string* peer = nullptr);
 

@@ -73,6 +73,9 @@ class Scheduler {
 
   size_t queued() const;
   int running() const;
+  // The arena every simulation runs on, for work that is not a queued point (Compare calls), so
+  // the CPU bound of --threads holds for all of it.
+  oneapi::tbb::task_arena& arena() { return arena_; }
 
  private:
   struct Running {

@@ -143,7 +143,10 @@ void SigpropServer::Shutdown(std::chrono::milliseconds grace) {
   }
   if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(false);
   shutting_down_.store(true);
-  if (service_ != nullptr) service_->BeginShutdown();
+  if (service_ != nullptr) {
+    service_->BeginShutdown();
+    service_->JoinComparisons();
+  }
   if (scheduler_ != nullptr) scheduler_->Shutdown(/*cancel_running=*/true);
   if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now() + grace);
 }

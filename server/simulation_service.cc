@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/compare.h"
 #include "common/sweep_expansion.h"
 #include "server/status_mapping.h"
 #include "server/watch_reactor.h"
@@ -251,6 +252,62 @@ grpc::ServerUnaryReactor* SimulationService::Results(grpc::CallbackServerContext
   auto results = DoResults(*user, *request);
   if (results.ok()) *response = std::move(*results);
   return Done(context, results.status());
+}
+
+}  // namespace sigprop::server
+
+namespace sigprop::server {
+
+grpc::ServerUnaryReactor* SimulationService::Compare(grpc::CallbackServerContext* context,
+                                                     const v1::CompareRequest* request,
+                                                     v1::CompareResult* response) {
+  auto user = Caller(*context);
+  if (!user.ok()) return Done(context, user.status());
+  if (auto status = ValidateCompareSweep(request->sweep(), options_.limits); !status.ok()) {
+    return Done(context, status);
+  }
+  auto points = ExpandCompareSweep(request->sweep());
+  if (!points.ok()) return Done(context, points.status());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::MutexLock lock(&comparisons_mutex_);
+  // Reap the threads of finished comparisons, so a long-lived server holds only running ones.
+  for (auto it = comparisons_.begin(); it != comparisons_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = comparisons_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, context, reactor, response, done, points = std::move(*points)] {
+    RunContext run;
+    run.arena = &scheduler_->arena();
+    run.cancelled = [this, context] { return shutting_down_.load() || context->IsCancelled(); };
+    absl::Status status;
+    for (const ComparePoint& point : points) {
+      auto rows = RunComparison(point, run);
+      if (!rows.ok()) {
+        status = rows.status();
+        if (shutting_down_.load()) status = absl::UnavailableError("server shutting down");
+        break;
+      }
+      for (auto& row : *rows) *response->add_rows() = std::move(row);
+    }
+    reactor->Finish(ToGrpcStatus(status));
+    done->store(true);
+  });
+  comparisons_.push_back(Comparison{std::move(thread), std::move(done)});
+  return reactor;
+}
+
+void SimulationService::JoinComparisons() {
+  std::vector<Comparison> running;
+  {
+    absl::MutexLock lock(&comparisons_mutex_);
+    running.swap(comparisons_);
+  }
+  for (auto& comparison : running) comparison.thread.join();
 }
 
 }  // namespace sigprop::server

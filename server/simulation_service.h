@@ -7,6 +7,8 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/validate.h"
 #include "server/auth.h"
@@ -49,6 +51,12 @@ class SimulationService final : public v1::Simulation::CallbackService {
   grpc::ServerUnaryReactor* Results(grpc::CallbackServerContext* context,
                                     const v1::ResultsRequest* request,
                                     v1::ResultsResponse* response) override;
+  grpc::ServerUnaryReactor* Compare(grpc::CallbackServerContext* context,
+                                    const v1::CompareRequest* request,
+                                    v1::CompareResult* response) override;
+
+  // Waits for running Compare calls, which stop at their next layer once shutting down.
+  void JoinComparisons();
 
  private:
   absl::StatusOr<std::string> Caller(const grpc::CallbackServerContext& context) const;
@@ -68,6 +76,14 @@ class SimulationService final : public v1::Simulation::CallbackService {
   const Authenticator auth_;
   std::atomic<bool> shutting_down_{false};
   absl::Mutex submit_mutex_;  // Serialises the per-user active-sweep check with the insert.
+  // Compare calls run on threads of their own (never on gRPC's callback threads) over the
+  // scheduler's arena.
+  absl::Mutex comparisons_mutex_;
+  struct Comparison {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Comparison> comparisons_ ABSL_GUARDED_BY(comparisons_mutex_);
 };
 
 }  // namespace sigprop::server

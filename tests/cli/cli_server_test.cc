@@ -105,6 +105,23 @@ TEST_F(CliServerTest, RemoteRunEqualsEmbeddedRunByteForByte) {
   EXPECT_EQ(health, "SERVING\n");
 }
 
+TEST_F(CliServerTest, RemoteCompareEqualsEmbeddedCompare) {
+  const std::string spec = dir_ + "/compare.json";
+  std::ofstream(spec) << R"({"name": "sde vs dense",
+    "base": {"a": {"model": {"preset": "SHAPED_TRANSFORMER", "tokens": 3, "width": 16, "depth": 8},
+                   "method": "SDE", "samples": 200, "seed": "1"},
+             "b": {"model": {"preset": "SHAPED_TRANSFORMER", "tokens": 3, "width": 4, "depth": 2},
+                   "method": "DENSE", "samples": 50, "seed": "2"},
+             "statistics": ["rho12", "v11"]},
+    "axes": [{"field": "b.model.width", "values": [4, 8]}, {"field": "b.model.depth", "values": [2, 4]}],
+    "combine": "ZIP"})";
+  std::string remote, embedded;
+  ASSERT_EQ(Cli("compare --target " + target_ + " " + spec, &remote), 0);
+  ASSERT_EQ(Cli("compare " + spec, &embedded), 0);
+  EXPECT_EQ(remote, embedded);
+  EXPECT_EQ(std::count(remote.begin(), remote.end(), '\n'), 2 * 2);  // points × statistics
+}
+
 TEST_F(CliServerTest, CtrlCCancelsTheSweepOnTheServer) {
   const std::string spec = Spec("slow.json", 2000, 64);
   const pid_t cli = Spawn(std::string(SIGPROP_CLI) + " run --quiet --target " + target_ + " " + spec,
