@@ -119,14 +119,8 @@ absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
           [&](Matrix* out) { AddBranch(ws.f, plan.mlp.branch, 0, plan.width, stream, &ws, out); });
       Covariance(x, &v);
     }
-    if (IsDiverged(v)) {
-      observer.OnDiverged(layer);
-      return absl::OkStatus();
-    }
-    if (observer.WantsLayer(layer)) {
-      observer.OnCovariance(layer, v);
-      observer.OnRootRepairs(layer, ws.block.repairs);
-    }
+    if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
+    if (observer.WantsLayer(layer)) observer.OnRootRepairs(layer, ws.block.repairs);
   }
   return absl::OkStatus();
 }

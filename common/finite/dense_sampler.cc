@@ -145,11 +145,7 @@ absl::Status SampleDense(const ModelPlan& plan, const SampleCoordinates& at, boo
     LayerForward(plan, w, x, &cache, &next);
     std::swap(x, next);
     Covariance(x, &v);
-    if (IsDiverged(v)) {
-      observer.OnDiverged(layer);
-      return absl::OkStatus();
-    }
-    if (observer.WantsLayer(layer)) observer.OnCovariance(layer, v);
+    if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
     if (gradients) inputs.push_back(x);
   }
   if (!gradients) return absl::OkStatus();

@@ -160,14 +160,8 @@ absl::Status SampleGram(const ModelPlan& plan, const SampleCoordinates& at,
                   MlpBranchRoot(plan, l, /*allow_kernel=*/true, stream, &ws.block, &ws.f[0]);
                 });
     }
-    if (IsDiverged(v)) {
-      observer.OnDiverged(layer);
-      return absl::OkStatus();
-    }
-    if (observer.WantsLayer(layer)) {
-      observer.OnCovariance(layer, v);
-      observer.OnRootRepairs(layer, ws.block.repairs);
-    }
+    if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
+    if (observer.WantsLayer(layer)) observer.OnRootRepairs(layer, ws.block.repairs);
   }
   return absl::OkStatus();
 }

@@ -7,4 +7,13 @@ bool IsDiverged(const Matrix& v) {
   return v.diagonal().maxCoeff() > 1e12;
 }
 
+bool ReportLayer(SampleObserver& observer, int layer, const Matrix& v) {
+  if (IsDiverged(v)) {
+    observer.OnDiverged(layer);
+    return false;
+  }
+  if (observer.WantsLayer(layer)) observer.OnCovariance(layer, v);
+  return true;
+}
+
 }  // namespace sigprop

@@ -53,6 +53,10 @@ class SampleObserver {
 // SPEC §3: non-finite entries or max V_αα > 1e12.
 bool IsDiverged(const Matrix& v);
 
+// What every sampler does with layer ℓ's covariance: OnDiverged and false (the sample stops) if V
+// diverged, else OnCovariance when the layer is wanted, and true.
+bool ReportLayer(SampleObserver& observer, int layer, const Matrix& v);
+
 }  // namespace sigprop
 
 #endif  // SIGPROP_COMMON_FINITE_SAMPLE_OBSERVER_H_
