@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace sigprop::cli {
@@ -29,11 +30,24 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ChannelOptions&
     credentials = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;
+  if (!options.authority.empty()) {
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, options.authority);
+    if (!options.tls_ca_file.empty()) {
+      const auto colon = options.authority.rfind(':');
+      args.SetSslTargetNameOverride(options.authority.substr(0, colon));
+    }
+  }
   args.SetLoadBalancingPolicyName("round_robin");
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   return grpc::CreateCustomChannel(options.target, credentials, args);
+}
+
+std::string DnsAuthority(const std::string& target) {
+  if (!absl::StartsWith(target, "dns:")) return "";
+  const auto slash = target.rfind('/');
+  return slash == std::string::npos ? target.substr(4) : target.substr(slash + 1);
 }
 
 absl::StatusOr<std::string> ReadToken(const std::string& path) {

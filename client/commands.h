@@ -16,6 +16,7 @@ int GetCommand(const Args& args);
 int CancelCommand(const Args& args);
 int ResultsCommand(const Args& args);
 int HealthCommand(const Args& args);
+int MergeCommand(const Args& args);
 
 }  // namespace sigprop::cli
 

@@ -1,7 +1,6 @@
 #include "client/connection.h"
 
 #include "absl/strings/str_cat.h"
-#include "client/channel.h"
 
 namespace sigprop::cli {
 
@@ -14,6 +13,7 @@ absl::StatusOr<Connection> Connect(const Args& args, bool allow_embedded) {
     if (!read.ok()) return read.status();
     token = *read;
   }
+  connection.token = token;
   if (connection.target.empty()) {
     if (!allow_embedded) {
       return absl::InvalidArgumentError(
@@ -27,10 +27,9 @@ absl::StatusOr<Connection> Connect(const Args& args, bool allow_embedded) {
     connection.client = std::make_unique<SimulationClient>(connection.embedded->channel(), token);
     return connection;
   }
-  ChannelOptions options;
-  options.target = connection.target;
-  options.tls_ca_file = args.Get("tls-ca");
-  auto channel = MakeChannel(options);
+  connection.channel.target = connection.target;
+  connection.channel.tls_ca_file = args.Get("tls-ca");
+  auto channel = MakeChannel(connection.channel);
   if (!channel.ok()) return channel.status();
   connection.client = std::make_unique<SimulationClient>(*channel, token);
   return connection;

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/args.h"
+#include "client/channel.h"
 #include "client/embedded_server.h"
 #include "client/simulation_client.h"
 
@@ -17,6 +18,9 @@ struct Connection {
   std::unique_ptr<EmbeddedServer> embedded;  // Null for a remote target.
   std::unique_ptr<SimulationClient> client;
   std::string target;  // "" when embedded.
+  // How `client` reached the target, for commands that open more channels to the same servers.
+  ChannelOptions channel;
+  std::string token;
 };
 
 // `allow_embedded`: commands about existing sweeps (watch, get, …) need a --target.

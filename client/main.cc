@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/args.h"
 #include "client/commands.h"
+#include "client/compare_command.h"
 #include "client/exit_codes.h"
 
 namespace sigprop::cli {
@@ -30,20 +31,26 @@ const char kUsage[] =
     "  cancel ID         cancel a sweep\n"
     "  results ID        a finished sweep's results\n"
     "  health            the server's grpc.health.v1 status (exit 0 when SERVING)\n"
+    "  merge FILE...     join JSONL outputs of --shard runs into the unsharded run's output\n"
+    "  compare SPEC      compare two runs as distributions (CompareSweep: KS, W1 and exploded\n"
+    "                    fractions per time and statistic), in this process\n"
     "\n"
     "flags:\n"
-    "  --target ADDR          server address (host:port, dns:///host:port, ipv4:a:p,b:p, unix:PATH)\n"
+    "  --target ADDR          server address (host:port, dns:///host:port, ipv4:a:p,b:p, unix:PATH);\n"
+    "                         dns:/// and ipv4:/ipv6: lists spread run's points over every server\n"
     "  --token-file FILE      bearer token for a server started with --tokens\n"
     "  --tls-ca FILE          PEM root certificate: use TLS\n"
     "  --format jsonl|csv|table   output format (default jsonl)\n"
     "  --out FILE             write results to FILE (only on success) instead of stdout\n"
     "  --threads N            worker threads of the embedded server (default: all cores)\n"
     "  --shard I/N            run only points p with p % N == I\n"
+    "  --patience S           seconds an unreachable server is waited for (default 60; 10 with\n"
+    "                         several servers, whose points then move to the others)\n"
     "  --progress / --quiet   force / silence the progress bar on stderr\n";
 
 int Main(int argc, char** argv) {
   auto args = ParseArgs(argc, argv,
-                        {"format", "out", "threads", "shard", "target", "token-file", "tls-ca", "from"},
+                        {"format", "out", "threads", "shard", "target", "token-file", "tls-ca", "from", "patience"},
                         {"progress", "quiet", "help", "events"});
   if (!args.ok()) {
     std::cerr << "sigprop: " << args.status().message() << "\n\n" << kUsage;
@@ -64,6 +71,8 @@ int Main(int argc, char** argv) {
   if (command == "cancel") return CancelCommand(*args);
   if (command == "results") return ResultsCommand(*args);
   if (command == "health") return HealthCommand(*args);
+  if (command == "merge") return MergeCommand(*args);
+  if (command == "compare") return CompareCommand(*args, g_interrupted);
   std::cerr << (command.empty() ? std::string("sigprop: no command")
                                 : absl::StrCat("sigprop: unknown command '", command, "'"))
             << "\n\n" << kUsage;

@@ -1,5 +1,7 @@
 // sigprop run SPEC: submit a sweep (to --target, or to the embedded server), watch its events,
 // write each point's layer statistics in point order. Ctrl-C cancels the sweep on the server.
+// A target that names several servers (scale_out.h) gets the sweep point by point, spread by
+// round_robin; the output is the same bytes.
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include "client/point_order.h"
 #include "client/progress_bar.h"
 #include "client/result_writer.h"
+#include "client/scale_out.h"
 #include "client/spec_io.h"
 #include "common/sweep_expansion.h"
 
@@ -44,6 +47,11 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
   if (*threads < 0) return Fail(absl::InvalidArgumentError("--threads: must be ≥ 0"));
   int shard = 0, shards = 1;
   if (auto st = ParseShard(args.Get("shard"), &shard, &shards); !st.ok()) return Fail(st);
+  auto patience = args.GetInt("patience", 0);
+  if (!patience.ok()) return Fail(patience.status());
+  if (args.values.count("patience") > 0 && *patience <= 0) {
+    return Fail(absl::InvalidArgumentError("--patience: must be > 0 seconds"));
+  }
 
   auto spec = ReadSweepSpec(args.positional[0]);
   if (!spec.ok()) return Fail(spec.status());
@@ -67,11 +75,36 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
     writer->Finish();
     return Fail(out.Commit());
   }
+  const bool quiet = args.Has("quiet");
+  ProgressBar bar(!quiet && (args.Has("progress") || isatty(STDERR_FILENO) == 1),
+                  static_cast<int>(points->size()));
+
+  if (IsMultiServerTarget(connection->target)) {
+    SpreadCallbacks callbacks;
+    callbacks.write = [&](const v1::LayerStats& layer) { writer->Write(layer); };
+    callbacks.progress = [&](int point, int done, int total) { bar.Update(point, done, total); };
+    callbacks.notice = [&](const std::string& text) {
+      if (quiet) return;
+      bar.Clear();
+      std::cerr << "sigprop: " << text << "\n";
+    };
+    const auto status = RunSpread(*connection, *spec, mine,
+                                  std::chrono::seconds(*patience > 0 ? *patience : 10), callbacks,
+                                  interrupted);
+    bar.Clear();
+    if (status.code() == absl::StatusCode::kCancelled && interrupted.load()) {
+      std::cerr << "sigprop: interrupted; submitted points cancelled\n";
+      return kExitInterrupted;
+    }
+    if (!status.ok()) return Fail(status);
+    writer->Finish();
+    return Fail(out.Commit());
+  }
+
   // Sharded runs submit only their points, which keep their indices (and so their bytes).
   auto submitted = client.Submit(*spec, shards > 1 ? mine : std::vector<int>());
   if (!submitted.ok()) return Fail(submitted.status());
   const std::string sweep_id = submitted->sweep_id();
-  const bool quiet = args.Has("quiet");
   // Always said for a remote run (even with --quiet): it is how a killed client gets back.
   if (!connection->target.empty()) {
     std::cerr << "sigprop: sweep " << sweep_id << " (" << submitted->points()
@@ -79,8 +112,6 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
               << sweep_id << " --target " << connection->target << "\n";
   }
 
-  ProgressBar bar(!quiet && (args.Has("progress") || isatty(STDERR_FILENO) == 1),
-                  static_cast<int>(points->size()));
   PointOrder order(mine, [&](const v1::LayerStats& layer) { writer->Write(layer); });
   absl::Status failure;
   auto finished = client.Watch(sweep_id, 0, [&](const v1::Event& event) {
@@ -95,7 +126,7 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
       failure = absl::Status(static_cast<absl::StatusCode>(event.error().code()),
                              event.error().message());
     }
-  }, interrupted);
+  }, interrupted, std::chrono::seconds(*patience > 0 ? *patience : 60));
   bar.Clear();
   if (!finished.ok()) {
     if (finished.status().code() == absl::StatusCode::kCancelled) {

@@ -37,7 +37,8 @@ void SimulationClient::Prepare(grpc::ClientContext* context) const {
 }
 
 absl::StatusOr<v1::SubmitResponse> SimulationClient::Submit(const v1::SweepSpec& sweep,
-                                                            const std::vector<int>& points) {
+                                                            const std::vector<int>& points,
+                                                            std::string* peer) {
   grpc::ClientContext context;
   Prepare(&context);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -47,6 +48,7 @@ absl::StatusOr<v1::SubmitResponse> SimulationClient::Submit(const v1::SweepSpec&
   v1::SubmitResponse response;
   auto status = stub_->Submit(&context, request, &response);
   if (!status.ok()) return FromGrpc(status);
+  if (peer != nullptr) *peer = context.peer();
   return response;
 }
 
@@ -158,13 +160,14 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulationClient::Results(const std:
   return all;
 }
 
-absl::StatusOr<std::string> SimulationClient::Health() {
+absl::StatusOr<std::string> SimulationClient::Health(std::string* peer) {
   auto stub = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   grpc::health::v1::HealthCheckResponse response;
   auto status = stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
   if (!status.ok()) return FromGrpc(status);
+  if (peer != nullptr) *peer = context.peer();
   return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
 }
 

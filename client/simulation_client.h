@@ -23,9 +23,12 @@ class SimulationClient {
   // `token` empty: no authorization metadata.
   SimulationClient(std::shared_ptr<grpc::Channel> channel, std::string token);
 
-  // `points` empty: every point of the sweep; else only these (SubmitRequest.points).
+  // `points` empty: every point of the sweep; else only these (SubmitRequest.points). `peer`, when
+  // given, receives the address of the server that took the sweep ("ipv4:10.0.0.7:50051"): on a
+  // round_robin channel over several servers, the one to watch it on.
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::SweepSpec& sweep,
-                                            const std::vector<int>& points);
+                                            const std::vector<int>& points,
+                                            std::string* peer = nullptr);
   // Delivers events after `from_sequence` until the SweepFinished event (returned), the caller's
   // `interrupted` turns true (CANCELLED), or the server gives up for good (its status).
   // `patience` bounds how long it keeps retrying an unreachable server.
@@ -38,8 +41,8 @@ class SimulationClient {
   absl::Status Cancel(const std::string& sweep_id);
   // Every page of Results, in (point, layer) order.
   absl::StatusOr<std::vector<v1::LayerStats>> Results(const std::string& sweep_id);
-  // grpc.health.v1 status of the whole server ("" service).
-  absl::StatusOr<std::string> Health();
+  // grpc.health.v1 status of the whole server ("" service); `peer` as for Submit.
+  absl::StatusOr<std::string> Health(std::string* peer = nullptr);
 
  private:
   void Prepare(grpc::ClientContext* context) const;

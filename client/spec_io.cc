@@ -99,8 +99,8 @@ std::string RewriteJsonError(const std::string& text, std::string message) {
 
 }  // namespace
 
-absl::StatusOr<v1::SweepSpec> ParseSweepSpec(const std::string& text, const std::string& source) {
-  v1::SweepSpec spec;
+absl::Status ParseSpecMessage(const std::string& text, const std::string& source,
+                              google::protobuf::Message* spec) {
   if (const JsonSyntaxError utf8 = CheckUtf8(text); !utf8.ok) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ":", utf8.line, ":", utf8.column, ": ", utf8.message));
@@ -114,34 +114,43 @@ absl::StatusOr<v1::SweepSpec> ParseSweepSpec(const std::string& text, const std:
     }
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = false;
-    auto status = google::protobuf::util::JsonStringToMessage(text, &spec, options);
+    auto status = google::protobuf::util::JsonStringToMessage(text, spec, options);
     if (!status.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           source, ":", RewriteJsonError(text, std::string(status.message()))));
     }
-    return spec;
+    return absl::OkStatus();
   }
   google::protobuf::TextFormat::Parser parser;
   TextErrors errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &spec)) {
+  if (!parser.ParseFromString(text, spec)) {
     return absl::InvalidArgumentError(absl::StrCat(source, ":", errors.first()));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadSpecText(const std::string& path) {
+  if (path == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the spec file"));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+absl::StatusOr<v1::SweepSpec> ParseSweepSpec(const std::string& text, const std::string& source) {
+  v1::SweepSpec spec;
+  if (auto status = ParseSpecMessage(text, source, &spec); !status.ok()) return status;
   return spec;
 }
 
 absl::StatusOr<v1::SweepSpec> ReadSweepSpec(const std::string& path) {
-  std::string text;
-  if (path == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the spec file"));
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    text = buffer.str();
-  }
-  return ParseSweepSpec(text, path);
+  auto text = ReadSpecText(path);
+  if (!text.ok()) return text.status();
+  return ParseSweepSpec(*text, path);
 }
 
 }  // namespace sigprop::cli

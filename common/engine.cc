@@ -3,12 +3,16 @@
 #include <atomic>
 #include <limits>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/finite/columns_sampler.h"
 #include "common/finite/dense_sampler.h"
+#include "common/finite/gram_sampler.h"
 #include "common/finite/sample_observer.h"
 #include "common/limit/limit_map.h"
 #include "common/model_plan.h"
+#include "common/sde/sde_sampler.h"
 #include "common/stats/covariance_stats.h"
 #include "common/stats/summary.h"
 #include "oneapi/tbb/blocked_range.h"
@@ -43,6 +47,7 @@ class TableObserver final : public SampleObserver {
         covariance_stats_(covariance_stats),
         sample_(sample),
         cancelled_(cancelled),
+        repairs_stat_(table->StatIndex(kRootRepairsStatName)),
         buffer_(covariance_stats) {}
 
   void OnCovariance(int layer, const Matrix& v) override {
@@ -73,6 +78,12 @@ class TableObserver final : public SampleObserver {
     }
   }
 
+  void OnRootRepairs(int layer, int clamped) override {
+    const int slot = slot_of_layer_[layer];
+    if (slot < 0 || repairs_stat_ < 0) return;
+    Set(slot, repairs_stat_, clamped);
+  }
+
   bool WantsLayer(int layer) const override { return slot_of_layer_[layer] >= 0; }
 
   bool Cancelled() const override { return *cancelled_ && (*cancelled_)(); }
@@ -89,6 +100,7 @@ class TableObserver final : public SampleObserver {
   int covariance_stats_;
   int sample_;
   const std::function<bool()>* cancelled_;
+  int repairs_stat_;
   std::vector<double> buffer_;
 };
 
@@ -158,6 +170,7 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
   if (run.gradients()) {
     for (const char* name : kGradientStatNames) table.names.push_back(name);
   }
+  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) table.names.push_back(kRootRepairsStatName);
   table.values.assign(table.layers.size() * table.names.size() * samples, kNaN);
   table.diverged.assign(table.layers.size() * samples, 0);
   if (run.mean_covariance()) {
@@ -171,7 +184,10 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
 
 RunSpec::Method ChooseMethod(const RunSpec& run) {
   if (run.method() != RunSpec::METHOD_UNSPECIFIED) return run.method();
-  return RunSpec::DENSE;
+  if (run.gradients()) return RunSpec::DENSE;
+  // GRAM where it represents the model (its one approximation, KERNEL MLP sampling, is opt-in),
+  // else COLUMNS, which is exact for every block.
+  return GramSupports(ResolveModel(run.model())).ok() ? RunSpec::GRAM : RunSpec::COLUMNS;
 }
 
 int SampleTable::StatIndex(const std::string& name) const {
@@ -216,9 +232,14 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     }
     return table;
   }
-  if (method != RunSpec::DENSE) {
+  std::optional<SdeSampler> sde;
+  if (method == RunSpec::SDE) {
+    auto sampler = SdeSampler::Create(plan, run.sde());
+    if (!sampler.ok()) return sampler.status();
+    sde.emplace(*std::move(sampler));
+  } else if (method != RunSpec::DENSE && method != RunSpec::COLUMNS && method != RunSpec::GRAM) {
     return absl::UnimplementedError(absl::StrCat(
-        "method: ", RunSpec::Method_Name(method), " is not available in this build; use DENSE"));
+        "method: ", RunSpec::Method_Name(method), " is not available in this build"));
   }
 
   const int samples = run.samples();
@@ -231,7 +252,12 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     TableObserver observer(&table, slot_of_layer, options, covariance_stats, s, &context.cancelled);
     SampleCoordinates at = base;
     at.sample = static_cast<uint32_t>(s);
-    return SampleDense(plan, at, run.gradients(), observer);
+    switch (method) {
+      case RunSpec::SDE: return sde->Sample(at, observer);
+      case RunSpec::COLUMNS: return SampleColumns(plan, at, observer);
+      case RunSpec::GRAM: return SampleGram(plan, at, observer);
+      default: return SampleDense(plan, at, run.gradients(), observer);
+    }
   });
   if (!status.ok()) return status;
   return table;

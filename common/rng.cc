@@ -1,8 +1,175 @@
 #include "common/rng.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace sigprop {
+namespace {
+
+// Philox4x32 constants (Random123's philox.h).
+constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
+constexpr uint32_t kKeyBump0 = 0x9E3779B9u, kKeyBump1 = 0xBB67AE85u;
+constexpr int kBatchBlocks = 16;
+
+// `count` ≤ kBatchBlocks consecutive Philox4x32-10 blocks, counters (c0 + b, c1, c2, c3), written
+// word by word. The same function as r123::Philox4x32 (checked in rng_test), laid out as
+// structure-of-arrays loops that the compiler can vectorise.
+void PhiloxBlocks(const uint32_t counter[4], const uint32_t key[2], int count, uint32_t* words) {
+  uint32_t x0[kBatchBlocks], x1[kBatchBlocks], x2[kBatchBlocks], x3[kBatchBlocks];
+  for (int b = 0; b < kBatchBlocks; ++b) {
+    x0[b] = counter[0] + static_cast<uint32_t>(b);
+    x1[b] = counter[1];
+    x2[b] = counter[2];
+    x3[b] = counter[3];
+  }
+  uint32_t k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    for (int b = 0; b < kBatchBlocks; ++b) {
+      const uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * x0[b];
+      const uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * x2[b];
+      const uint32_t y0 = static_cast<uint32_t>(p1 >> 32) ^ x1[b] ^ k0;
+      const uint32_t y2 = static_cast<uint32_t>(p0 >> 32) ^ x3[b] ^ k1;
+      x1[b] = static_cast<uint32_t>(p1);
+      x3[b] = static_cast<uint32_t>(p0);
+      x0[b] = y0;
+      x2[b] = y2;
+    }
+    k0 += kKeyBump0;
+    k1 += kKeyBump1;
+  }
+  for (int b = 0; b < count; ++b) {
+    words[4 * b] = x0[b];
+    words[4 * b + 1] = x1[b];
+    words[4 * b + 2] = x2[b];
+    words[4 * b + 3] = x3[b];
+  }
+}
+
+// (0, 1) from two words, 53 bits: 32 from the first, 21 from the second; +0.5 keeps it off 0 and 1.
+inline double UnitFromWords(uint32_t hi, uint32_t lo) {
+  const uint64_t bits = (static_cast<uint64_t>(hi) << 21) | (lo >> 11);
+  return (static_cast<double>(bits) + 0.5) * 0x1.0p-53;
+}
+
+// 1/((2j)(2j+1)) and 1/((2j−1)(2j)) for j = 1..8: the nested Taylor factors of sin and cos.
+constexpr double kSineFactors[8] = {1.0 / 6, 1.0 / 20, 1.0 / 42, 1.0 / 72,
+                                    1.0 / 110, 1.0 / 156, 1.0 / 210, 1.0 / 272};
+constexpr double kCosineFactors[8] = {1.0 / 2, 1.0 / 12, 1.0 / 30, 1.0 / 56,
+                                      1.0 / 90, 1.0 / 132, 1.0 / 182, 1.0 / 240};
+
+// 1/(2k+1) for k = 0..11: the series of atanh.
+constexpr double kAtanhFactors[12] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
+                                      1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23};
+
+// ln u for u in (0, 1) with IEEE +, −, ×, ÷ only (no libm, whose results differ between its
+// FMA and SSE code paths): u = 2^e·m with m in [sqrt(½), sqrt(2)), ln m = 2 atanh f,
+// f = (m − 1)/(m + 1), |f| ≤ 0.172, by its series to f^23 (truncation below 1e-17).
+inline double LogUnit(double u) {
+  uint64_t bits;
+  std::memcpy(&bits, &u, sizeof bits);
+  int e = static_cast<int>((bits >> 52) & 0x7FF) - 1023;
+  bits = (bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull;
+  double m;
+  std::memcpy(&m, &bits, sizeof m);
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    ++e;
+  }
+  const double f = (m - 1.0) / (m + 1.0);
+  const double s = f * f;
+  double series = kAtanhFactors[11];
+  for (int k = 10; k >= 0; --k) series = series * s + kAtanhFactors[k];
+  constexpr double kLn2Hi = 6.93147180369123816490e-01;  // ln 2 to 32 bits: e·kLn2Hi is exact.
+  constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  return e * kLn2Hi + (e * kLn2Lo + 2.0 * f * series);
+}
+
+// sin and cos of 2πt for t in (0, 1): t ≡ k/4 + r with |r| ≤ 1/8 (exact in binary), Taylor
+// polynomials of θ = 2πr (|θ| ≤ π/4) to θ^17 and θ^16, then the quarter turns k.
+inline void SinCosTurn(double t, double* sine, double* cosine) {
+  const double x = t >= 0.5 ? t - 1.0 : t;                  // [−½, ½), exact.
+  const int k = static_cast<int>(4.0 * x + 2.5) - 2;         // round(4x) in −2..2, exact.
+  const double theta = (x - 0.25 * k) * 6.283185307179586477;
+  const double q = theta * theta;
+  // Horner from the top: sin θ = θ(1 − q/(2·3)(1 − q/(4·5)(1 − …))), cos θ = 1 − q/(1·2)(1 − …).
+  double sp = 1.0, cp = 1.0;
+  for (int j = 7; j >= 0; --j) {
+    sp = 1.0 - q * kSineFactors[j] * sp;
+    cp = 1.0 - q * kCosineFactors[j] * cp;
+  }
+  const double sin_theta = theta * sp, cos_theta = cp;
+  // Quarter turns k: (sin, cos) → k=0 (S, C), 1 (C, −S), 2 (−S, −C), 3 (−C, S).
+  const double a = (k & 1) ? cos_theta : sin_theta;
+  const double b = (k & 1) ? sin_theta : cos_theta;
+  *sine = (k & 2) ? -a : a;
+  *cosine = ((k + 1) & 2) ? -b : b;
+}
+
+// Box–Muller: r = sqrt(−2 ln u1), (r cos 2πu2, r sin 2πu2).
+inline void BoxMuller(double u1, double u2, double* first, double* second) {
+  const double r = std::sqrt(-2.0 * LogUnit(u1));
+  double s, c;
+  SinCosTurn(u2, &s, &c);
+  *first = r * c;
+  *second = r * s;
+}
+
+// BoxMuller on `pairs` ≤ kBatchBlocks word quadruples, written as loops over arrays with the
+// quarter-turn selection branch-free, so that the compiler can vectorise them; the arithmetic is
+// BoxMuller's, operation for operation, so the values are identical.
+void BoxMullerBatch(const uint32_t* words, int pairs, double* out) {
+  double r[kBatchBlocks], t[kBatchBlocks], sine[kBatchBlocks], cosine[kBatchBlocks];
+  for (int p = 0; p < pairs; ++p) {
+    r[p] = std::sqrt(-2.0 * LogUnit(UnitFromWords(words[4 * p], words[4 * p + 1])));
+    t[p] = UnitFromWords(words[4 * p + 2], words[4 * p + 3]);
+  }
+  for (int p = 0; p < pairs; ++p) SinCosTurn(t[p], &sine[p], &cosine[p]);
+  for (int p = 0; p < pairs; ++p) {
+    out[2 * p] = r[p] * cosine[p];
+    out[2 * p + 1] = r[p] * sine[p];
+  }
+}
+
+// Marsaglia & Tsang (2000) "The ziggurat method for generating random variables", 128 layers of
+// equal area v under the right half of exp(−x²/2), the last one ending at r: layer i accepts
+// |x| < x_{i+1}, i.e. a 31-bit magnitude below kn[i], without evaluating the density.
+constexpr double kZigR = 3.442619855899;
+constexpr double kZigArea = 9.91256303526217e-3;
+
+struct ZigguratTables {
+  uint32_t kn[128];
+  double wn[128];
+  double fn[128];
+};
+
+ZigguratTables MakeZigguratTables() {
+  ZigguratTables z;
+  const double m1 = 2147483648.0;  // 2³¹
+  double dn = kZigR, tn = dn;
+  const double q = kZigArea / std::exp(-0.5 * dn * dn);
+  z.kn[0] = static_cast<uint32_t>((dn / q) * m1);
+  z.kn[1] = 0;
+  z.wn[0] = q / m1;
+  z.wn[127] = dn / m1;
+  z.fn[0] = 1.0;
+  z.fn[127] = std::exp(-0.5 * dn * dn);
+  for (int i = 126; i >= 1; --i) {
+    dn = std::sqrt(-2.0 * std::log(kZigArea / dn + std::exp(-0.5 * dn * dn)));
+    z.kn[i + 1] = static_cast<uint32_t>((dn / tn) * m1);
+    tn = dn;
+    z.fn[i] = std::exp(-0.5 * dn * dn);
+    z.wn[i] = dn / m1;
+  }
+  return z;
+}
+
+const ZigguratTables& Ziggurat() {
+  static const ZigguratTables tables = MakeZigguratTables();
+  return tables;
+}
+
+}  // namespace
 
 RandomStream::RandomStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer) {
   key_ = {{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)}};
@@ -21,11 +188,9 @@ uint32_t RandomStream::NextWord() {
 }
 
 double RandomStream::Uniform() {
-  // 53 bits: 32 from one word, 21 from the next; +0.5 keeps the result off 0 and 1.
-  const uint64_t hi = NextWord();
-  const uint64_t lo = NextWord() >> 11;
-  const uint64_t bits = (hi << 21) | lo;
-  return (static_cast<double>(bits) + 0.5) * 0x1.0p-53;
+  const uint32_t hi = NextWord();
+  const uint32_t lo = NextWord();
+  return UnitFromWords(hi, lo);
 }
 
 double RandomStream::Gaussian() {
@@ -35,15 +200,61 @@ double RandomStream::Gaussian() {
   }
   const double u1 = Uniform();
   const double u2 = Uniform();
-  const double r = std::sqrt(-2.0 * std::log(u1));
-  const double angle = 2.0 * M_PI * u2;
-  spare_ = r * std::sin(angle);
+  double first;
+  BoxMuller(u1, u2, &first, &spare_);
   has_spare_ = true;
-  return r * std::cos(angle);
+  return first;
 }
 
 void RandomStream::FillGaussian(double* out, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) out[i] = Gaussian();
+  std::size_t i = 0;
+  if (i < n && has_spare_) {
+    out[i++] = spare_;
+    has_spare_ = false;
+  }
+  // Pairs in batches: the words left in the current block, then fresh blocks from PhiloxBlocks;
+  // the same words, uniforms and transform as repeated Gaussian().
+  uint32_t words[4 * kBatchBlocks + 4];
+  while (n - i >= 2) {
+    const int pairs = static_cast<int>(std::min<std::size_t>((n - i) / 2, kBatchBlocks));
+    int have = 0;
+    for (int w = used_; w < 4; ++w) words[have++] = block_.v[w];
+    const int fresh = (4 * pairs - have + 3) / 4;
+    if (fresh > 0) {
+      PhiloxBlocks(counter_.v, key_.v, fresh, words + have);
+      counter_.v[0] += static_cast<uint32_t>(fresh);
+      const int last = have + 4 * (fresh - 1);
+      for (int w = 0; w < 4; ++w) block_.v[w] = words[last + w];
+      used_ = 4 - (have + 4 * fresh - 4 * pairs);
+    } else {
+      used_ += 4 * pairs;
+    }
+    BoxMullerBatch(words, pairs, out + i);
+    i += 2 * static_cast<std::size_t>(pairs);
+  }
+  if (i < n) out[i] = Gaussian();
+}
+
+double RandomStream::GaussianZiggurat() {
+  const ZigguratTables& z = Ziggurat();
+  for (;;) {
+    const int32_t hz = static_cast<int32_t>(NextWord());
+    const uint32_t iz = NextWord() & 127u;
+    const uint32_t magnitude = hz < 0 ? 0u - static_cast<uint32_t>(hz) : static_cast<uint32_t>(hz);
+    const double x = hz * z.wn[iz];
+    if (magnitude < z.kn[iz]) return x;
+    if (iz == 0) {
+      // The tail beyond r (Marsaglia 1964): x = −log(U₁)/r until −2 log(U₂) > x².
+      double tail, y;
+      do {
+        tail = -std::log(Uniform()) / kZigR;
+        y = -std::log(Uniform());
+      } while (y + y < tail * tail);
+      return hz > 0 ? kZigR + tail : -kZigR - tail;
+    }
+    // The wedge of layer iz: accept under the density.
+    if (z.fn[iz] + Uniform() * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) return x;
+  }
 }
 
 double RandomStream::ChiSquare(double k) {

@@ -6,7 +6,10 @@
 // order, which is what makes results byte-identical at any thread count.
 //
 // Gaussians use the Box–Muller transform on 32+21-bit uniforms: a fixed, documented transform,
-// unlike std:: distributions whose output is implementation-defined.
+// unlike std:: distributions whose output is implementation-defined. Its logarithm, sine and
+// cosine are polynomials in IEEE +, −, ×, ÷ written here (rng.cc), not libm calls, whose last bits
+// differ between libm's code paths; and FillGaussian generates Philox blocks and transforms them
+// in batches, the values still equal to repeated Gaussian() calls.
 #ifndef SIGPROP_COMMON_RNG_H_
 #define SIGPROP_COMMON_RNG_H_
 
@@ -31,6 +34,13 @@ class RandomStream {
   double Gaussian();
   // n standard normals; the same values as n calls of Gaussian().
   void FillGaussian(double* out, std::size_t n);
+  // Standard normal by the ziggurat method (Marsaglia & Tsang 2000, 128 layers), another fixed
+  // transform of the same Philox words: about 7× faster than Gaussian() because 99% of draws cost
+  // two words and a table lookup, no log or sin. Its values differ from Gaussian()'s. The layer
+  // index and the 32-bit signed value come from separate words (Doornik 2005's fix for the
+  // original's correlated bits). Resolution 2⁻³¹ of the layer width: ample for the SDE's
+  // Brownian increments, its user.
+  double GaussianZiggurat();
   // Chi-square with k > 0 degrees of freedom (Marsaglia–Tsang gamma on this stream).
   double ChiSquare(double k);
 

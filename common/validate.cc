@@ -5,9 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/engine.h"
+#include "common/finite/gram_sampler.h"
 #include "common/finite/sample_observer.h"
+#include "common/compare.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
+#include "common/sde/covariance_sde.h"
 #include "common/stats/covariance_stats.h"
 #include "common/sweep_expansion.h"
 #include "google/protobuf/descriptor.h"
@@ -196,6 +200,54 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
   return ValidateInitial(s, path);
 }
 
+// The per-sample statistics a run records (engine.h SampleTable::names).
+std::vector<std::string> RunStatisticNames(const RunSpec& run) {
+  std::vector<std::string> statistics =
+      CovarianceStatNames(std::max(run.model().tokens(), 2), {run.eigenvalues()});
+  if (run.gradients()) {
+    for (const char* g : kGradientStatNames) statistics.push_back(g);
+  }
+  const RunSpec::Method method = ChooseMethod(run);
+  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) {
+    statistics.push_back(kRootRepairsStatName);
+  }
+  return statistics;
+}
+
+// The SDE's own options, and whether every block of the model has a covariance SDE (the process
+// knows which do; its errors name the field relative to the model).
+absl::Status ValidateSde(const RunSpec& run, const std::string& path,
+                         const std::string& model_path) {
+  const v1::SdeOptions& sde = run.sde();
+  if (sde.steps_per_layer() < 0 || sde.steps_per_layer() > 100000) {
+    return Bad(path, "sde.steps_per_layer",
+               absl::StrCat("must be in [0, 100000] (0 means 1), got ", sde.steps_per_layer()));
+  }
+  if (!v1::SdeOptions::Positivity_IsValid(sde.positivity())) {
+    return Bad(path, "sde.positivity", absl::StrCat("unknown value ", sde.positivity()));
+  }
+  auto process = CovarianceSde::FromPlan(ResolveModel(run.model()));
+  if (!process.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(model_path, ".", process.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+// EstimateCost's formula for `method`, in words, for the budget error.
+std::string CostFormula(const RunSpec& run, RunSpec::Method method) {
+  switch (method) {
+    case RunSpec::DENSE:
+      return "samples × depth × width²";
+    case RunSpec::COLUMNS:
+      return "samples × depth × tokens² × (width + hidden width)";
+    case RunSpec::GRAM:
+      if (run.model().mlp().mlp_sampling() == MlpSpec::KERNEL) return "samples × depth × tokens³";
+      return "samples × depth × (tokens³ + hidden width × tokens²)";
+    default:
+      return "samples × depth × (tokens³ + hidden width × tokens²)";
+  }
+}
+
 }  // namespace
 
 double EstimateCost(const RunSpec& run) {
@@ -205,9 +257,16 @@ double EstimateCost(const RunSpec& run) {
   const double n = s.width();
   const double m = s.tokens();
   const double hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : n;
-  switch (run.method()) {
+  const bool mlp = s.mlp().activation() != MlpSpec::NONE;
+  switch (ChooseMethod(run)) {
     case RunSpec::GRAM:
+      return samples * depth *
+             (m * m * m + (mlp && s.mlp().mlp_sampling() != MlpSpec::KERNEL ? hidden * m * m : 0.0));
+    case RunSpec::COLUMNS:
+      return samples * depth * m * m * (n + (mlp ? hidden : 0.0));
     case RunSpec::SDE:
+      // Euler–Maruyama steps of O(m³) each, independent of the width.
+      return samples * depth * std::max(run.sde().steps_per_layer(), 1) * m * m * m;
     case RunSpec::LIMIT:
       return samples * depth * (m * m * m + hidden * m * m);
     default:
@@ -238,11 +297,8 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                  absl::StrCat("must lie in (0, 1), got ", q));
     }
   }
-  std::vector<std::string> statistics =
-      CovarianceStatNames(std::max(run.model().tokens(), 2), {run.eigenvalues()});
-  if (run.gradients()) {
-    for (const char* g : kGradientStatNames) statistics.push_back(g);
-  }
+  const std::vector<std::string> statistics = RunStatisticNames(run);
+  const RunSpec::Method method = ChooseMethod(run);
   for (int i = 0; i < run.histogram_size(); ++i) {
     const auto& h = run.histogram(i);
     const std::string field = absl::StrCat("histogram[", i, "]");
@@ -265,6 +321,17 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                absl::StrCat("needs method DENSE (explicit weights), got ",
                             RunSpec::Method_Name(run.method())));
   }
+  if (method == RunSpec::GRAM) {
+    if (auto st = GramSupports(ResolveModel(run.model())); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ".", st.message()));
+    }
+  }
+  if (s.mlp().mlp_sampling() == MlpSpec::KERNEL && s.mlp().activation() != MlpSpec::NONE &&
+      method != RunSpec::GRAM) {
+    return Bad(model_path, "mlp.mlp_sampling",
+               absl::StrCat("KERNEL is an option of method GRAM; method ",
+                            RunSpec::Method_Name(method), " samples the MLP exactly"));
+  }
   if (run.method() == RunSpec::LIMIT && s.attention().kind() != AttentionSpec::NONE &&
       (s.attention().kind() == AttentionSpec::SOFTMAX ||
        s.attention().kind() == AttentionSpec::KIND_UNSPECIFIED)) {
@@ -273,11 +340,14 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
                "the logits stay O(1) and random as n → ∞, so the limit is itself random; "
                "use DENSE, COLUMNS or GRAM at a large width");
   }
+  if (run.method() == RunSpec::SDE) {
+    if (auto st = ValidateSde(run, path, model_path); !st.ok()) return st;
+  }
   const double cost = EstimateCost(run);
   if (cost > limits.max_cost) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        path, ".samples: samples × depth × width² (the cost of method ",
-        RunSpec::Method_Name(run.method()), ") = ", cost, " exceeds the budget ", limits.max_cost));
+        path, ".samples: ", CostFormula(run, method), " (the cost of method ",
+        RunSpec::Method_Name(method), ") = ", cost, " exceeds the budget ", limits.max_cost));
   }
   const int every = run.record_every() > 0 ? run.record_every() : 1;
   const double recorded = s.depth() / every + 2.0;
@@ -312,6 +382,58 @@ absl::Status ValidateSweep(const v1::SweepSpec& sweep, const Limits& limits) {
     auto st = ValidateRun(point.spec, absl::StrCat("points[", point.index, "]"), limits);
     if (!st.ok()) {
       return absl::Status(st.code(), absl::StrCat(st.message(), " (the point where ", point.label, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCompareSweep(const v1::CompareSweep& sweep, const Limits& limits) {
+  if (!v1::SweepSpec::Combine_IsValid(sweep.combine())) {
+    return absl::InvalidArgumentError(absl::StrCat("combine: unknown value ", sweep.combine()));
+  }
+  auto count = CountComparePoints(sweep);
+  if (!count.ok()) return count.status();
+  if (*count > limits.max_points) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "axes: the sweep has ", *count, " points, over the limit ", limits.max_points));
+  }
+  if (auto st = CheckFinite(sweep, ""); !st.ok()) return st;
+  auto points = ExpandCompareSweep(sweep);
+  if (!points.ok()) return points.status();
+  for (const ComparePoint& point : *points) {
+    const std::string path =
+        sweep.axes_size() == 0 ? "base" : absl::StrCat("points[", point.index, "]");
+    auto with_label = [&](const absl::Status& st) {
+      if (sweep.axes_size() == 0) return st;
+      return absl::Status(st.code(), absl::StrCat(st.message(), " (the point where ", point.label, ")"));
+    };
+    const v1::CompareSpec& spec = point.spec;
+    if (auto st = ValidateRun(spec.a(), path + ".a", limits); !st.ok()) return with_label(st);
+    if (auto st = ValidateRun(spec.b(), path + ".b", limits); !st.ok()) return with_label(st);
+    const std::vector<std::string> a_names = RunStatisticNames(spec.a());
+    const std::vector<std::string> b_names = RunStatisticNames(spec.b());
+    for (int i = 0; i < spec.statistics_size(); ++i) {
+      const std::string& name = spec.statistics(i);
+      for (const auto* names : {&a_names, &b_names}) {
+        if (std::find(names->begin(), names->end(), name) == names->end()) {
+          return with_label(Bad(path, absl::StrCat("statistics[", i, "]"),
+                                absl::StrCat("unknown statistic '", name, "' of run ",
+                                             names == &a_names ? "a" : "b", "; one of ",
+                                             absl::StrJoin(*names, ", "))));
+        }
+      }
+    }
+    const ModelSpec a_model = ApplyPreset(spec.a().model());
+    const ModelSpec b_model = ApplyPreset(spec.b().model());
+    const double horizon = std::min(static_cast<double>(a_model.depth()) / a_model.width(),
+                                    static_cast<double>(b_model.depth()) / b_model.width());
+    for (int i = 0; i < spec.times_size(); ++i) {
+      const double t = spec.times(i);
+      if (!(t >= 0.0 && t <= horizon * (1 + 1e-12))) {
+        return with_label(Bad(path, absl::StrCat("times[", i, "]"),
+                              absl::StrCat("must lie in [0, min(T_a, T_b)] = [0, ", horizon,
+                                           "] (T = depth/width), got ", t)));
+      }
     }
   }
   return absl::OkStatus();

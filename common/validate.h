@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "sigprop/v1/compare.pb.h"
 #include "sigprop/v1/run.pb.h"
 
 namespace sigprop {
@@ -26,8 +27,10 @@ struct Limits {
   double max_stored_values = 268435456.0;
 };
 
-// The work of one point in multiply-adds, up to a constant: DENSE and COLUMNS cost
-// samples × depth × width², the width-independent methods samples × depth × (m³ + n_h m²).
+// The work of one point in multiply-adds, up to a constant, for the method that will run
+// (ChooseMethod): DENSE costs samples × depth × width², COLUMNS samples × depth × m²(n + n_h),
+// GRAM samples × depth × (m³ + n_h m²) (m³ alone with KERNEL MLP sampling), SDE and LIMIT
+// samples × depth × (m³ + n_h m²).
 double EstimateCost(const v1::RunSpec& run);
 
 // Checks one run. `path` prefixes every field name ("base", "points[3]").
@@ -35,6 +38,11 @@ absl::Status ValidateRun(const v1::RunSpec& run, const std::string& path, const 
 
 // Checks the sweep's own fields, expands it and checks every point (sweep_expansion.h).
 absl::Status ValidateSweep(const v1::SweepSpec& sweep, const Limits& limits);
+
+// Checks a comparison sweep: its axes ("a.…", "b.…" or both, compare.proto), both runs of every
+// point (paths "points[3].a.model.width"), the statistics (known to both runs) and the times
+// (in [0, min(T_a, T_b)]).
+absl::Status ValidateCompareSweep(const v1::CompareSweep& sweep, const Limits& limits);
 
 }  // namespace sigprop
 

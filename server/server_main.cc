@@ -9,7 +9,9 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -30,9 +32,34 @@ ABSL_FLAG(int, max_active_sweeps_per_user, 0, "most queued or running sweeps per
 ABSL_FLAG(int64_t, max_queued_points, 100000, "most points waiting in the scheduler");
 ABSL_FLAG(double, grace, 10.0, "seconds open calls get to finish at shutdown");
 
+namespace {
+
+// Flags are documented with dashes (--tls-cert, --max-points); Abseil names them with
+// underscores. Accept both by rewriting the name part of each "--flag[=value]" argument.
+std::vector<char*> DashesToUnderscores(int argc, char** argv, std::vector<std::string>* storage) {
+  storage->reserve(argc);
+  std::vector<char*> out;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0 && arg.size() > 2 && arg.compare(0, 2, "--") == 0) {
+      const size_t end = std::min(arg.find('='), arg.size());
+      for (size_t k = 2; k < end; ++k) {
+        if (arg[k] == '-') arg[k] = '_';
+      }
+    }
+    storage->push_back(arg);
+    out.push_back(storage->back().data());
+  }
+  return out;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("sigprop simulation server. Flags: --listen --db --threads ...");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> storage;
+  std::vector<char*> args = DashesToUnderscores(argc, argv, &storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
 
   // Block the stop signals in every thread; one thread waits for them with sigwait.
   sigset_t stop_signals;

@@ -27,6 +27,8 @@ struct GradientNorms {
 // Statistic names of the five norms, in GradientNorms order.
 inline const char* const kGradientStatNames[] = {"grad_wq", "grad_wk", "grad_wv", "grad_w1",
                                                  "grad_w2"};
+// COLUMNS and GRAM: negative eigenvalues clamped by their matrix roots so far (OnRootRepairs).
+inline constexpr const char* kRootRepairsStatName = "psd_repairs";
 
 class SampleObserver {
  public:
@@ -36,6 +38,10 @@ class SampleObserver {
   virtual void OnCovariance(int layer, const Matrix& v) = 0;
   // Gradient norms of layer ℓ = 1..depth (DENSE with gradients only), after the backward pass.
   virtual void OnGradients(int layer, const GradientNorms& norms) = 0;
+  // Samplers that take matrix roots (COLUMNS, GRAM) report, with each wanted layer, how many
+  // negative eigenvalues (rounding, e.g. under rank collapse) they have clamped to zero since the
+  // sample began (wishart.h SymmetricRoot). Exact-arithmetic PSD inputs give 0.
+  virtual void OnRootRepairs(int /*layer*/, int /*clamped*/) {}
   // The sample diverged at `layer` (SPEC §3); the kernel stops after this call.
   virtual void OnDiverged(int layer) = 0;
   // Whether layer ℓ's covariance is recorded (record_every); kernels may skip forming V otherwise.

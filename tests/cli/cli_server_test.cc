@@ -51,7 +51,8 @@ class CliServerTest : public ::testing::Test {
     char pattern[] = "/tmp/sigprop-cli-server-XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
     dir_ = pattern;
-    server_ = Spawn(std::string(SIGPROP_SERVER) + " --listen 127.0.0.1:0 --threads 2 --db " + dir_ +
+    server_ = Spawn(std::string(SIGPROP_SERVER) +
+                        " --listen 127.0.0.1:0 --threads 2 --max-active-sweeps-per-user 50 --db " + dir_ +
                         "/s.db",
                     dir_ + "/server.out", dir_ + "/server.err");
     const std::regex port_line("\\(port ([0-9]+)\\)");

@@ -133,7 +133,7 @@ TEST_F(CliTest, BadInputExitsTwoWithOneLineNamingTheField) {
        "base.model.attention.tau0: must be finite"},
       {R"({"base": {"model": {"tokens": 2, "width": 4, "depth": 1, "initial": {"v0": {"values": [1, 2, 2, 1]}}}, "samples": 1}})",
        "base.model.initial.v0.values: must be positive definite"},
-      {R"({"base": {"model": {"tokens": 2, "width": 4096, "depth": 10000}, "samples": 1000000}})",
+      {R"({"base": {"model": {"tokens": 2, "width": 4096, "depth": 10000}, "method": "DENSE", "samples": 1000000}})",
        "base.samples: samples × depth × width²"},
       {R"({"base": {"modle": {}}})", "1:11: base.modle: unknown field"},
       {"{\n  \"base\": {\n    \"samples\": 3,,\n  }\n}", "bad.json:3:18: expected a quoted key"},
@@ -167,6 +167,56 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(missing.status, 2);
   EXPECT_THAT(missing.err, HasSubstr("/nonexistent/spec.json"));
   EXPECT_EQ(Run("--help").status, 0);
+}
+
+// `sigprop compare`: SDE against DENSE over a width axis on b only.
+const char kCompareSpec[] = R"({
+  "name": "sde vs dense",
+  "base": {
+    "a": {"model": {"preset": "SHAPED_TRANSFORMER", "tokens": 3, "width": 16, "depth": 8},
+          "method": "SDE", "samples": 200, "seed": "1"},
+    "b": {"model": {"preset": "SHAPED_TRANSFORMER", "tokens": 3, "width": 4, "depth": 2},
+          "method": "DENSE", "samples": 50, "seed": "2"},
+    "statistics": ["rho12", "v11"]
+  },
+  "axes": [{"field": "b.model.width", "values": [4, 8]}, {"field": "b.model.depth", "values": [2, 4]}],
+  "combine": "ZIP"
+})";
+
+TEST_F(CliTest, CompareWritesOneRowPerPointTimeAndStatistic) {
+  const std::string spec = Write("compare.json", kCompareSpec);
+  const Result jsonl = Run("compare " + spec);
+  ASSERT_EQ(jsonl.status, 0) << jsonl.err;
+  EXPECT_EQ(Lines(jsonl.out), 2 * 2);
+  EXPECT_THAT(jsonl.out, HasSubstr("\"label\":\"b.model.width=8, b.model.depth=4\""));
+  EXPECT_THAT(jsonl.out, HasSubstr("\"ks_statistic\":"));
+  EXPECT_THAT(jsonl.out, HasSubstr("\"a_exploded_fraction\":"));
+  EXPECT_THAT(jsonl.out, HasSubstr("\"a_method\":\"SDE\""));
+
+  const Result csv = Run("compare --format csv --threads 1 " + spec);
+  ASSERT_EQ(csv.status, 0) << csv.err;
+  EXPECT_EQ(Lines(csv.out), 1 + 4);
+  EXPECT_THAT(csv.out, HasSubstr("point,label,time,statistic,ks_statistic,p_value,wasserstein1,"));
+
+  const Result table = Run("compare --format table " + spec);
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("sde vs dense"));
+  EXPECT_THAT(table.out, HasSubstr("KS D"));
+  EXPECT_THAT(table.out, HasSubstr("b.model.width=4, b.model.depth=2"));
+
+  // Results do not depend on the thread count.
+  EXPECT_EQ(Run("compare --format csv --threads 2 " + spec).out, csv.out);
+}
+
+TEST_F(CliTest, CompareBadSpecExitsTwoNamingTheField) {
+  std::string text = kCompareSpec;
+  const std::string a_model = "\"width\": 16, \"depth\": 8}";
+  text.replace(text.find(a_model), a_model.size(),
+               "\"width\": 16, \"depth\": 8, \"attention\": {\"kind\": \"SOFTMAX\"}}");
+  const Result r = Run("compare " + Write("bad.json", text));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("points[0].a.model.attention.kind: method SDE"));
+  EXPECT_EQ(Lines(r.err), 1);
 }
 
 }  // namespace

@@ -169,6 +169,7 @@ TEST(ValidateTest, UnknownEnumValues) {
 
 TEST(ValidateTest, CostOverBudgetIsResourceExhausted) {
   v1::RunSpec run = GoodRun();
+  run.set_method(v1::RunSpec::DENSE);
   run.set_samples(1000000);
   run.mutable_model()->set_width(4096);
   run.mutable_model()->set_depth(1000);
@@ -178,6 +179,44 @@ TEST(ValidateTest, CostOverBudgetIsResourceExhausted) {
   Limits tight;
   tight.max_cost = 100;
   EXPECT_EQ(ValidateRun(GoodRun(), "base", tight).code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(ValidateTest, GramRejectsLayerNormAndNarrowHeadsWithoutProjection) {
+  v1::RunSpec run = GoodRun();
+  run.set_method(v1::RunSpec::GRAM);
+  run.mutable_model()->set_norm(v1::ModelSpec::PRE_LAYER);
+  ExpectInvalid(run, "base.model.norm", "use method COLUMNS");
+  run = GoodRun();
+  run.set_method(v1::RunSpec::GRAM);
+  run.mutable_model()->set_heads(2);  // One Gram matrix per head: width/heads = 8 ≥ tokens.
+  EXPECT_TRUE(Check(run).ok()) << Check(run);
+  run.mutable_model()->set_heads(8);  // width/heads = 2 < tokens.
+  ExpectInvalid(run, "base.model.heads", "use method COLUMNS");
+  run.mutable_model()->set_output_projection(true);
+  EXPECT_TRUE(Check(run).ok()) << Check(run);
+}
+
+TEST(ValidateTest, KernelMlpSamplingNeedsGram) {
+  v1::RunSpec run = GoodRun();
+  run.mutable_model()->mutable_mlp()->set_mlp_sampling(v1::MlpSpec::KERNEL);
+  EXPECT_TRUE(Check(run).ok()) << Check(run);  // The default method is GRAM here.
+  run.set_method(v1::RunSpec::COLUMNS);
+  ExpectInvalid(run, "base.model.mlp.mlp_sampling", "GRAM");
+}
+
+TEST(ValidateTest, WidthIndependentCostOfGramAtLargeWidth) {
+  // n = d = 65536 costs 2.8e14 × samples densely, but m³ a layer in GRAM with KERNEL MLP.
+  v1::RunSpec run = GoodRun();
+  run.set_samples(100);
+  run.set_record_every(256);
+  run.mutable_model()->set_preset(v1::ModelSpec::SHAPED_TRANSFORMER);
+  run.mutable_model()->set_width(65536);
+  run.mutable_model()->set_depth(65536);
+  run.mutable_model()->mutable_mlp()->set_mlp_sampling(v1::MlpSpec::KERNEL);
+  EXPECT_TRUE(Check(run).ok()) << Check(run);
+  run.set_method(v1::RunSpec::DENSE);
+  run.mutable_model()->mutable_mlp()->set_mlp_sampling(v1::MlpSpec::EXACT);
+  EXPECT_EQ(Check(run).code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST(ValidateTest, SweepPointErrorsNameThePointAndItsAxisValues) {

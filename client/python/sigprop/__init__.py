@@ -1,0 +1,32 @@
+"""sigprop: a Python client of the sigprop simulation service, and plots of its results.
+
+    import sigprop
+    client = sigprop.Client("localhost:50051")          # or sigprop.embedded() / Client.start_local()
+    sweep = client.submit("examples/demo.json")         # a dict, a JSON file, or a SweepSpec
+    df = sweep.results()                                # waits, then one row per point×layer×statistic
+    sigprop.plot.rho_bands(df).savefig("rho.png")
+
+The message classes are generated from proto/ at build time (client/python/CMakeLists.txt) into
+the build tree, never committed; they are put on this package's path so that they import as
+sigprop.v1.run_pb2, sigprop.v1.service_pb2_grpc, … (see _locate.py for where they are looked for).
+"""
+
+from sigprop import _locate
+
+__path__.append(str(_locate.proto_path() / "sigprop"))
+
+from sigprop.client import Client, EventStream, Sweep, connect, embedded  # noqa: E402
+from sigprop.errors import (  # noqa: E402
+    AuthenticationError, InvalidSpecError, NotFoundError, PermissionDeniedError,
+    ResourceExhaustedError, SigpropError, SweepFailedError, SweepTimeoutError, UnavailableError)
+from sigprop.local_server import LocalServer  # noqa: E402
+from sigprop.spec import load_spec, point_values, sweep_spec  # noqa: E402
+from sigprop import plot  # noqa: E402
+
+__all__ = [
+    "Client", "Sweep", "EventStream", "connect", "embedded", "LocalServer",
+    "load_spec", "sweep_spec", "point_values", "plot",
+    "SigpropError", "AuthenticationError", "PermissionDeniedError", "InvalidSpecError",
+    "NotFoundError", "ResourceExhaustedError", "UnavailableError", "SweepFailedError",
+    "SweepTimeoutError",
+]

@@ -1,0 +1,279 @@
+"""Client and Sweep: submit a sweep, watch its events, fetch its results as a DataFrame.
+
+Watching mirrors the C++ client (client/simulation_client.cc): when the stream breaks for a reason
+that is not a verdict on the request (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN), the
+watch reattaches from the last sequence number it delivered, with a backoff of 0.1 s doubling to
+2 s, and gives up only after `patience` seconds without an event. Each event is delivered once.
+"""
+
+import contextlib
+import pathlib
+import time
+
+import grpc
+
+from sigprop import errors, frame
+from sigprop.local_server import LocalServer
+from sigprop.spec import point_values, sweep_spec
+from sigprop.v1 import results_pb2, service_pb2, service_pb2_grpc
+
+_TRANSIENT = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+}
+
+# Reconnect quickly after a server restart: gRPC's default backoff grows to minutes.
+_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+_SWEEP_STATE = service_pb2.SweepStatus.State
+_FINISHED_STATE = results_pb2.SweepFinished.State
+_TERMINAL = {_SWEEP_STATE.Value("SUCCEEDED"), _SWEEP_STATE.Value("FAILED"),
+             _SWEEP_STATE.Value("CANCELLED")}
+
+
+class Client:
+    """A connection to a sigprop server.
+
+    target: "host:port". token: the bearer token of a server started with --tokens. tls_ca: a
+    PEM file (path) or PEM bytes of the CA that signed the server's certificate; turns on TLS.
+    """
+
+    def __init__(self, target, token=None, tls_ca=None):
+        self.target = target
+        if tls_ca is not None:
+            pem = tls_ca if isinstance(tls_ca, bytes) else pathlib.Path(tls_ca).read_bytes()
+            credentials = grpc.ssl_channel_credentials(root_certificates=pem)
+            self._channel = grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._stub = service_pb2_grpc.SimulationStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._server = None
+
+    @classmethod
+    def start_local(cls, **server_options):
+        """A client of a sigprop-server it starts itself (LocalServer); close() stops the server."""
+        server = LocalServer(**server_options)
+        server.start()
+        client = cls(server.target, token=server.token)
+        client._server = server
+        return client
+
+    def close(self):
+        self._channel.close()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, what, method, request, timeout=60):
+        try:
+            return method(request, metadata=self._metadata, timeout=timeout)
+        except grpc.RpcError as error:
+            raise errors.from_rpc(error, what, self.target) from None
+
+    def submit(self, spec, points=None):
+        """Submits a sweep (dict, JSON file path, SweepSpec or RunSpec); returns its Sweep.
+
+        points: run only these point indices of the sweep (each keeps its index and its streams).
+        """
+        spec = sweep_spec(spec)
+        request = service_pb2.SubmitRequest(sweep=spec, points=points or [])
+        response = self._call("Submit", self._stub.Submit, request)
+        return Sweep(self, response.sweep_id, spec, response.points)
+
+    def sweep(self, sweep_id):
+        """The Sweep of an id submitted earlier (by this or another client of the same user)."""
+        status = self.status(sweep_id)
+        return Sweep(self, sweep_id, status.spec, status.points_total)
+
+    def status(self, sweep_id):
+        """The SweepStatus message of a sweep (state, points done, last sequence, spec)."""
+        return self._call("Get", self._stub.Get, service_pb2.GetRequest(sweep_id=sweep_id))
+
+    def list(self):
+        """SweepStatus messages (without specs) of the caller's sweeps."""
+        return list(self._call("List", self._stub.List, service_pb2.ListRequest()).sweeps)
+
+    def cancel(self, sweep_id):
+        self._call("Cancel", self._stub.Cancel, service_pb2.CancelRequest(sweep_id=sweep_id))
+
+    def layers(self, sweep_id):
+        """Every stored LayerStats message of the sweep, in (point, layer) order, all pages."""
+        layers, token = [], ""
+        while True:
+            request = service_pb2.ResultsRequest(sweep_id=sweep_id, page_token=token)
+            response = self._call("Results", self._stub.Results, request)
+            layers.extend(response.layers)
+            token = response.next_page_token
+            if not token:
+                return layers
+
+    def watch(self, sweep_id, from_sequence=0, patience=60.0, timeout=None):
+        """An EventStream of the sweep's events with sequence > from_sequence."""
+        return EventStream(self, sweep_id, from_sequence, patience, timeout)
+
+
+class EventStream:
+    """Iterator of a sweep's Event messages that reattaches by itself (module docstring).
+
+    It ends after the SweepFinished event (or when the server says the sweep had already ended);
+    `last_sequence` is the last sequence delivered, `reattachments` how often it reconnected,
+    `finished` the SweepFinished message once seen. With `timeout` (seconds, the whole stream)
+    it raises SweepTimeoutError when the sweep has not ended by then.
+    """
+
+    def __init__(self, client, sweep_id, from_sequence=0, patience=60.0, timeout=None):
+        self._client = client
+        self.sweep_id = sweep_id
+        self.last_sequence = from_sequence
+        self.patience = patience
+        self.timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self.reattachments = 0
+        self.finished = None
+        self._events = self._run()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._events)
+
+    def close(self):
+        self._events.close()
+
+    def _remaining(self):
+        """Seconds left of `timeout` (None without one); raises once none are left."""
+        if self._deadline is None:
+            return None
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise errors.SweepTimeoutError(
+                f"Watch of {self.sweep_id} on {self._client.target}: the sweep did not end within "
+                f"{self.timeout:g} s (last sequence {self.last_sequence})")
+        return remaining
+
+    def _run(self):
+        client = self._client
+        backoff = 0.1
+        give_up = time.monotonic() + self.patience
+        while True:
+            request = service_pb2.WatchRequest(sweep_id=self.sweep_id, from_sequence=self.last_sequence)
+            call = client._stub.Watch(request, metadata=client._metadata, timeout=self._remaining())
+            try:
+                for event in call:
+                    if event.sequence <= self.last_sequence:
+                        continue  # Defensive: never deliver twice.
+                    self.last_sequence = event.sequence
+                    backoff = 0.1
+                    give_up = time.monotonic() + self.patience
+                    if event.HasField("sweep_finished"):
+                        self.finished = event.sweep_finished
+                    yield event
+                    if self.finished is not None:
+                        return
+            except grpc.RpcError as error:
+                self._remaining()
+                if error.code() not in _TRANSIENT or time.monotonic() > give_up:
+                    raise errors.from_rpc(error, "Watch", client.target) from None
+                time.sleep(backoff)
+                backoff = min(2 * backoff, 2.0)
+                self.reattachments += 1
+                continue
+            finally:
+                call.cancel()
+            # A clean end without SweepFinished: the sweep had ended at or before last_sequence.
+            status = client.status(self.sweep_id)
+            name = _SWEEP_STATE.Name(status.state)
+            self.finished = results_pb2.SweepFinished(
+                state=_FINISHED_STATE.Value(name) if status.state in _TERMINAL else _FINISHED_STATE.Value("FAILED"))
+            return
+
+
+class Sweep:
+    """A submitted sweep: its id, its spec and the calls about it."""
+
+    def __init__(self, client, sweep_id, spec, points):
+        self.client = client
+        self.id = sweep_id
+        self.spec = spec
+        self.points = points
+
+    def __repr__(self):
+        return f"Sweep({self.id!r}, name={self.spec.name!r}, points={self.points})"
+
+    def watch(self, from_sequence=0, patience=60.0, timeout=None):
+        """Iterator of the sweep's Event messages from `from_sequence`; reattaches by itself."""
+        return self.client.watch(self.id, from_sequence, patience, timeout)
+
+    def status(self):
+        return self.client.status(self.id)
+
+    def state(self):
+        """The sweep's state name: QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED."""
+        return _SWEEP_STATE.Name(self.status().state)
+
+    def cancel(self):
+        self.client.cancel(self.id)
+
+    def wait(self, timeout=None, patience=60.0):
+        """Blocks until the sweep ends (SweepTimeoutError after `timeout` s); returns its state."""
+        status = self.status()
+        if status.state not in _TERMINAL:
+            stream = self.watch(status.last_sequence, patience, timeout)
+            for _ in stream:
+                pass
+        return self.state()
+
+    def point_values(self):
+        """For each point index, {swept field path: value}."""
+        return point_values(self.spec)
+
+    def layers(self, wait=True, timeout=None):
+        """The LayerStats messages, after the sweep ends if `wait` (then a FAILED sweep raises
+        SweepFailedError; a CANCELLED one gives the points that finished)."""
+        if wait:
+            self._check_final(self.wait(timeout))
+        return self.client.layers(self.id)
+
+    def results(self, wait=True, timeout=None):
+        """A DataFrame with one row per point × layer × statistic (see sigprop.frame)."""
+        return frame.layer_frame(self.layers(wait, timeout), self.point_values())
+
+    def covariances(self, wait=True, timeout=None):
+        """A DataFrame with one row per point × layer and the m×m mean covariance E V.
+
+        Needs `mean_covariance: true` in the RunSpec.
+        """
+        return frame.covariance_frame(self.layers(wait, timeout), self.point_values())
+
+    def _check_final(self, state):
+        if state == "FAILED":
+            raise errors.SweepFailedError(
+                f"sweep {self.id} on {self.client.target} failed: {self.status().error}")
+
+
+def connect(target=None, token=None, tls_ca=None, **server_options):
+    """A Client of `target`, or, without one, of a sigprop-server started here (Client.start_local)."""
+    if target:
+        return Client(target, token=token, tls_ca=tls_ca)
+    return Client.start_local(**server_options)
+
+
+@contextlib.contextmanager
+def embedded(**server_options):
+    """`with sigprop.embedded() as client:` — a client of a server it starts and stops itself."""
+    with Client.start_local(**server_options) as client:
+        yield client

@@ -1,0 +1,352 @@
+"""Pictures of sweep results (DataFrames of sigprop.frame).
+
+Every function returns a matplotlib Figure built without pyplot (an Agg canvas), so it works in
+scripts, on headless machines and in notebooks alike; pass `ax=` to draw into an axes of your own
+where a function draws one panel. Legends name the swept fields of each point ("n = 256",
+"shaped transformer"); `by=` picks which swept fields label the lines.
+
+    rho_bands        ρ quantile bands versus depth, one band per point
+    covariance_maps  heat maps of E V (or its correlation matrix) at chosen layers
+    histograms       histograms of one statistic at one layer, one per point, overlaid
+    gradient_norms   ‖∂L/∂W_Q‖, ‖∂L/∂W_K‖, ‖∂L/∂W_V‖ versus depth, a panel per point
+    stability_map    diverged fraction or a terminal statistic over two swept parameters
+    save             writes a PNG (dpi 100)
+"""
+
+import math
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+
+from sigprop.frame import quantile_level, swept_fields
+
+# How a swept field is named in legends and axis labels; other fields use their last path part.
+FIELD_SYMBOLS = {
+    "model.width": "n",
+    "model.depth": "d",
+    "model.tokens": "m",
+    "model.key_width": "n_k",
+    "model.heads": "H",
+    "model.alpha": "α",
+    "model.attention.tau0": "τ₀",
+    "model.attention.tau": "τ",
+    "model.attention.branch_scale": "γ",
+    "model.mlp.branch_scale": "γ_MLP",
+    "model.attention.kind": "attention",
+    "model.initial.rho0": "ρ₀",
+    "model.preset": None,  # The value alone says it.
+    "method": None,
+}
+
+PRESET_NAMES = {
+    "PAPER_A_STANDARD": "standard (post-LN, λ = γ = 1)",
+    "PAPER_A_SCALED": "depth-scaled residual (γ = 1/√d)",
+    "SHAPED_TRANSFORMER": "shaped transformer",
+    "SHAPED_ATTENTION_ONLY": "shaped attention only",
+    "SHAPED_MLP_ONLY": "shaped MLP only",
+}
+
+STATISTIC_LABELS = {
+    "rho_mean": "token correlation ρ (mean off-diagonal, unitless)",
+    "rho_min": "smallest token correlation (unitless)",
+    "rho12": "correlation ρ₁₂ of tokens 1, 2 (unitless)",
+    "collapse": "collapse ‖X − 1x̄ᵀ‖_F / ‖X‖_F (unitless)",
+    "stable_rank": "stable rank tr V / λ_max (tokens)",
+    "v_diag_mean": "mean squared token norm V_αα (per feature)",
+    "v11": "V₁₁ (squared norm per feature)",
+    "v23": "V₂₃ (inner product per feature)",
+    "log_det": "log det V (nats)",
+    "grad_wq": "‖∂L/∂W_Q‖_F",
+    "grad_wk": "‖∂L/∂W_K‖_F",
+    "grad_wv": "‖∂L/∂W_V‖_F",
+    "grad_w1": "‖∂L/∂W_1‖_F",
+    "grad_w2": "‖∂L/∂W_2‖_F",
+}
+
+AXIS_LABELS = {
+    "layer": "depth ℓ (layers)",
+    "t": "layer time t = ℓ/n (layers per unit of width)",
+}
+
+# Short names for colour bars.
+STATISTIC_SYMBOLS = {"rho_mean": "ρ", "rho_min": "min ρ", "rho12": "ρ₁₂", "collapse": "collapse",
+                     "stable_rank": "stable rank", "v_diag_mean": "V_αα (per feature)",
+                     "v11": "V₁₁", "v23": "V₂₃", "log_det": "log det V"}
+
+WEIGHT_COLORS = {"grad_wq": "tab:blue", "grad_wk": "tab:orange", "grad_wv": "tab:green",
+                 "grad_w1": "tab:red", "grad_w2": "tab:purple"}
+
+
+def _figure(width, height):
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _axes(ax, width=6.4, height=4.2):
+    if ax is not None:
+        return ax.figure, ax
+    figure = _figure(width, height)
+    return figure, figure.add_subplot()
+
+
+def save(figure, path, dpi=100):
+    """Writes the figure as a PNG at `dpi`; returns the path."""
+    figure.savefig(path, dpi=dpi)
+    return path
+
+
+def _format(value):
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def field_label(field):
+    """A swept field's short name: its symbol, else the last part of its path."""
+    symbol = FIELD_SYMBOLS.get(field, field.rsplit(".", 1)[-1])
+    return symbol or field.rsplit(".", 1)[-1]
+
+
+def value_label(field, value):
+    """"n = 256", or for presets and methods the value alone."""
+    if field in FIELD_SYMBOLS and FIELD_SYMBOLS[field] is None:
+        return PRESET_NAMES.get(value, str(value))
+    return f"{field_label(field)} = {_format(value)}"
+
+
+def _label_fields(frame, by):
+    if by is None:
+        return swept_fields(frame)
+    return [by] if isinstance(by, str) else list(by)
+
+
+def point_label(frame, point, by=None):
+    """The legend entry of one point: its swept values (or the `by` fields)."""
+    fields = _label_fields(frame, by)
+    row = frame[frame["point"] == point].iloc[0]
+    parts = [value_label(f, row[f]) for f in fields]
+    return ", ".join(parts) if parts else f"point {point}"
+
+
+def _points(frame, points):
+    available = sorted(frame["point"].unique())
+    if points is None:
+        return available
+    missing = [p for p in points if p not in available]
+    if missing:
+        raise ValueError(f"points {missing} are not in the results (have {available})")
+    return list(points)
+
+
+def _statistic(frame, statistic):
+    rows = frame[frame["statistic"] == statistic]
+    if rows.empty:
+        names = sorted(frame["statistic"].unique())
+        raise ValueError(f"statistic {statistic!r} is not in the results (have {names})")
+    return rows
+
+
+def rho_bands(frame, statistic="rho_mean", x="layer", points=None, by=None, ax=None,
+              bands=(("q05", "q95"), ("q25", "q75")), center="q50"):
+    """Median (`center`) and quantile bands of a statistic versus depth, one colour per point.
+
+    x: "layer" (ℓ) or "t" (ℓ/n, to compare widths at equal depth-to-width ratio).
+    """
+    rows = _statistic(frame, statistic)
+    figure, ax = _axes(ax)
+    colors = _colors(len(_points(rows, points)))
+    for color, point in zip(colors, _points(rows, points)):
+        data = rows[rows["point"] == point].sort_values("layer")
+        for i, (lo, hi) in enumerate(bands):
+            ax.fill_between(data[x], data[lo], data[hi], color=color, alpha=0.15 + 0.15 * i,
+                            linewidth=0)
+        ax.plot(data[x], data[center], color=color, linewidth=1.8,
+                label=point_label(frame, point, by))
+    band_text = ", ".join(f"{_percent(lo)}–{_percent(hi)}%" for lo, hi in bands)
+    ax.set_xlabel(AXIS_LABELS.get(x, x))
+    ax.set_ylabel(STATISTIC_LABELS.get(statistic, statistic))
+    ax.set_title(f"median and {band_text} bands over samples", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def _percent(key):
+    return f"{100 * quantile_level(key):g}"
+
+
+def _colors(count):
+    from matplotlib import colormaps
+    if count <= 10:
+        return [colormaps["tab10"](i) for i in range(count)]
+    return [colormaps["viridis"](i / max(count - 1, 1)) for i in range(count)]
+
+
+def covariance_maps(covariances, layers, points=None, by=None, correlation=True):
+    """Heat maps of the mean covariance E V (rows: points, columns: `layers`).
+
+    covariances: Sweep.covariances(). correlation: show E V_αβ / sqrt(E V_αα E V_ββ) on [−1, 1]
+    instead of E V itself. A layer beyond a point's depth means its last layer.
+    """
+    if covariances.empty:
+        raise ValueError("no covariances: run the sweep with mean_covariance: true")
+    points = _points(covariances, points)
+    figure = _figure(2.3 * len(layers) + 1.2, 2.3 * len(points) + 0.4)
+    grid = figure.subplots(len(points), len(layers), squeeze=False)
+    matrices = {}
+    for point in points:
+        data = covariances[covariances["point"] == point]
+        for layer in layers:
+            row = data[data["layer"] == min(layer, data["layer"].max())].iloc[0]
+            v = row["covariance"]
+            if correlation:
+                d = np.sqrt(np.diag(v))
+                v = v / np.outer(d, d)
+            matrices[point, layer] = (v, row["layer"])
+    if correlation:
+        vmin, vmax, cmap = -1.0, 1.0, "RdBu_r"
+    else:
+        values = np.concatenate([v.ravel() for v, _ in matrices.values()])
+        vmin, vmax, cmap = float(values.min()), float(values.max()), "viridis"
+    for i, point in enumerate(points):
+        for j, layer in enumerate(layers):
+            ax = grid[i, j]
+            v, actual = matrices[point, layer]
+            m = v.shape[0]
+            image = ax.imshow(v, vmin=vmin, vmax=vmax, cmap=cmap, extent=(0.5, m + 0.5, m + 0.5, 0.5))
+            ax.set_xticks(range(1, m + 1))
+            ax.set_yticks(range(1, m + 1))
+            ax.tick_params(labelsize=7)
+            ax.set_title(f"ℓ = {actual}", fontsize=9)
+            if i == len(points) - 1:
+                ax.set_xlabel("token β")
+            if j == 0:
+                ax.set_ylabel(f"{point_label(covariances, point, by)}\ntoken α", fontsize=8)
+    label = "correlation E V_αβ / √(E V_αα E V_ββ) (unitless)" if correlation else \
+        "E V_αβ (inner product per feature)"
+    figure.colorbar(image, ax=grid, shrink=0.8, label=label)
+    return figure
+
+
+def _terminal(rows):
+    """Each point's last recorded layer."""
+    last = rows.groupby("point")["layer"].transform("max")
+    return rows[rows["layer"] == last]
+
+
+def histograms(frame, statistic="rho_mean", layer=None, points=None, by=None, ax=None):
+    """Density histograms of a statistic at one layer (default: each point's last), overlaid.
+
+    Needs the RunSpec's `histogram` for that statistic (fixed bins, so all points share them).
+    The legend gives each point's fraction of samples outside the binned range and diverged.
+    """
+    rows = _statistic(frame, statistic)
+    if "hist_counts" not in rows.columns or rows["hist_counts"].isna().all():
+        raise ValueError(f"no histogram of {statistic!r}: add histogram "
+                         f"{{statistic: '{statistic}', bins, lo, hi}} to the RunSpec")
+    rows = _terminal(rows) if layer is None else rows[rows["layer"] == layer]
+    figure, ax = _axes(ax)
+    colors = _colors(len(_points(rows, points)))
+    for color, point in zip(colors, _points(rows, points)):
+        row = rows[rows["point"] == point].iloc[0]
+        counts = np.asarray(row["hist_counts"], dtype=float)
+        edges = np.linspace(row["hist_lo"], row["hist_hi"], counts.size + 1)
+        total = counts.sum() + row["hist_underflow"] + row["hist_overflow"]
+        density = counts / (total * np.diff(edges)) if total > 0 else counts
+        label = point_label(frame, point, by)
+        outside = (row["hist_underflow"] + row["hist_overflow"]) / total if total > 0 else 0.0
+        notes = []
+        if outside > 0:
+            notes.append(f"{100 * outside:.1f}% outside")
+        if row["diverged_fraction"] > 0:
+            notes.append(f"{100 * row['diverged_fraction']:.1f}% diverged")
+        if notes:
+            label += f" ({', '.join(notes)})"
+        ax.stairs(density, edges, color=color, linewidth=1.6, label=label)
+    where = "last layer" if layer is None else f"ℓ = {layer}"
+    ax.set_xlabel(f"{STATISTIC_LABELS.get(statistic, statistic)} at the {where}")
+    ax.set_ylabel("probability density (per unit of the statistic)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def gradient_norms(frame, weights=("grad_wq", "grad_wk", "grad_wv"), points=None, by=None,
+                   x="layer", log=True, columns=3):
+    """Median and 25–75% band of the gradient norm of each weight versus depth; a panel per point.
+
+    Needs `gradients: true` (DENSE). Zero norms (exact collapse) do not show on the log scale.
+    """
+    rows = frame[frame["statistic"].isin(weights)]
+    if rows.empty:
+        raise ValueError(f"no gradient statistics {list(weights)}: run DENSE with gradients: true")
+    points = _points(rows, points)
+    columns = min(columns, len(points))
+    lines = math.ceil(len(points) / columns)
+    figure = _figure(3.6 * columns + 0.6, 3.2 * lines + 0.5)
+    grid = figure.subplots(lines, columns, squeeze=False, sharey=True)
+    for index, point in enumerate(points):
+        ax = grid.flat[index]
+        for weight in weights:
+            data = rows[(rows["point"] == point) & (rows["statistic"] == weight)].sort_values("layer")
+            if data.empty:
+                continue
+            color = WEIGHT_COLORS.get(weight)
+            ax.fill_between(data[x], data["q25"], data["q75"], color=color, alpha=0.25, linewidth=0)
+            ax.plot(data[x], data["q50"], color=color, linewidth=1.6,
+                    label=STATISTIC_LABELS.get(weight, weight))
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(point_label(frame, point, by), fontsize=9)
+        ax.set_xlabel(AXIS_LABELS.get(x, x))
+        ax.grid(alpha=0.3)
+    for ax in grid.flat[len(points):]:
+        ax.set_visible(False)
+    for row in grid:
+        row[0].set_ylabel("gradient norm ‖∂L/∂W‖_F")
+    grid.flat[0].legend(fontsize=8)
+    return figure
+
+
+def stability_map(frame, x, y, value="diverged_fraction", statistic="rho_mean", quantile="q50",
+                  layer=None, log=False, ax=None):
+    """A heat map over two swept fields `x`, `y` at one layer (default: the last).
+
+    value: "diverged_fraction" (fraction of samples whose V blew up), or a column of the
+    statistic `statistic` ("mean", "q50", …; `quantile` is used when value is "quantile").
+    log: a logarithmic colour scale (for norms that explode).
+    """
+    if value == "diverged_fraction":
+        rows = frame[frame["statistic"] == frame["statistic"].iloc[0]]
+        column, label = "diverged_fraction", "diverged fraction of samples"
+    else:
+        rows = _statistic(frame, statistic)
+        column = quantile if value == "quantile" else value
+        what = f"{_percent(column)}% quantile" if column.startswith("q") else column
+        label = f"{what} of {STATISTIC_SYMBOLS.get(statistic, statistic)}"
+    rows = _terminal(rows) if layer is None else rows[rows["layer"] == layer]
+    table = rows.pivot_table(index=y, columns=x, values=column, aggfunc="first")
+    table = table.sort_index().sort_index(axis=1)
+    figure, ax = _axes(ax, 6.0, 4.6)
+    if log:
+        norm = LogNorm()
+    else:
+        norm = Normalize(0.0, 1.0) if column == "diverged_fraction" else Normalize()
+    image = ax.imshow(table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="magma",
+                      norm=norm)
+    ax.set_xticks(range(table.shape[1]), [_format(v) for v in table.columns])
+    ax.set_yticks(range(table.shape[0]), [_format(v) for v in table.index])
+    ax.set_xlabel(f"{field_label(x)} ({x})")
+    ax.set_ylabel(f"{field_label(y)} ({y})")
+    values = table.to_numpy(dtype=float)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            dark = image.norm(v) < 0.5
+            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
+    where = "the last layer" if layer is None else f"ℓ = {layer}"
+    figure.colorbar(image, ax=ax, label=f"{label} at {where}")
+    return figure

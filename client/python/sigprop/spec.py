@@ -1,0 +1,81 @@
+"""Sweep specs from dicts, JSON files and messages, and the swept values of each point.
+
+A spec is a SweepSpec (proto/sigprop/v1/run.proto) in the protobuf JSON mapping, like the files in
+examples/; a RunSpec alone (a dict with "model" and no "base") is a sweep of one point.
+"""
+
+import itertools
+import json
+import os
+import pathlib
+
+from google.protobuf import json_format, text_format
+from google.protobuf.message import Message
+
+from sigprop.errors import InvalidSpecError
+from sigprop.v1 import run_pb2
+
+_TEXT_SUFFIXES = {".txtpb", ".textproto", ".pbtxt", ".textpb"}
+
+
+def load_spec(path):
+    """Reads a SweepSpec from a JSON file (protobuf JSON mapping) or a text-format file."""
+    path = pathlib.Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in _TEXT_SUFFIXES:
+        try:
+            return text_format.Parse(text, run_pb2.SweepSpec())
+        except text_format.ParseError as error:
+            raise InvalidSpecError(f"{path}: {error}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidSpecError(f"{path}:{error.lineno}:{error.colno}: {error.msg}") from None
+    return sweep_spec(document, source=str(path))
+
+
+def sweep_spec(spec, source="spec"):
+    """A SweepSpec from a SweepSpec, a RunSpec, a dict (either, JSON mapping) or a file path."""
+    if isinstance(spec, run_pb2.SweepSpec):
+        return spec
+    if isinstance(spec, run_pb2.RunSpec):
+        return run_pb2.SweepSpec(base=spec)
+    if isinstance(spec, (str, os.PathLike)):
+        return load_spec(spec)
+    if isinstance(spec, Message):
+        raise InvalidSpecError(f"{source}: expected a SweepSpec or RunSpec, got {spec.DESCRIPTOR.full_name}")
+    if not isinstance(spec, dict):
+        raise InvalidSpecError(f"{source}: expected a dict, a file path or a SweepSpec, got {type(spec).__name__}")
+    is_run = "base" not in spec and "axes" not in spec and "model" in spec
+    message = run_pb2.RunSpec() if is_run else run_pb2.SweepSpec()
+    try:
+        json_format.ParseDict(spec, message)
+    except json_format.ParseError as error:
+        raise InvalidSpecError(f"{source}: {error}") from None
+    return run_pb2.SweepSpec(base=message) if is_run else message
+
+
+def _plain(value):
+    """An axis value as Python: enum names stay strings, whole numbers become ints."""
+    python = json_format.MessageToDict(value)
+    if isinstance(python, float) and python.is_integer():
+        return int(python)
+    return python
+
+
+def point_values(spec):
+    """For each point of the sweep, in the server's order, {field path: value} of its axes.
+
+    PRODUCT runs the last axis fastest, ZIP takes the i-th values together (run.proto); the
+    index in this list is the point index the server reports.
+    """
+    spec = sweep_spec(spec)
+    fields = [axis.field for axis in spec.axes]
+    values = [[_plain(v) for v in axis.values] for axis in spec.axes]
+    if not fields:
+        return [{}]
+    if spec.combine == run_pb2.SweepSpec.ZIP:
+        combos = zip(*values)
+    else:
+        combos = itertools.product(*values)
+    return [dict(zip(fields, combo)) for combo in combos]
