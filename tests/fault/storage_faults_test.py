@@ -153,7 +153,7 @@ def test_corrupt(tmp):
 def test_disk_full(tmp):
     mnt = os.path.join(tmp, "small-fs")
     os.mkdir(mnt)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt],
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt],
                        capture_output=True, text=True)
     if r.returncode != 0:
         print(f"disk full: SKIPPED: cannot mount a small tmpfs here ({r.stderr.strip()})")
