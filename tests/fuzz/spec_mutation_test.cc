@@ -416,6 +416,7 @@ TEST_F(HostileRequestTest, EachHostileShapeIsRefusedNamingTheField) {
   }
   {
     v1::SweepSpec s = Valid();
+    s.mutable_base()->set_method(v1::RunSpec::DENSE);
     s.mutable_base()->set_samples(10000000);
     s.mutable_base()->mutable_model()->set_depth(1000000000);
     s.mutable_base()->mutable_model()->set_width(1000000000);
