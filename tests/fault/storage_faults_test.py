@@ -63,10 +63,15 @@ def test_read_only(tmp):
     db, sweep, expected = finished_db(tmp)
     another = small_spec(tmp, 6)
     preexec = None
+    binary = ARGS.server
     if os.geteuid() == 0:
-        # root writes any file whatever its mode: serve as nobody instead.
+        # root writes any file whatever its mode: serve as nobody instead, from a copy of the
+        # binary that nobody may run (the build tree may sit under a private home directory).
         os.chmod(tmp, 0o755)
         os.chmod(db, 0o644)
+        binary = os.path.join(tmp, "sigprop-server")
+        shutil.copy(ARGS.server, binary)
+        os.chmod(binary, 0o755)
 
         def preexec():
             os.setgroups([])
@@ -76,7 +81,7 @@ def test_read_only(tmp):
         os.chmod(db, 0o444)
         os.chmod(tmp, 0o555)
     try:
-        server = Server(ARGS.server, db, preexec_fn=preexec)
+        server = Server(binary, db, preexec_fn=preexec)
         check(server.wait_ready() is not None, f"read-only db refused: {server.stderr()}")
         results = cli(ARGS.cli, "results", sweep, "--target", server.target).stdout
         check(results == expected, "read-only server served different results")
