@@ -21,7 +21,9 @@ class Checker {
   }
 
  private:
-  static constexpr int kMaxDepth = 64;
+  // Each JSON array inside an axis value is two protobuf levels (Value, ListValue), and protobuf
+  // refuses more than 100 levels without saying where; 32 JSON levels stay below that.
+  static constexpr int kMaxDepth = 32;
 
   bool Fail(const std::string& message) {
     if (!error_.ok) return false;
@@ -41,7 +43,10 @@ class Checker {
   }
 
   void SkipSpace() {
-    while (pos_ < text_.size() && std::strchr(" \t\r\n", text_[pos_]) != nullptr) ++pos_;
+    // (strchr finds the terminating NUL too: a NUL byte is not white space.)
+    while (pos_ < text_.size() && text_[pos_] != '\0' && std::strchr(" \t\r\n", text_[pos_]) != nullptr) {
+      ++pos_;
+    }
   }
 
   bool Expect(char c) {
@@ -72,19 +77,38 @@ class Checker {
         ++pos_;
         if (pos_ >= text_.size()) break;
         if (text_[pos_] == 'u') {
-          for (int k = 1; k <= 4; ++k) {
-            if (pos_ + k >= text_.size() || !std::isxdigit(static_cast<unsigned char>(text_[pos_ + k]))) {
-              return Fail("bad \\u escape");
-            }
-          }
+          int unit = 0;
+          if (!Hex4(pos_ + 1, &unit)) return Fail("bad \\u escape");
           pos_ += 4;
-        } else if (std::strchr("\"\\/bfnrt", text_[pos_]) == nullptr) {
+          // UTF-16 surrogates come in pairs; a lone one is not a character (and not UTF-8).
+          if (unit >= 0xDC00 && unit <= 0xDFFF) return Fail("lone low surrogate in a \\u escape");
+          if (unit >= 0xD800 && unit <= 0xDBFF) {
+            int low = 0;
+            if (text_.compare(pos_ + 1, 2, "\\u") != 0 || !Hex4(pos_ + 3, &low) || low < 0xDC00 ||
+                low > 0xDFFF) {
+              return Fail("high surrogate in a \\u escape without its low half");
+            }
+            pos_ += 6;
+          }
+        } else if (text_[pos_] == '\0' || std::strchr("\"\\/bfnrt", text_[pos_]) == nullptr) {
           return Fail("bad escape");
         }
       }
       ++pos_;
     }
     return Fail("unterminated string");
+  }
+
+  // Four hex digits at `at` into *value.
+  bool Hex4(size_t at, int* value) const {
+    *value = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      if (at + k >= text_.size()) return false;
+      const char c = text_[at + k];
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+      *value = *value * 16 + (std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return true;
   }
 
   bool Digits() {
@@ -95,6 +119,10 @@ class Checker {
 
   bool Number() {
     if (text_[pos_] == '-') ++pos_;
+    if (pos_ + 1 < text_.size() && text_[pos_] == '0' &&
+        std::isdigit(static_cast<unsigned char>(text_[pos_ + 1]))) {
+      return Fail("a number must not start with 0 (JSON has no octal)");
+    }
     if (!Digits()) return false;
     if (pos_ < text_.size() && text_[pos_] == '.') {
       ++pos_;
@@ -109,7 +137,7 @@ class Checker {
   }
 
   bool Value(int depth) {
-    if (depth > kMaxDepth) return Fail("nesting deeper than 64 levels");
+    if (depth > kMaxDepth) return Fail("nesting deeper than 32 levels");
     if (pos_ >= text_.size()) return Fail("unexpected end of input");
     const char c = text_[pos_];
     if (c == '{') return Object(depth);
@@ -173,5 +201,51 @@ class Checker {
 }  // namespace
 
 JsonSyntaxError CheckJsonSyntax(const std::string& text) { return Checker(text).Run(); }
+
+JsonSyntaxError CheckUtf8(const std::string& text) {
+  JsonSyntaxError error;
+  int line = 1, column = 1;
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char c = byte(i);
+    size_t length = 1;
+    unsigned char lo = 0x80, hi = 0xBF;  // Range of the second byte.
+    if (c < 0x80) {
+      length = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) lo = 0xA0;  // Overlong.
+      if (c == 0xED) hi = 0x9F;  // Surrogates.
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) lo = 0x90;  // Overlong.
+      if (c == 0xF4) hi = 0x8F;  // Above U+10FFFF.
+    } else {
+      length = 0;
+    }
+    bool ok = length > 0 && i + length <= text.size();
+    for (size_t k = 1; ok && k < length; ++k) {
+      const unsigned char b = byte(i + k);
+      ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+    }
+    if (!ok) {
+      error.ok = false;
+      error.line = line;
+      error.column = column;
+      error.message = "invalid UTF-8";
+      return error;
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+    i += length;
+  }
+  return error;
+}
 
 }  // namespace sigprop::cli

@@ -16,6 +16,11 @@ struct JsonSyntaxError {
 
 JsonSyntaxError CheckJsonSyntax(const std::string& text);
 
+// The first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF). Spec strings are proto3 `string` fields, which must be UTF-8;
+// protobuf's own parsers refuse them without saying where.
+JsonSyntaxError CheckUtf8(const std::string& text);
+
 }  // namespace sigprop::cli
 
 #endif  // SIGPROP_CLIENT_JSON_SYNTAX_H_

@@ -14,8 +14,12 @@ absl::Status FromGrpc(const grpc::Status& status) {
 }
 
 // Worth a reconnect: the server went away or is restarting, not a verdict on the request.
+// CANCELLED counts: the caller's own cancellation is handled before this is asked, so a CANCELLED
+// here came from the server side (a server shutting down cancels the calls its grace period did not
+// end), and the sweep goes on after a restart.
 bool Transient(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         status.error_code() == grpc::StatusCode::CANCELLED ||
          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
          status.error_code() == grpc::StatusCode::INTERNAL ||
          status.error_code() == grpc::StatusCode::UNKNOWN;

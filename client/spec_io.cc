@@ -5,7 +5,9 @@
 #include <iterator>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "client/json_syntax.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -44,6 +46,19 @@ std::string LocateKey(const std::string& text, const std::string& key) {
   return absl::StrCat(line, ":", column, ": ");
 }
 
+// Keys are user text: control characters in them (JSON allows "\u0000") are shown escaped.
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (const unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, absl::StrFormat("\\x%02x", c));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 // protobuf says "(base.model) modle: Cannot find field." — we say "base.model.modle: unknown field".
 std::string RewriteJsonError(const std::string& text, std::string message) {
   std::string path;
@@ -58,8 +73,24 @@ std::string RewriteJsonError(const std::string& text, std::string message) {
   const size_t colon = message.find(": Cannot find field");
   if (colon != std::string::npos) {
     const std::string key = message.substr(0, colon);
-    const std::string full = path.empty() ? key : absl::StrCat(path, ".", key);
+    // A key that is not a plain name is quoted, so the path stays readable.
+    const bool plain = !key.empty() && key.find_first_not_of(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == std::string::npos;
+    const std::string shown = plain ? key : absl::StrCat("\"", absl::CEscape(key), "\"");
+    const std::string full = path.empty() ? shown : absl::StrCat(path, ".", shown);
     return absl::StrCat(LocateKey(text, key), full, ": unknown field");
+  }
+  while (!message.empty() && (message[0] == ':' || message[0] == ' ')) message.erase(0, 1);
+  if (path.empty() && message == "Proto fields must have a name.") {
+    return absl::StrCat(LocateKey(text, ""), "\"\": a field name must not be empty");
+  }
+  // A type error found below the top level can come without its path ("...for type combine"):
+  // name the field it gives.
+  const std::string kForType = "for type ";
+  const size_t for_type = message.rfind(kForType);
+  if (path.empty() && for_type != std::string::npos) {
+    const std::string field = message.substr(for_type + kForType.size());
+    return absl::StrCat(LocateKey(text, field), Printable(field), ": ", message);
   }
   const std::string leaf = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
   const std::string where = leaf.empty() ? "" : LocateKey(text, leaf);
@@ -70,6 +101,10 @@ std::string RewriteJsonError(const std::string& text, std::string message) {
 
 absl::Status ParseSpecMessage(const std::string& text, const std::string& source,
                               google::protobuf::Message* spec) {
+  if (const JsonSyntaxError utf8 = CheckUtf8(text); !utf8.ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", utf8.line, ":", utf8.column, ": ", utf8.message));
+  }
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '{') {
     const JsonSyntaxError syntax = CheckJsonSyntax(text);

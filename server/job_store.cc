@@ -693,6 +693,26 @@ absl::StatusOr<std::vector<JobStore::PendingPoint>> JobStore::UnfinishedPoints()
   return points;
 }
 
+absl::StatusOr<std::vector<std::string>> JobStore::SweepsWithEveryPointDone() {
+  const std::string op = "SweepsWithEveryPointDone";
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Statement> select = db_->Prepare(
+      "SELECT id FROM sweeps WHERE state IN (?1, ?2) AND points_done >= points_total "
+      "ORDER BY created_unix_ms, id",
+      op);
+  if (!select.ok()) return select.status();
+  select->BindInt(1, v1::SweepStatus::QUEUED);
+  select->BindInt(2, v1::SweepStatus::RUNNING);
+  std::vector<std::string> ids;
+  while (true) {
+    absl::StatusOr<bool> row = select->Step(op);
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ids.push_back(select->ColumnText(0));
+  }
+  return ids;
+}
+
 absl::StatusOr<int> JobStore::CountActiveSweeps(const std::string& owner) {
   const std::string op = absl::StrCat("CountActiveSweeps owner '", owner, "'");
   absl::MutexLock lock(&mu_);

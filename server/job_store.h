@@ -113,6 +113,9 @@ class JobStore {
     int point;
   };
   absl::StatusOr<std::vector<PendingPoint>> UnfinishedPoints();
+  // QUEUED or RUNNING sweeps whose every point is DONE: a server killed between storing a sweep's
+  // last point and marking the sweep SUCCEEDED leaves these; restart finishes them.
+  absl::StatusOr<std::vector<std::string>> SweepsWithEveryPointDone();
   // QUEUED or RUNNING sweeps of `owner` ("" counts everyone's).
   absl::StatusOr<int> CountActiveSweeps(const std::string& owner);
 

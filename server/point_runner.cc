@@ -55,6 +55,14 @@ absl::Status PointRunner::CancelSweep(const std::string& sweep_id) {
   return absl::OkStatus();
 }
 
+void PointRunner::FinishIfComplete(const std::string& sweep_id) {
+  {
+    absl::MutexLock lock(&finish_mutex_);
+    FinishSweepIfComplete(sweep_id);
+  }
+  hub_->Notify(sweep_id);
+}
+
 void PointRunner::FinishSweepIfComplete(const std::string& sweep_id) {
   auto sweep = store_->GetSweep(sweep_id);
   if (!sweep.ok()) return;

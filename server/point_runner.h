@@ -29,6 +29,8 @@ class PointRunner {
   // FAILED_PRECONDITION then, naming the state. Serialised with point completion, so no point's
   // results are stored after a sweep's SweepFinished event.
   absl::Status CancelSweep(const std::string& sweep_id);
+  // Marks the sweep SUCCEEDED if every point is done and it has not ended (restart recovery).
+  void FinishIfComplete(const std::string& sweep_id);
 
  private:
   // Appends an event and announces it; store failures are reported to the caller.

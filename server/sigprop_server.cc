@@ -108,6 +108,9 @@ absl::StatusOr<std::unique_ptr<SigpropServer>> SigpropServer::Start(const Server
 
 absl::Status SigpropServer::Recover() {
   if (store_->read_only()) return absl::OkStatus();
+  auto complete = store_->SweepsWithEveryPointDone();
+  if (!complete.ok()) return complete.status();
+  for (const std::string& sweep_id : *complete) runner_->FinishIfComplete(sweep_id);
   auto pending = store_->UnfinishedPoints();
   if (!pending.ok()) return pending.status();
   // Group by sweep, keeping the store's order (oldest sweep first).

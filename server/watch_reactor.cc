@@ -23,16 +23,9 @@ WatchReactor::WatchReactor(JobStore* store, EventHub* hub, const std::atomic<boo
   // Subscribe before the first read: an event stored after the read is then always announced.
   std::weak_ptr<Link> weak = link_;
   subscription_ = hub_->Subscribe(sweep_id_, [weak] {
-    std::shared_ptr<Link> link = weak.lock();
-    if (!link) return;
-    WatchReactor* reactor = nullptr;
-    {
-      absl::MutexLock lock(&link->mutex);
-      reactor = link->reactor;
-    }
-    if (reactor != nullptr) reactor->Pump();
+    if (std::shared_ptr<Link> link = weak.lock()) Pump(*link);
   });
-  Pump();
+  Pump(*link_);
 }
 
 WatchReactor::Action WatchReactor::NextAction(grpc::Status* finish_status) {
@@ -68,16 +61,24 @@ WatchReactor::Action WatchReactor::NextAction(grpc::Status* finish_status) {
   return Action::kWrite;
 }
 
-void WatchReactor::Pump() {
+void WatchReactor::Pump(Link& link) {
   grpc::Status finish_status;
-  Action action;
+  Action action = Action::kNone;
+  WatchReactor* reactor = nullptr;
   {
-    absl::MutexLock lock(&link_->mutex);
-    action = NextAction(&finish_status);
-    if (action == Action::kFinish) finished_ = true;
+    // The reactor is looked up and its next step decided under one lock: OnDone clears
+    // link.reactor under this lock before deleting, so a hub notification racing the end of the
+    // call either sees nullptr or a reactor that is still alive.
+    absl::MutexLock lock(&link.mutex);
+    reactor = link.reactor;
+    if (reactor == nullptr) return;
+    action = reactor->NextAction(&finish_status);
+    if (action == Action::kFinish) reactor->finished_ = true;
   }
-  if (action == Action::kWrite) StartWrite(&in_flight_);
-  if (action == Action::kFinish) Finish(finish_status);
+  // A write or finish taken here keeps the reactor alive until its own callback (OnWriteDone,
+  // OnDone) runs, which only this call can have started.
+  if (action == Action::kWrite) reactor->StartWrite(&reactor->in_flight_);
+  if (action == Action::kFinish) reactor->Finish(finish_status);
 }
 
 void WatchReactor::OnWriteDone(bool ok) {
@@ -86,7 +87,7 @@ void WatchReactor::OnWriteDone(bool ok) {
     writing_ = false;
     if (!ok) cancelled_ = true;  // The stream broke; the client reattaches from its last sequence.
   }
-  Pump();
+  Pump(*link_);
 }
 
 void WatchReactor::OnCancel() {
@@ -94,7 +95,7 @@ void WatchReactor::OnCancel() {
     absl::MutexLock lock(&link_->mutex);
     cancelled_ = true;
   }
-  Pump();
+  Pump(*link_);
 }
 
 void WatchReactor::OnDone() {

@@ -41,8 +41,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event> {
   };
   enum class Action { kNone, kWrite, kFinish };
 
-  // Decides the next step under the lock and takes it outside (gRPC may run reactions inline).
-  void Pump();
+  // Decides the next step of link's reactor (if it still exists) under the lock and takes it
+  // outside (gRPC may run reactions inline).
+  static void Pump(Link& link);
   Action NextAction(grpc::Status* finish_status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(link_->mutex);
 
   JobStore* const store_;

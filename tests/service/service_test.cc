@@ -405,6 +405,36 @@ TEST_F(ServiceTest, RestartMidSweepCompletesWithIdenticalResults) {
   EXPECT_EQ(Jsonl(*Client().Results(id)), DirectJsonl(sweep));
 }
 
+// A server killed after storing a sweep's last point but before marking the sweep SUCCEEDED leaves
+// every point DONE and the sweep RUNNING; the next server on that db must finish it.
+TEST_F(ServiceTest, RestartFinishesASweepWhoseEveryPointWasStored) {
+  const v1::SweepSpec sweep = SmallSweep();
+  const std::string id = "sw-all-points-stored";
+  {
+    auto store = server::JobStore::Open(Options().db_path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    server::SweepRecord record;
+    record.id = id;
+    record.owner = "local";
+    record.spec = sweep;
+    record.points_total = 3;
+    ASSERT_TRUE((*store)->CreateSweep(record).ok());
+    ASSERT_TRUE((*store)->SetSweepState(id, v1::SweepStatus::RUNNING, "").ok());
+    const auto points = ExpandSweep(sweep);
+    ASSERT_TRUE(points.ok());
+    for (const auto& p : *points) {
+      auto table = SimulateSamples(p.spec, p.index, RunContext{});
+      ASSERT_TRUE((*store)->CompletePoint(id, p.index, Aggregate(*table, p.spec, p.index)).ok());
+    }
+  }
+  StartServer();
+  const auto events = WatchAll(id, 0);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().sweep_finished().state(), v1::SweepFinished::SUCCEEDED);
+  EXPECT_EQ(Client().Get(id)->state(), v1::SweepStatus::SUCCEEDED);
+  EXPECT_EQ(Jsonl(*Client().Results(id)), DirectJsonl(sweep));
+}
+
 TEST_F(ServiceTest, HealthIsServingThenNotServingDuringShutdown) {
   StartServer();
   auto health = grpc::health::v1::Health::NewStub(channel_);

@@ -35,6 +35,19 @@ TEST(SpecIoTest, ParsesJson) {
   EXPECT_EQ(spec->axes(0).values(1).number_value(), 64);
 }
 
+// Strings must be UTF-8 (proto3); the error says where, in either format. Found by
+// tests/fuzz/spec_mutation_test.cc: protobuf's message named no position.
+TEST(SpecIoTest, InvalidUtf8IsRefusedWithLineAndColumn) {
+  auto json = ParseSweepSpec("{\n  \"name\": \"d\xe9mo\"}", "spec.json");
+  ASSERT_FALSE(json.ok());
+  EXPECT_EQ(json.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(json.status().message(), "spec.json:2:13: invalid UTF-8");
+  auto text = ParseSweepSpec("name: \"\xed\xa0\x80\"", "spec.txtpb");  // A surrogate.
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().message(), "spec.txtpb:1:8: invalid UTF-8");
+  EXPECT_TRUE(ParseSweepSpec("{\"name\": \"\xc3\xa9t\xc3\xa9 \xf0\x9f\x93\x88\"}", "ok.json").ok());
+}
+
 TEST(SpecIoTest, JsonAndTextprotoRoundTrip) {
   auto from_json = ParseSweepSpec(kJson, "spec.json");
   ASSERT_TRUE(from_json.ok());
