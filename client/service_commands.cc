@@ -23,6 +23,21 @@ absl::StatusOr<std::string> OneId(const Args& args) {
   return args.positional[0];
 }
 
+// The sweep ID argument and a connection to the --target server: the start of every command
+// about an existing sweep.
+struct SweepCall {
+  std::string id;
+  Connection connection;
+};
+
+absl::StatusOr<SweepCall> ConnectForSweep(const Args& args) {
+  auto id = OneId(args);
+  if (!id.ok()) return id.status();
+  auto connection = Connect(args, /*allow_embedded=*/false);
+  if (!connection.ok()) return connection.status();
+  return SweepCall{*std::move(id), *std::move(connection)};
+}
+
 // Labels of a stored sweep's points, for CSV and tables.
 std::vector<std::string> LabelsOf(const v1::SweepSpec& spec) {
   std::vector<std::string> labels;
@@ -97,11 +112,9 @@ int ListCommand(const Args& args) {
 }
 
 int GetCommand(const Args& args) {
-  auto id = OneId(args);
-  if (!id.ok()) return Fail(id.status());
-  auto connection = Connect(args, /*allow_embedded=*/false);
-  if (!connection.ok()) return Fail(connection.status());
-  auto sweep = connection->client->Get(*id);
+  auto call = ConnectForSweep(args);
+  if (!call.ok()) return Fail(call.status());
+  auto sweep = call->connection.client->Get(call->id);
   if (!sweep.ok()) return Fail(sweep.status());
   std::cout << ToJsonLine(*sweep) << "\n";
   return kExitOk;

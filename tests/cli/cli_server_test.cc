@@ -85,6 +85,18 @@ class CliServerTest : public ::testing::Test {
     return status;
   }
 
+  // Starts `sigprop run --target` in the background and waits (bounded) until it has submitted
+  // and printed its "reattach with" line into *err.
+  pid_t StartRemoteRun(const std::string& spec, std::string* err) {
+    const pid_t cli = Spawn(std::string(SIGPROP_CLI) + " run --quiet --target " + target_ + " " + spec,
+                            dir_ + "/cli.out", dir_ + "/cli.err");
+    for (int i = 0; i < 200 && err->find("reattach") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      *err = Read(dir_ + "/cli.err");
+    }
+    return cli;
+  }
+
   std::string dir_, port_, target_;
   pid_t server_ = 0;
 };
@@ -124,13 +136,8 @@ TEST_F(CliServerTest, RemoteCompareEqualsEmbeddedCompare) {
 
 TEST_F(CliServerTest, CtrlCCancelsTheSweepOnTheServer) {
   const std::string spec = Spec("slow.json", 2000, 64);
-  const pid_t cli = Spawn(std::string(SIGPROP_CLI) + " run --quiet --target " + target_ + " " + spec,
-                          dir_ + "/cli.out", dir_ + "/cli.err");
   std::string err;
-  for (int i = 0; i < 200 && err.find("reattach") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    err = Read(dir_ + "/cli.err");
-  }
+  const pid_t cli = StartRemoteRun(spec, &err);
   ASSERT_THAT(err, HasSubstr("reattach"));
   kill(cli, SIGINT);
   EXPECT_EQ(Wait(cli), 130);
@@ -142,13 +149,8 @@ TEST_F(CliServerTest, CtrlCCancelsTheSweepOnTheServer) {
 
 TEST_F(CliServerTest, AKilledClientsSweepIsPickedUpWithWatchFrom) {
   const std::string spec = Spec("spec.json", 300, 32);
-  const pid_t cli = Spawn(std::string(SIGPROP_CLI) + " run --quiet --target " + target_ + " " + spec,
-                          dir_ + "/cli.out", dir_ + "/cli.err");
   std::string err;
-  for (int i = 0; i < 200 && err.find("reattach") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    err = Read(dir_ + "/cli.err");
-  }
+  const pid_t cli = StartRemoteRun(spec, &err);
   ASSERT_THAT(err, HasSubstr("reattach"));
   kill(cli, SIGKILL);  // no chance to cancel: the sweep goes on
   Wait(cli);
