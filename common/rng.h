@@ -41,6 +41,9 @@ class RandomStream {
   // original's correlated bits). Resolution 2⁻³¹ of the layer width: ample for the SDE's
   // Brownian increments, its user.
   double GaussianZiggurat();
+  // n ziggurat normals; the same values as n calls of GaussianZiggurat(), with the Philox blocks
+  // generated in batches (the exact MLP's hidden pre-activations: m·n_h of them a layer).
+  void FillGaussianZiggurat(double* out, std::size_t n);
   // Chi-square with k > 0 degrees of freedom (Marsaglia–Tsang gamma on this stream).
   double ChiSquare(double k);
 
@@ -48,6 +51,12 @@ class RandomStream {
   using Philox = r123::Philox4x32;
   void Refill();
   uint32_t NextWord();
+  // The rare part of a ziggurat draw whose words (hz, iz) missed the fast rectangle: the tail or
+  // the wedge, and on rejection a fresh draw.
+  double ZigguratSlow(int32_t hz, uint32_t iz);
+  // Leaves the stream just after the first `taken` words of a batch of Philox blocks that began
+  // at block `first` (its unused blocks are discarded, to be made again on the next refill).
+  void SyncToBatch(const uint32_t* words, uint32_t first, int taken);
 
   Philox philox_;
   Philox::key_type key_;

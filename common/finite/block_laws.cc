@@ -126,7 +126,10 @@ void MlpBranchRoot(const ModelPlan& plan, const Matrix& l, bool allow_kernel, Ra
   ws->kernel.setZero(m, m);
   for (int start = 0; start < hidden; start += kHiddenChunk) {
     const int cols = std::min(kHiddenChunk, hidden - start);
-    for (int i = 0; i < m; ++i) stream.FillGaussian(&ws->z(i, 0), static_cast<std::size_t>(cols));
+    // The ziggurat: these m·n_h draws are most of a full block's cost (bench/RESULTS.md).
+    for (int i = 0; i < m; ++i) {
+      stream.FillGaussianZiggurat(&ws->z(i, 0), static_cast<std::size_t>(cols));
+    }
     auto h = ws->hidden.leftCols(cols);
     h.noalias() = l * ws->z.leftCols(cols);
     ApplyActivation(phi, h);
