@@ -74,14 +74,15 @@ __attribute__((target("avx2"))) inline void StoreBlocks(__m256i x0, __m256i x1, 
   const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
   const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
   alignas(32) uint32_t blocks[32];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(blocks), _mm256_permute2x128_si256(u0, u1, 0x20));
-  _mm256_store_si256(reinterpret_cast<__m256i*>(blocks + 8),
-                     _mm256_permute2x128_si256(u2, u3, 0x20));
-  _mm256_store_si256(reinterpret_cast<__m256i*>(blocks + 16),
-                     _mm256_permute2x128_si256(u0, u1, 0x31));
-  _mm256_store_si256(reinterpret_cast<__m256i*>(blocks + 24),
-                     _mm256_permute2x128_si256(u2, u3, 0x31));
-  std::memcpy(words, blocks, sizeof(uint32_t) * 4 * here);
+  uint32_t* out = here == 8 ? words : blocks;  // A whole group goes straight to the caller.
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(u0, u1, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8),
+                      _mm256_permute2x128_si256(u2, u3, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16),
+                      _mm256_permute2x128_si256(u0, u1, 0x31));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 24),
+                      _mm256_permute2x128_si256(u2, u3, 0x31));
+  if (here < 8) std::memcpy(words, blocks, sizeof(uint32_t) * 4 * here);
 }
 
 // Eight blocks per vector, one block per 32-bit lane, and two vectors advanced together: a round

@@ -142,6 +142,14 @@ inline bool ZigguratFast(const ZigguratTables& z, int32_t hz, uint32_t iz, doubl
   return magnitude < z.kn[iz];
 }
 
+// GaussianZigguratOneWord's split of a word: layer from the low 7 bits, the signed value from the
+// upper 25, moved to the middle of its 2⁷-wide cell (…, −64, 64, 192, …) so that ±x are equally
+// likely.
+inline void SplitOneWord(uint32_t word, int32_t* hz, uint32_t* iz) {
+  *iz = word & 127u;
+  *hz = static_cast<int32_t>((word & ~127u) | 64u);
+}
+
 }  // namespace
 
 RandomStream::RandomStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer) {
@@ -213,10 +221,19 @@ double RandomStream::GaussianZiggurat() {
   const uint32_t iz = NextWord() & 127u;
   double x;
   if (ZigguratFast(Ziggurat(), hz, iz, &x)) return x;
-  return ZigguratSlow(hz, iz);
+  return ZigguratSlow(hz, iz, /*one_word=*/false);
 }
 
-double RandomStream::ZigguratSlow(int32_t hz, uint32_t iz) {
+double RandomStream::GaussianZigguratOneWord() {
+  int32_t hz;
+  uint32_t iz;
+  SplitOneWord(NextWord(), &hz, &iz);
+  double x;
+  if (ZigguratFast(Ziggurat(), hz, iz, &x)) return x;
+  return ZigguratSlow(hz, iz, /*one_word=*/true);
+}
+
+double RandomStream::ZigguratSlow(int32_t hz, uint32_t iz, bool one_word) {
   const ZigguratTables& z = Ziggurat();
   if (iz == 0) {
     // The tail beyond r (Marsaglia 1964): x = −log(U₁)/r until −2 log(U₂) > x².
@@ -230,37 +247,37 @@ double RandomStream::ZigguratSlow(int32_t hz, uint32_t iz) {
   // The wedge of layer iz: accept under the density; otherwise start over with fresh words.
   const double x = hz * z.wn[iz];
   if (z.fn[iz] + Uniform() * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) return x;
-  return GaussianZiggurat();
+  return one_word ? GaussianZigguratOneWord() : GaussianZiggurat();
 }
 
-void RandomStream::FillGaussianZiggurat(double* out, std::size_t n) {
+void RandomStream::FillGaussianZigguratOneWord(double* out, std::size_t n) {
   const ZigguratTables& z = Ziggurat();
   uint32_t words[4 * kBatchBlocks];
   std::size_t i = 0;
   while (i < n) {
     // Finish a partly used block one draw at a time, so that every batch starts on a block.
     if (used_ != 4) {
-      out[i++] = GaussianZiggurat();
+      out[i++] = GaussianZigguratOneWord();
       continue;
     }
-    // A fast draw takes two words: blocks for the draws left, at most a batch.
-    const int blocks = static_cast<int>(std::min<std::size_t>((n - i + 1) / 2, kBatchBlocks));
+    // A fast draw takes one word: blocks for the draws left, at most a batch.
+    const int blocks = static_cast<int>(std::min<std::size_t>((n - i + 3) / 4, kBatchBlocks));
     const uint32_t first = counter_.v[0];
     PhiloxBlocks(counter_.v, key_.v, blocks, words);
     const int total = 4 * blocks;
     int w = 0;
-    while (i < n && w + 2 <= total) {
-      const int32_t hz = static_cast<int32_t>(words[w]);
-      const uint32_t iz = words[w + 1] & 127u;
-      w += 2;
+    while (i < n && w < total) {
+      int32_t hz;
+      uint32_t iz;
+      SplitOneWord(words[w++], &hz, &iz);
       if (ZigguratFast(z, hz, iz, &out[i])) {
         ++i;
         continue;
       }
       // The rare slow draw reads its uniforms through the stream: put the stream where repeated
-      // GaussianZiggurat() calls would be, then go on in this batch from wherever it left off.
+      // single draws would be, then go on in this batch from wherever it left off.
       SyncToBatch(words, first, w);
-      out[i++] = ZigguratSlow(hz, iz);
+      out[i++] = ZigguratSlow(hz, iz, /*one_word=*/true);
       w = 4 * static_cast<int>(counter_.v[0] - first - 1) + used_;
     }
     if (w <= total) SyncToBatch(words, first, w);

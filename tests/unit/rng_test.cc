@@ -77,19 +77,21 @@ TEST(RandomStreamTest, FillGaussianMatchesSingleDrawsAtEveryAlignment) {
   }
 }
 
-// The batched ziggurat against one-at-a-time draws, after uniforms and single draws that leave
-// the stream mid-block; 100,000 draws take the wedge (~1%) and the tail (~58) branches too.
-TEST(RandomStreamTest, FillGaussianZigguratMatchesSingleDrawsAtEveryAlignment) {
+// The batched one-word ziggurat against one-at-a-time draws, after uniforms and single draws that
+// leave the stream mid-block; 100,000 draws take the wedge (~1%) and the tail (~58) branches too.
+TEST(RandomStreamTest, FillGaussianZigguratOneWordMatchesSingleDrawsAtEveryAlignment) {
   for (int uniforms = 0; uniforms < 3; ++uniforms) {
     for (int singles = 0; singles < 2; ++singles) {
       RandomStream a(0x5EED5EEDull, 2, 9, 4), b(0x5EED5EEDull, 2, 9, 4);
       for (int k = 0; k < uniforms; ++k) ASSERT_EQ(a.Uniform(), b.Uniform());
-      for (int k = 0; k < singles; ++k) ASSERT_EQ(a.GaussianZiggurat(), b.GaussianZiggurat());
-      for (std::size_t size : {1, 2, 3, 31, 32, 33, 100000}) {
+      for (int k = 0; k < singles; ++k) {
+        ASSERT_EQ(a.GaussianZigguratOneWord(), b.GaussianZigguratOneWord());
+      }
+      for (std::size_t size : {1, 2, 3, 5, 63, 64, 65, 100000}) {
         std::vector<double> bulk(size);
-        a.FillGaussianZiggurat(bulk.data(), bulk.size());
+        a.FillGaussianZigguratOneWord(bulk.data(), bulk.size());
         for (double x : bulk) {
-          ASSERT_EQ(x, b.GaussianZiggurat()) << uniforms << " " << singles << " " << size;
+          ASSERT_EQ(x, b.GaussianZigguratOneWord()) << uniforms << " " << singles << " " << size;
         }
         ASSERT_EQ(a.Uniform(), b.Uniform());
       }
@@ -153,14 +155,14 @@ TEST(RandomStreamTest, ChiSquareMeanAndVariance) {
 // 1.95/sqrt(N) (the Kolmogorov law's 0.001 quantile: false-alarm rate 1e-3); the tail beyond the
 // ziggurat's base r = 3.4426 (its separate branch) holds 2(1 − Φ(r)) = 5.76e-4 of the mass,
 // checked to 5 binomial standard errors; and moments as in GaussianMoments.
-TEST(RandomStreamTest, GaussianZigguratIsStandardNormal) {
+void ExpectStandardNormal(double (RandomStream::*draw)()) {
   RandomStream s(2027, 0, 0, 0);
   const int n = 200000;
   std::vector<double> x(n);
   double m1 = 0, m2 = 0, m4 = 0;
   int tail = 0;
   for (int i = 0; i < n; ++i) {
-    x[i] = s.GaussianZiggurat();
+    x[i] = (s.*draw)();
     m1 += x[i];
     m2 += x[i] * x[i];
     m4 += x[i] * x[i] * x[i] * x[i];
@@ -178,6 +180,14 @@ TEST(RandomStreamTest, GaussianZigguratIsStandardNormal) {
   EXPECT_NEAR(m1 / n, 0.0, 5 * 0.0022);
   EXPECT_NEAR(m2 / n, 1.0, 5 * 0.0032);
   EXPECT_NEAR(m4 / n, 3.0, 5 * 0.022);
+}
+
+TEST(RandomStreamTest, GaussianZigguratIsStandardNormal) {
+  ExpectStandardNormal(&RandomStream::GaussianZiggurat);
+}
+
+TEST(RandomStreamTest, GaussianZigguratOneWordIsStandardNormal) {
+  ExpectStandardNormal(&RandomStream::GaussianZigguratOneWord);
 }
 
 }  // namespace
