@@ -274,8 +274,17 @@ void RandomStream::FillGaussianZigguratOneWord(double* out, std::size_t n) {
         ++i;
         continue;
       }
-      // The rare slow draw reads its uniforms through the stream: put the stream where repeated
-      // single draws would be, then go on in this batch from wherever it left off.
+      // A wedge (1% of draws) takes its uniform from the batch, as ZigguratSlow would from the
+      // stream; on rejection the next word starts a fresh draw, as there.
+      if (iz != 0 && w + 2 <= total) {
+        const double u = UnitFromWords(words[w], words[w + 1]);
+        w += 2;
+        const double x = out[i];
+        if (z.fn[iz] + u * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) ++i;
+        continue;
+      }
+      // The tail, or a wedge at the end of the batch, reads through the stream: put the stream
+      // where repeated single draws would be, then go on in this batch from wherever it left off.
       SyncToBatch(words, first, w);
       out[i++] = ZigguratSlow(hz, iz, /*one_word=*/true);
       w = 4 * static_cast<int>(counter_.v[0] - first - 1) + used_;
