@@ -1,5 +1,7 @@
 #include "common/philox_blocks.h"
 
+#include "common/cpu_features.h"
+
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -124,19 +126,12 @@ __attribute__((target("avx2"))) void PhiloxBlocksAvx2(const uint32_t counter[4],
   if (count > 8) StoreBlocks(b0, b1, b2, b3, count - 8, words + 32);
 }
 
-bool CpuHasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
-}
-
 #else
 
 void PhiloxBlocksAvx2(const uint32_t counter[4], const uint32_t key[2], int count,
                       uint32_t* words) {
   PhiloxBlocksPortable(counter, key, count, words);
 }
-
-bool CpuHasAvx2() { return false; }
 
 #endif
 

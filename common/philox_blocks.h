@@ -21,8 +21,7 @@ void PhiloxBlocks(const uint32_t counter[4], const uint32_t key[2], int count, u
 void PhiloxBlocksPortable(const uint32_t counter[4], const uint32_t key[2], int count,
                           uint32_t* words);
 void PhiloxBlocksAvx2(const uint32_t counter[4], const uint32_t key[2], int count,
-                      uint32_t* words);  // Only where CpuHasAvx2().
-bool CpuHasAvx2();
+                      uint32_t* words);  // Only where CpuHasAvx2() (cpu_features.h).
 
 }  // namespace sigprop
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/finite/attention_matrix.h"
+#include "common/finite/mix_rows.h"
 
 namespace sigprop {
 namespace {
@@ -138,12 +139,8 @@ void MlpBranchRoot(const ModelPlan& plan, const Matrix& l, bool allow_kernel, Ra
     // h = l·z and K += φ(h)φ(h)ᵀ as row operations of length `cols`: at m ≤ 16 the blocked GEMM
     // spends more on packing and zeroing than on arithmetic (perf, bench/RESULTS.md).
     auto h = ws->hidden.leftCols(cols);
-    auto z = ws->z.leftCols(cols);
-    for (int i = 0; i < m; ++i) {
-      h.row(i) = l(i, 0) * z.row(0);
-      for (int k = 1; k < m; ++k) h.row(i) += l(i, k) * z.row(k);
-      ApplyActivation(phi, h.row(i));  // A contiguous row: vectorised.
-    }
+    MixRows(l, ws->z, cols, &ws->hidden);
+    for (int i = 0; i < m; ++i) ApplyActivation(phi, h.row(i));  // Contiguous rows: vectorised.
     for (int i = 0; i < m; ++i) {
       for (int j = 0; j <= i; ++j) ws->kernel(i, j) += h.row(i).dot(h.row(j));
     }

@@ -7,6 +7,7 @@
 #include <Random123/philox.h>
 #include <gtest/gtest.h>
 
+#include "common/cpu_features.h"
 #include "common/philox_blocks.h"
 
 namespace sigprop {
