@@ -5,6 +5,7 @@
 // - moment checks: 5 standard errors per entry (two-sided Gaussian tail 5.7e-7; at most 65 checks
 //   per test, so < 4e-5 per test);
 // - KS checks between laws that should agree: p > 1e-3, a false alarm rate of 1e-3 per check.
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -354,63 +355,107 @@ TEST(SdeSamplerTest, ValidationNamesTheBlockWithoutAnSde) {
   EXPECT_NE(status.message().find("base.sde.steps_per_layer"), std::string::npos) << status;
 }
 
-// SPEC §7.3, paper B's claim: the KS distance between terminal ρ of the finite network at width n,
-// depth n/2 (T = 0.5) and of the SDE falls as n grows. The SDE side is 10000 paths at Δt = 1/256;
-// the finite side is DENSE, 4000 samples at each of three widths up to n = 64, where the exact
-// sampler still runs in tens of seconds (GRAM, whose cost does not grow with n, is not in this
-// build; with it the widths become 64, 256, 1024). The configurations make
-// the finite-width error large enough to resolve: c₋ = −3 puts the shaped ReLU's O(n^{-1/2})
-// kernel correction (a factor 1/(1 + (c₊ + c₋)/sqrt(n) + …) on its drift) far above the sampling
-// noise, and τ0 = 0.6 makes the softmax's higher-order terms visible at small n. The statistic is
-// rho_mean (ρ averaged over token pairs: less noisy than one ρ). Measured distances are recorded
-// as test properties (ks_small, ks_mid, ks_large) and listed in docs/SDE.md; the sampling noise of
-// D at these sizes is ≈ 0.007 and each measured step down is ≥ 0.03, so a chance reversal needs a
-// > 3σ swing (false alarm ≈ 1e-3 per comparison).
+// SPEC §7.3, paper B's claim (issue 5): the KS distance between terminal ρ₁₂ of the finite network
+// under GRAM at width n, depth n/2 (T = 0.5), and of the SDE falls from n = 64 to 256 to 1024.
+// The SDE side is one set of paths at Δt = 1/1024, shared by the three widths; GRAM samples at
+// each width are independent (point = n). m = 2: ρ₁₂ is then the only correlation, and GRAM's
+// exact MLP costs O(n_h m²) per layer, so n = 1024 (512 layers of 1024 hidden units) is ~25 ms a
+// sample, the budget of this test.
+//
+// Where a resolvable finite-width error comes from: the shaped ReLU's normalisation
+// c = 2/(s₊² + s₋²), s± = 1 + c±/sqrt(n), makes each layer's ν drift larger than the SDE's by
+// 1/(1 + (c₊ + c₋)/sqrt(n) + (c₊² + c₋²)/2n), an O(n^{-1/2}) error: with c₋ = −7 it is 97 %, 52 %
+// and 24 % at n = 64, 256, 1024, so D halves per width step (measured below). The preset c₋ = −1
+// makes it 13 %, 6 % and 3 %: too small against the noise of the samples this test can afford.
+//
+// Statistics: with N_g GRAM samples and N_s SDE paths, D's sampling spread is about
+// 0.5 sqrt(1/N_g + 1/N_s) or less when the laws differ. N_s = 20000 paths (cheap: O(m³) a step);
+// N_g = 8000 at n = 64 and 256 (spread ≤ 0.0066) but 2000 at n = 1024, where samples are costly
+// (≤ 0.0117); a difference of neighbouring distances has spread ≤ 0.0135 (the shared SDE sample
+// only lowers it). Measured with these seeds, D at n = 64, 256, 1024 (τ0 = 1, c₋ = −7, ρ0 = 0.2):
+//   shaped MLP          0.322  0.197  0.107
+//   shaped transformer  0.236  0.148  0.067
+// so every step down is ≥ 0.081, ≥ 6 spreads: a chance reversal has probability ~1e-9 per
+// comparison. Over three other seed pairs with N_g = 2000 at every width (shaped MLP;
+// D = 0.31–0.34, 0.18–0.20, 0.08–0.13) the spread of D at n = 1024 came out 0.022, about twice
+// the figure above (three values: a loose estimate); at that spread the margins are ≥ 3 spreads,
+// a false alarm below 1.5e-3 per comparison.
 struct WidthCase {
   const char* name;
   ModelSpec::Preset preset;
-  double tau0;
-  int widths[3];
 };
+
+constexpr int kWidths[3] = {64, 256, 1024};
+
+ModelSpec WidthModel(ModelSpec::Preset preset, double tau0, double c_minus, int n) {
+  ModelSpec s = Shaped(preset, 2, n, n / 2);
+  s.mutable_initial()->set_rho0(0.2);
+  if (preset != ModelSpec::SHAPED_MLP_ONLY) s.mutable_attention()->set_tau0(tau0);
+  if (preset != ModelSpec::SHAPED_ATTENTION_ONLY) s.mutable_mlp()->set_c_minus(c_minus);
+  return s;
+}
+
+// Terminal ρ₁₂, SDE (Δt = 1/1024) vs GRAM at each of kWidths; the distances are recorded as test
+// properties ks_64, ks_256, ks_1024.
+std::vector<KsResult> KsByWidth(ModelSpec::Preset preset, double tau0, double c_minus,
+                                const std::array<int, 3>& gram_samples, int sde_paths) {
+  const Terminal sde =
+      RunTerminal(SdeRun(WidthModel(preset, tau0, c_minus, kWidths[2]), sde_paths, 41, 1), "rho12");
+  std::vector<KsResult> out;
+  for (int i = 0; i < 3; ++i) {
+    const int n = kWidths[i];
+    RunSpec finite;
+    *finite.mutable_model() = WidthModel(preset, tau0, c_minus, n);
+    finite.set_method(RunSpec::GRAM);
+    finite.set_samples(gram_samples[i]);
+    finite.set_seed(42);
+    out.push_back(KolmogorovSmirnov(sde.values, RunTerminal(finite, "rho12", n).values));
+    ::testing::Test::RecordProperty(absl::StrCat("ks_", n), std::to_string(out.back().statistic));
+  }
+  return out;
+}
 
 class SdeVersusFiniteWidth : public ::testing::TestWithParam<WidthCase> {};
 
 TEST_P(SdeVersusFiniteWidth, KsDistanceFallsWithWidth) {
-  const WidthCase& c = GetParam();
-  auto model = [&](int n) {
-    ModelSpec s = Shaped(c.preset, 4, n, n / 2);
-    s.mutable_initial()->set_rho0(0.2);
-    if (c.preset != ModelSpec::SHAPED_MLP_ONLY) s.mutable_attention()->set_tau0(c.tau0);
-    if (c.preset != ModelSpec::SHAPED_ATTENTION_ONLY) s.mutable_mlp()->set_c_minus(-3.0);
-    return s;
-  };
-  const Terminal sde = RunTerminal(SdeRun(model(256), 10000, 31, 1), "rho_mean");
-  std::vector<double> distance;
-  for (int n : c.widths) {
-    RunSpec finite;
-    *finite.mutable_model() = model(n);
-    finite.set_method(RunSpec::DENSE);
-    finite.set_samples(4000);
-    finite.set_seed(32);
-    const Terminal net = RunTerminal(finite, "rho_mean", n);
-    distance.push_back(KolmogorovSmirnov(sde.values, net.values).statistic);
-  }
-  const std::string measured = absl::StrCat(c.name, ": D at n = ", c.widths[0], ", ", c.widths[1],
-                                            ", ", c.widths[2], ": ", distance[0], ", ",
-                                            distance[1], ", ", distance[2]);
-  EXPECT_GT(distance[0], distance[1]) << measured;
-  EXPECT_GT(distance[1], distance[2]) << measured;
-  RecordProperty("ks_small", std::to_string(distance[0]));
-  RecordProperty("ks_mid", std::to_string(distance[1]));
-  RecordProperty("ks_large", std::to_string(distance[2]));
+  const std::vector<KsResult> ks =
+      KsByWidth(GetParam().preset, 1.0, -7.0, {8000, 8000, 2000}, 20000);
+  const std::string measured = absl::StrCat(GetParam().name, ": D at n = 64, 256, 1024: ",
+                                            ks[0].statistic, ", ", ks[1].statistic, ", ",
+                                            ks[2].statistic);
+  EXPECT_GT(ks[0].statistic, ks[1].statistic) << measured;
+  EXPECT_GT(ks[1].statistic, ks[2].statistic) << measured;
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Blocks, SdeVersusFiniteWidth,
-    ::testing::Values(WidthCase{"ShapedMlp", ModelSpec::SHAPED_MLP_ONLY, 1.0, {8, 16, 64}},
-                      WidthCase{"ShapedAttention", ModelSpec::SHAPED_ATTENTION_ONLY, 0.6, {4, 16, 64}},
-                      WidthCase{"ShapedTransformer", ModelSpec::SHAPED_TRANSFORMER, 0.6, {8, 16, 64}}),
+    ::testing::Values(WidthCase{"ShapedMlp", ModelSpec::SHAPED_MLP_ONLY},
+                      WidthCase{"ShapedTransformer", ModelSpec::SHAPED_TRANSFORMER}),
     [](const ::testing::TestParamInfo<WidthCase>& info) { return info.param.name; });
+
+// Shaped attention alone has no O(n^{-1/2}) error to resolve: its branch has no width-dependent
+// coefficient, the logits are symmetric in law, so the odd-order softmax terms average out and
+// GRAM differs from the SDE by O(1/n) — below the sampling noise past n = 64 at τ0 = 1.
+// The regime where attention's finite-width error is large is the one where SDE paths explode
+// (the drift is cubic, SPEC §6) and a network's softmax saturates instead; there the distance
+// between the non-exploded samples is not monotone in n at these widths, because a network's V
+// reaches the 1e12 divergence threshold only at astronomically large n, so GRAM keeps the paths
+// the SDE censors (measured, 20000 vs 20000, D at n = 64, 256, 1024: m = 2, τ0 = 0.4: 0.049,
+// 0.015, 0.029, SDE exploded 4.6 %, GRAM 0–0.3 %; m = 4, τ0 = 0.6: 0.013, 0.019, 0.020).
+// So at τ0 = 1 (no explosion to speak of: 0.4 % of SDE paths) the check is agreement: 10000 GRAM
+// samples per width vs 20000 SDE paths, KS p > 1e-3 at n = 256 and 1024 (false alarm 2e-3 for
+// the two). At n = 64 the O(1/n) error is just resolvable: D = 0.023 here (p ≈ 1e-3; 0.019 with
+// 20000 GRAM samples, 0.011 with other seeds), so there the check is D < 0.05, the measured value
+// plus more than 4 spreads (0.5 sqrt(1/10000 + 1/20000) = 0.006). Measured at n = 256, 1024:
+// D = 0.010, 0.012 (p = 0.5, 0.3).
+TEST(SdeVersusFiniteWidthShapedAttention, AgreesAtEveryWidth) {
+  const std::vector<KsResult> ks =
+      KsByWidth(ModelSpec::SHAPED_ATTENTION_ONLY, 1.0, 0.0, {10000, 10000, 10000}, 20000);
+  EXPECT_LT(ks[0].statistic, 0.05) << "n = 64";
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_GT(ks[i].p_value, 1e-3) << "n = " << kWidths[i] << ": KS D = " << ks[i].statistic;
+  }
+}
 
 }  // namespace
 }  // namespace sigprop
