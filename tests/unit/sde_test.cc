@@ -359,8 +359,8 @@ TEST(SdeSamplerTest, ValidationNamesTheBlockWithoutAnSde) {
 // under GRAM at width n, depth n/2 (T = 0.5), and of the SDE falls from n = 64 to 256 to 1024.
 // The SDE side is one set of paths at Δt = 1/1024, shared by the three widths; GRAM samples at
 // each width are independent (point = n). m = 2: ρ₁₂ is then the only correlation, and GRAM's
-// exact MLP costs O(n_h m²) per layer, so n = 1024 (512 layers of 1024 hidden units) is ~25 ms a
-// sample, the budget of this test.
+// exact MLP costs O(n_h m²) per layer, so n = 1024 (512 layers of 1024 hidden units) is ~5 ms a
+// sample (bench/RESULTS.md), the budget of this test.
 //
 // Where a resolvable finite-width error comes from: the shaped ReLU's normalisation
 // c = 2/(s₊² + s₋²), s± = 1 + c±/sqrt(n), makes each layer's ν drift larger than the SDE's by
@@ -369,17 +369,17 @@ TEST(SdeSamplerTest, ValidationNamesTheBlockWithoutAnSde) {
 // makes it 13 %, 6 % and 3 %: too small against the noise of the samples this test can afford.
 //
 // Statistics: with N_g GRAM samples and N_s SDE paths, D's sampling spread is about
-// 0.5 sqrt(1/N_g + 1/N_s) or less when the laws differ. N_s = 20000 paths (cheap: O(m³) a step);
-// N_g = 8000 at n = 64 and 256 (spread ≤ 0.0066) but 2000 at n = 1024, where samples are costly
-// (≤ 0.0117); a difference of neighbouring distances has spread ≤ 0.0135 (the shared SDE sample
-// only lowers it). Measured with these seeds, D at n = 64, 256, 1024 (τ0 = 1, c₋ = −7, ρ0 = 0.2):
-//   shaped MLP          0.322  0.197  0.107
-//   shaped transformer  0.236  0.148  0.067
-// so every step down is ≥ 0.081, ≥ 6 spreads: a chance reversal has probability ~1e-9 per
+// 0.5 sqrt(1/N_g + 1/N_s) or less when the laws differ. N_s = 20000 paths (cheap: O(m³) a step),
+// N_g = 8000 at every width: spread ≤ 0.0066, and a difference of neighbouring distances has
+// spread ≤ 0.0094 (the shared SDE sample only lowers it). Measured with these seeds, D at
+// n = 64, 256, 1024 (τ0 = 1, c₋ = −7, ρ0 = 0.2):
+//   shaped MLP          0.314  0.187  0.099
+//   shaped transformer  0.241  0.154  0.065
+// so every step down is ≥ 0.087, ≥ 9 spreads: a chance reversal has probability < 1e-15 per
 // comparison. Over three other seed pairs with N_g = 2000 at every width (shaped MLP;
-// D = 0.31–0.34, 0.18–0.20, 0.08–0.13) the spread of D at n = 1024 came out 0.022, about twice
-// the figure above (three values: a loose estimate); at that spread the margins are ≥ 3 spreads,
-// a false alarm below 1.5e-3 per comparison.
+// D = 0.31–0.34, 0.18–0.20, 0.08–0.13) the spread of D at n = 1024 came out about twice the
+// formula's (three values: a loose estimate); at twice the spread the margins are ≥ 4.6 spreads,
+// a false alarm below 3e-6 per comparison.
 struct WidthCase {
   const char* name;
   ModelSpec::Preset preset;
@@ -419,7 +419,7 @@ class SdeVersusFiniteWidth : public ::testing::TestWithParam<WidthCase> {};
 
 TEST_P(SdeVersusFiniteWidth, KsDistanceFallsWithWidth) {
   const std::vector<KsResult> ks =
-      KsByWidth(GetParam().preset, 1.0, -7.0, {8000, 8000, 2000}, 20000);
+      KsByWidth(GetParam().preset, 1.0, -7.0, {8000, 8000, 8000}, 20000);
   const std::string measured = absl::StrCat(GetParam().name, ": D at n = 64, 256, 1024: ",
                                             ks[0].statistic, ", ", ks[1].statistic, ", ",
                                             ks[2].statistic);
