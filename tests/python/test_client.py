@@ -299,12 +299,12 @@ def test_a_paused_watch_is_dropped_by_the_server_and_reattaches(monkeypatch):
             sigprop.Client(server.target) as client:
         sweep = client.submit(EVENTFUL_SPEC)
         assert sweep.wait(WAIT_S) == "SUCCEEDED"
-        expected = [e.SerializeToString() for e in sweep.watch(timeout=WAIT_S)]
+        expected = [e.SerializeToString(deterministic=True) for e in sweep.watch(timeout=WAIT_S)]
         assert sum(len(e) for e in expected) > 1 << 20
         stream = sweep.watch(timeout=WAIT_S)
         received = []
         for event in stream:
-            received.append(event.SerializeToString())
+            received.append(event.SerializeToString(deterministic=True))
             if len(received) == 1:
                 time.sleep(3)  # Stop reading for 6× the server's stall limit.
         assert received == expected  # Every event once, in order.
