@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -13,12 +14,19 @@ absl::Status FromGrpc(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+// How the server's message begins when it drops a watcher that stopped reading
+// (proto/sigprop/v1/service.proto, Watch).
+constexpr char kSlowWatcherPrefix[] = "watcher too slow:";
+
 // Worth a reconnect: the server went away or is restarting, not a verdict on the request.
 // CANCELLED counts: the caller's own cancellation is handled before this is asked, so a CANCELLED
 // here came from the server side (a server shutting down cancels the calls its grace period did not
-// end), and the sweep goes on after a restart.
+// end), and the sweep goes on after a restart. So does the server dropping this watcher for not
+// reading (the caller was slow to take events), unlike other RESOURCE_EXHAUSTED, which are limits.
 bool Transient(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+  return (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+          absl::StartsWith(status.error_message(), kSlowWatcherPrefix)) ||
+         status.error_code() == grpc::StatusCode::UNAVAILABLE ||
          status.error_code() == grpc::StatusCode::CANCELLED ||
          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
          status.error_code() == grpc::StatusCode::INTERNAL ||

@@ -1,5 +1,6 @@
 // A thin client of the Simulation service. Watch hides reconnects: when a stream breaks
-// (UNAVAILABLE, a dropped connection, a server restart) it reattaches from the last sequence it
+// (UNAVAILABLE, a dropped connection, a server restart, the server dropping a watcher that read
+// too slowly) it reattaches from the last sequence it
 // delivered, so the caller sees every event once, in order (STYLE.md, google-cloud-cpp).
 #ifndef SIGPROP_CLIENT_SIMULATION_CLIENT_H_
 #define SIGPROP_CLIENT_SIMULATION_CLIENT_H_

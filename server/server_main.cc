@@ -31,6 +31,9 @@ ABSL_FLAG(double, max_cost, 1e14, "most work one point may cost (samples × dept
 ABSL_FLAG(int, max_active_sweeps_per_user, 0, "most queued or running sweeps per user (0: no limit)");
 ABSL_FLAG(int64_t, max_queued_points, 100000, "most points waiting in the scheduler");
 ABSL_FLAG(double, grace, 10.0, "seconds open calls get to finish at shutdown");
+ABSL_FLAG(double, watch_stall_limit, 30.0,
+          "seconds a Watch write may stay unread before the watcher is dropped with "
+          "RESOURCE_EXHAUSTED and told to reattach (0: never)");
 
 namespace {
 
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
   options.service.limits.max_cost = absl::GetFlag(FLAGS_max_cost);
   options.service.max_active_sweeps_per_user = absl::GetFlag(FLAGS_max_active_sweeps_per_user);
   options.max_queued_points = static_cast<size_t>(absl::GetFlag(FLAGS_max_queued_points));
+  options.service.watch_stall_limit = absl::Seconds(absl::GetFlag(FLAGS_watch_stall_limit));
   if (options.listen.empty()) {
     std::cerr << "sigprop-server: --listen must not be empty\n";
     return 2;

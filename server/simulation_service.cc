@@ -58,7 +58,11 @@ SimulationService::SimulationService(ServiceOptions options, JobStore* store, Sc
       scheduler_(scheduler),
       runner_(runner),
       hub_(hub),
-      auth_(std::move(auth)) {}
+      auth_(std::move(auth)) {
+  if (options_.watch_stall_limit > absl::ZeroDuration()) {
+    stall_monitor_ = std::make_unique<WatchStallMonitor>(options_.watch_stall_limit);
+  }
+}
 
 void SimulationService::BeginShutdown() {
   shutting_down_.store(true);
@@ -172,8 +176,8 @@ grpc::ServerWriteReactor<v1::Event>* SimulationService::Watch(grpc::CallbackServ
         request->from_sequence())));
   }
   if (IsTerminal(sweep->state) && request->from_sequence() == sweep->last_sequence) return refuse(absl::OkStatus());
-  return new WatchReactor(store_, hub_, &shutting_down_, request->sweep_id(),
-                          request->from_sequence());
+  return new WatchReactor(context, store_, hub_, stall_monitor_.get(), &shutting_down_,
+                          request->sweep_id(), request->from_sequence());
 }
 
 grpc::ServerUnaryReactor* SimulationService::Get(grpc::CallbackServerContext* context,

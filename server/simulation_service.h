@@ -16,6 +16,7 @@
 #include "server/job_store.h"
 #include "server/point_runner.h"
 #include "server/scheduler.h"
+#include "server/watch_reactor.h"
 #include "sigprop/v1/service.grpc.pb.h"
 
 namespace sigprop::server {
@@ -24,6 +25,9 @@ struct ServiceOptions {
   Limits limits;
   int max_active_sweeps_per_user = 0;  // 0: unlimited.
   int results_page_size = 1000;
+  // A Watch whose write has been pending this long is dropped with RESOURCE_EXHAUSTED, the
+  // watcher to reattach from its last sequence (ADR 0005). Zero or less: never.
+  absl::Duration watch_stall_limit = absl::Seconds(30);
 };
 
 class SimulationService final : public v1::Simulation::CallbackService {
@@ -75,6 +79,7 @@ class SimulationService final : public v1::Simulation::CallbackService {
   EventHub* const hub_;
   const Authenticator auth_;
   std::atomic<bool> shutting_down_{false};
+  std::unique_ptr<WatchStallMonitor> stall_monitor_;  // Null without a stall limit.
   absl::Mutex submit_mutex_;  // Serialises the per-user active-sweep check with the insert.
   // Compare calls run on threads of their own (never on gRPC's callback threads) over the
   // scheduler's arena.

@@ -1,16 +1,20 @@
 // Load against a real sigprop-server process on loopback, bounded and self-stopping:
 //
 //   sigprop_load --server build/release/server/sigprop-server [--sweeps 50] [--watchers 200]
-//                [--stalled 50] [--threads 2] [--eventful-points 12]
+//                [--stalled 50] [--threads 2] [--eventful-points 12] [--watch-stall-limit 1]
+//                [--stagger-ms 100]
 // (SIGPROP_LONG_TESTS=1: 200 sweeps, 1000 watchers, 200 stalled.)
 //
 // Phase 1: `sweeps` small sweeps submitted at once from as many threads, `watchers` watchers spread
 // over them, each a raw Watch stream from sequence 0. Reports p50/p99 of Submit and of the first
 // event after a Watch starts, events/s delivered, and checks every watcher saw 1..last exactly once
 // (lost and duplicated counts, both must be 0).
-// Phase 2 (slow consumers): `stalled` watchers open a stream on a sweep with thousands of events and
-// stop reading; the server's resident memory is sampled before and after the sweep ends, then the
-// watchers read on and must again see every event exactly once.
+// Phase 2 (slow consumers): once a sweep with thousands of events has ended, `stalled` watchers
+// open a stream on it, one every `stagger-ms`, and stop reading (on connections whose stream
+// window stays small); the server (--watch-stall-limit seconds, 0: never) drops those whose write
+// stays pending; its resident memory is sampled before the first and after the last has stalled
+// (and the limit has passed), then the watchers read on, reattach from their last sequence when
+// they find they were dropped, and must again see every event exactly once.
 // Prints the figures and the server's peak RSS (VmHWM); exits non-zero on any lost or duplicated
 // event, any failed call, or an unclean server exit.
 #include <signal.h>
@@ -62,7 +66,8 @@ struct Server {
   int port = 0;
 };
 
-Server StartServer(const std::string& binary, const std::string& db, int threads) {
+Server StartServer(const std::string& binary, const std::string& db, int threads,
+                   const std::string& stall_limit) {
   int out[2];
   if (pipe(out) != 0) return {};
   const pid_t pid = fork();
@@ -71,7 +76,8 @@ Server StartServer(const std::string& binary, const std::string& db, int threads
     close(out[0]);
     const std::string t = std::to_string(threads);
     execl(binary.c_str(), binary.c_str(), "--listen", "127.0.0.1:0", "--db", db.c_str(),
-          "--threads", t.c_str(), "--grace", "2", static_cast<char*>(nullptr));
+          "--threads", t.c_str(), "--grace", "2", "--watch-stall-limit", stall_limit.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   close(out[1]);
@@ -131,6 +137,7 @@ v1::SweepSpec EventfulSweep(int points) {
 // What one watcher saw.
 struct Seen {
   int64_t events = 0;
+  int64_t drops = 0;  // Streams the server ended as "watcher too slow" (each then reattached).
   int64_t bytes = 0;  // Serialized size of the events received.
   int64_t lost = 0;
   int64_t duplicated = 0;
@@ -140,39 +147,54 @@ struct Seen {
   std::string error;
 };
 
-// Reads a stream to its end, checking sequence numbers; `pause` (if set) stops reading after the
-// first event until it turns false.
+// The server dropped this watcher for not reading (service.proto, Watch): reattach.
+bool DroppedAsSlow(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+         status.error_message().rfind("watcher too slow:", 0) == 0;
+}
+
+// Reads a sweep's events to the end, reattaching from the last sequence received when the server
+// drops the stream as too slow, and checks sequence numbers; `pause` (if set) stops reading after
+// the first event until it turns false.
 Seen WatchToEnd(v1::Simulation::Stub* stub, const std::string& sweep_id,
                 const std::atomic<bool>* pause, std::atomic<int>* paused_count) {
   Seen seen;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));
-  v1::WatchRequest request;
-  request.set_sweep_id(sweep_id);
   const auto start = Clock::now();
-  auto reader = stub->Watch(&context, request);
-  v1::Event event;
-  while (reader->Read(&event)) {
-    if (seen.events == 0) {
-      seen.first_event_ms = Ms(Clock::now() - start);
-      if (pause != nullptr) {
-        paused_count->fetch_add(1);
-        while (pause->load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(300);
+  for (;;) {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    v1::WatchRequest request;
+    request.set_sweep_id(sweep_id);
+    request.set_from_sequence(seen.last);
+    auto reader = stub->Watch(&context, request);
+    v1::Event event;
+    while (reader->Read(&event)) {
+      if (seen.events == 0) {
+        seen.first_event_ms = Ms(Clock::now() - start);
+        if (pause != nullptr) {
+          paused_count->fetch_add(1);
+          while (pause->load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
       }
+      ++seen.events;
+      seen.bytes += static_cast<int64_t>(event.ByteSizeLong());
+      if (event.sequence() <= seen.last) {
+        ++seen.duplicated;
+      } else {
+        seen.lost += event.sequence() - seen.last - 1;
+        seen.last = event.sequence();
+      }
+      if (event.has_sweep_finished()) seen.finished = true;
     }
-    ++seen.events;
-    seen.bytes += static_cast<int64_t>(event.ByteSizeLong());
-    if (event.sequence() <= seen.last) {
-      ++seen.duplicated;
-    } else {
-      seen.lost += event.sequence() - seen.last - 1;
-      seen.last = event.sequence();
+    const grpc::Status status = reader->Finish();
+    if (DroppedAsSlow(status) && !seen.finished) {
+      ++seen.drops;
+      continue;
     }
-    if (event.has_sweep_finished()) seen.finished = true;
+    if (!status.ok()) seen.error = status.error_message();
+    return seen;
   }
-  const grpc::Status status = reader->Finish();
-  if (!status.ok()) seen.error = status.error_message();
-  return seen;
 }
 
 int64_t LastSequence(v1::Simulation::Stub* stub, const std::string& sweep_id) {
@@ -202,6 +224,8 @@ int main(int argc, char** argv) {
   const int n_stalled = std::stoi(Flag(argc, argv, "stalled", long_run ? "200" : "50"));
   const int threads = std::stoi(Flag(argc, argv, "threads", "2"));
   const int eventful_points = std::stoi(Flag(argc, argv, "eventful-points", "12"));
+  const std::string stall_limit = Flag(argc, argv, "watch-stall-limit", "1");
+  const int stagger_ms = std::stoi(Flag(argc, argv, "stagger-ms", "100"));
   if (binary.empty()) {
     std::fprintf(stderr, "usage: sigprop_load --server PATH [--sweeps N] [--watchers N] ...\n");
     return 2;
@@ -209,7 +233,7 @@ int main(int argc, char** argv) {
   char pattern[] = "/tmp/sigprop-load-XXXXXX";
   if (mkdtemp(pattern) == nullptr) return 2;
   const std::string dir = pattern;
-  const Server server = StartServer(binary, dir + "/load.db", threads);
+  const Server server = StartServer(binary, dir + "/load.db", threads, stall_limit);
   if (server.port == 0) {
     std::fprintf(stderr, "sigprop_load: the server did not start\n");
     return 1;
@@ -221,6 +245,17 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments args;
     args.SetInt("sigprop.load.connection", c);  // Distinct arguments: distinct connections.
     stubs.push_back(v1::Simulation::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+  }
+  // The stalled watchers' connections keep gRPC's initial stream window (no BDP probing), as on a
+  // slow link: with probing the client's window grows to hold megabytes, the server's writes
+  // never wait, and a stalled reader costs its own process, not the server.
+  std::vector<std::unique_ptr<v1::Simulation::Stub>> slow_stubs;
+  for (int c = 0; c < 8; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("sigprop.load.slow_connection", c);
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    slow_stubs.push_back(v1::Simulation::NewStub(
         grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
   }
   const long rss_idle_kb = ProcKb(server.pid, "VmRSS");
@@ -265,11 +300,12 @@ int main(int argc, char** argv) {
     for (auto& t : workers) t.join();
   }
   const double phase1_s = std::chrono::duration<double>(Clock::now() - phase1).count();
-  int64_t delivered = 0, lost = 0, duplicated = 0;
+  int64_t delivered = 0, lost = 0, duplicated = 0, drops = 0;
   std::vector<double> first_ms;
   for (int w = 0; w < n_watchers; ++w) {
     const Seen& x = seen[w];
     delivered += x.events;
+    drops += x.drops;
     lost += x.lost;
     duplicated += x.duplicated;
     if (x.first_event_ms >= 0) first_ms.push_back(x.first_event_ms);
@@ -294,8 +330,9 @@ int main(int argc, char** argv) {
               Percentile(first_ms, 0.5), Percentile(first_ms, 0.99));
   std::printf("  events delivered      %lld (%.0f events/s)\n", static_cast<long long>(delivered),
               static_cast<double>(delivered) / phase1_s);
-  std::printf("  lost %lld  duplicated %lld\n", static_cast<long long>(lost),
-              static_cast<long long>(duplicated));
+  std::printf("  lost %lld  duplicated %lld  (dropped as too slow and reattached: %lld)\n",
+              static_cast<long long>(lost), static_cast<long long>(duplicated),
+              static_cast<long long>(drops));
 
   // Phase 2: slow consumers.
   std::string eventful;
@@ -311,17 +348,8 @@ int main(int argc, char** argv) {
     }
     eventful = response.sweep_id();
   }
-  std::atomic<bool> pause{true};
-  std::atomic<int> paused{0};
-  std::vector<Seen> slow(n_stalled);
-  std::vector<std::thread> slow_threads;
-  const long rss_before_kb = ProcKb(server.pid, "VmRSS");
-  for (int w = 0; w < n_stalled; ++w) {
-    slow_threads.emplace_back([&, w] {
-      slow[w] = WatchToEnd(stubs[w % stubs.size()].get(), eventful, &pause, &paused);
-    });
-  }
-  // Wait for the sweep to end while the stalled watchers hold their streams.
+  // Wait for the sweep to end: what the server holds afterwards for the stalled watchers is theirs
+  // alone, not the sweep's.
   const auto give_up = Clock::now() + std::chrono::seconds(240);
   while (Clock::now() < give_up) {
     grpc::ClientContext context;
@@ -334,28 +362,57 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  // The stalled watchers arrive one every `stagger_ms`, as slow readers do over time: freed memory
+  // of a dropped one is reused by the next, so what stays is what the server still holds.
+  std::atomic<bool> pause{true};
+  std::atomic<int> paused{0};
+  std::vector<Seen> slow(n_stalled);
+  std::vector<std::thread> slow_threads;
   std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long rss_before_kb = ProcKb(server.pid, "VmRSS");
+  for (int w = 0; w < n_stalled; ++w) {
+    slow_threads.emplace_back([&, w] {
+      slow[w] = WatchToEnd(slow_stubs[w % slow_stubs.size()].get(), eventful, &pause, &paused);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(stagger_ms));
+  }
+  while (paused.load() < n_stalled && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Past the stall limit (and the monitor's next look) after the last one stalled.
+  std::this_thread::sleep_for(std::chrono::milliseconds(
+      1000 + static_cast<int64_t>(2000 * std::stod(stall_limit))));
   const long rss_stalled_kb = ProcKb(server.pid, "VmRSS");
   const int64_t eventful_last = LastSequence(stubs[0].get(), eventful);
   pause.store(false);
   for (auto& t : slow_threads) t.join();
-  int64_t slow_lost = 0, slow_dup = 0;
+  int64_t slow_lost = 0, slow_dup = 0, slow_dropped = 0;
   for (int w = 0; w < n_stalled; ++w) {
     slow_lost += slow[w].lost + std::max<int64_t>(0, eventful_last - slow[w].last);
     slow_dup += slow[w].duplicated;
+    slow_dropped += slow[w].drops > 0 ? 1 : 0;
     if (!slow[w].finished || !slow[w].error.empty()) {
       ++failures;
       std::fprintf(stderr, "stalled watcher %d: finished=%d error='%s'\n", w, slow[w].finished,
                    slow[w].error.c_str());
     }
   }
-  std::printf("phase 2: %d watchers stop reading after their first event of a %lld-event sweep\n",
-              n_stalled, static_cast<long long>(eventful_last));
-  std::printf("  server RSS before %ld kB, with every watcher stalled at the sweep's end %ld kB "
+  std::printf("phase 2: %d watchers, one every %d ms, stop reading after their first event of a "
+              "finished %lld-event sweep, server --watch-stall-limit %s\n",
+              n_stalled, stagger_ms, static_cast<long long>(eventful_last), stall_limit.c_str());
+  std::printf("  server RSS before %ld kB, with every watcher stalled %ld kB "
               "(%+ld kB, %.0f kB per stalled watcher; each had %.0f kB of events unread)\n",
               rss_before_kb, rss_stalled_kb, rss_stalled_kb - rss_before_kb,
               static_cast<double>(rss_stalled_kb - rss_before_kb) / std::max(1, n_stalled),
               n_stalled > 0 ? static_cast<double>(slow[0].bytes) / 1024.0 : 0.0);
+  std::printf("  dropped as too slow: %lld of %d (each reattached from its last sequence)\n",
+              static_cast<long long>(slow_dropped), n_stalled);
+  // Each stalled for far longer than the limit with a write pending: every one must be dropped.
+  if (std::stod(stall_limit) > 0 && slow_dropped != n_stalled) {
+    std::fprintf(stderr, "only %lld of %d stalled watchers were dropped\n",
+                 static_cast<long long>(slow_dropped), n_stalled);
+    ++failures;
+  }
   std::printf("  after reading on: lost %lld  duplicated %lld\n", static_cast<long long>(slow_lost),
               static_cast<long long>(slow_dup));
 

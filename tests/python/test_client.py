@@ -4,6 +4,7 @@ import collections
 import json
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -273,3 +274,38 @@ def test_watchers_in_threads_see_the_same_events(client):
         t.join(60)
     assert seen[0] == seen[1] == list(range(1, len(seen[0]) + 1))
     assert sweep.watch(from_sequence=3).__next__().sequence == 4
+
+
+# Megabytes of layer events (eigenvalues and the 16×16 mean covariance of every layer of 40
+# points): far more than a stream window, so a reader that pauses stalls the server's write.
+EVENTFUL_SPEC = {
+    "name": "eventful",
+    "base": {
+        "model": {"tokens": 16, "width": 16, "depth": 32, "initial": {"rho0": 0.2}},
+        "method": "DENSE",
+        "samples": 4,
+        "eigenvalues": True,
+        "mean_covariance": True,
+    },
+    "axes": [{"field": "seed", "values": list(range(1, 41))}],
+}
+
+
+def test_a_paused_watch_is_dropped_by_the_server_and_reattaches(monkeypatch):
+    # The stream window stays at its initial size (no BDP probing), as on a slow link.
+    monkeypatch.setattr(sigprop.client, "_CHANNEL_OPTIONS",
+                        sigprop.client._CHANNEL_OPTIONS + [("grpc.http2.bdp_probe", 0)])
+    with sigprop.LocalServer(threads=2, extra_args=["--watch-stall-limit", "0.5"]) as server, \
+            sigprop.Client(server.target) as client:
+        sweep = client.submit(EVENTFUL_SPEC)
+        assert sweep.wait(WAIT_S) == "SUCCEEDED"
+        expected = [e.SerializeToString(deterministic=True) for e in sweep.watch(timeout=WAIT_S)]
+        assert sum(len(e) for e in expected) > 1 << 20
+        stream = sweep.watch(timeout=WAIT_S)
+        received = []
+        for event in stream:
+            received.append(event.SerializeToString(deterministic=True))
+            if len(received) == 1:
+                time.sleep(3)  # Stop reading for 6× the server's stall limit.
+        assert received == expected  # Every event once, in order.
+        assert stream.reattachments >= 1

@@ -17,6 +17,7 @@
 #include "common/engine.h"
 #include "common/sweep_expansion.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/sigprop_server.h"
 
@@ -50,6 +51,42 @@ v1::SweepSpec SmallSweep(int samples = 12, int width = 8, int depth = 4) {
 
 // A sweep whose points take a while (for cancellation, reattach and restart tests).
 v1::SweepSpec SlowSweep() { return SmallSweep(/*samples=*/200, /*width=*/48, /*depth=*/16); }
+
+// Many points of layer events with eigenvalues and the mean covariance: megabytes of events,
+// far more than an HTTP/2 stream window, so a watcher that stops reading stalls the server's write.
+v1::SweepSpec EventfulSweep(int points = 40) {
+  v1::SweepSpec sweep = SmallSweep(/*samples=*/4, /*width=*/16, /*depth=*/32);
+  sweep.set_name("eventful");
+  sweep.clear_axes();
+  sweep.mutable_base()->set_gradients(false);
+  sweep.mutable_base()->mutable_model()->set_tokens(16);
+  sweep.mutable_base()->set_eigenvalues(true);
+  sweep.mutable_base()->set_mean_covariance(true);
+  auto* axis = sweep.add_axes();
+  axis->set_field("seed");
+  for (int k = 0; k < points; ++k) axis->add_values()->set_number_value(k + 1);
+  return sweep;
+}
+
+// Equal messages, NaN included (a statistic of a constant can be NaN; maps rule out comparing
+// serialized bytes).
+bool SameEvent(const v1::Event& a, const v1::Event& b) {
+  google::protobuf::util::DefaultFieldComparator comparator;
+  comparator.set_treat_nan_as_equal(true);
+  google::protobuf::util::MessageDifferencer differencer;
+  differencer.set_field_comparator(&comparator);
+  return differencer.Compare(a, b);
+}
+
+// A connection of its own whose receive window stays at gRPC's initial size (no BDP probing
+// growing it), so that a reader that stops reading blocks the server after a few tens of kB.
+std::shared_ptr<grpc::Channel> SmallWindowChannel(int port) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt("sigprop.test.small_window", 1);  // Distinct arguments: a distinct connection.
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                   grpc::InsecureChannelCredentials(), args);
+}
 
 // The expected results, computed without the service: the engine directly, in point order.
 std::string DirectJsonl(const v1::SweepSpec& sweep) {
@@ -200,6 +237,115 @@ TEST_F(ServiceTest, ReattachFromTheMiddleOfALiveSweep) {
     ASSERT_EQ(joined[i].sequence(), static_cast<int64_t>(i + 1)) << "gap or duplicate at " << i;
   }
   EXPECT_TRUE(joined.back().has_sweep_finished());
+}
+
+// Issue 9: a watcher that stops reading is dropped with RESOURCE_EXHAUSTED naming the cause and
+// where to reattach; the server's other watchers go on. Timing is checked only as "dropped within
+// a stall 10× the limit" so that a loaded machine cannot fail it.
+TEST_F(ServiceTest, AWatcherThatStopsReadingIsDroppedAndTheOthersAreNot) {
+  ServerOptions options = Options();
+  options.service.watch_stall_limit = absl::Milliseconds(500);
+  StartServer(options);
+  auto submitted = Client().Submit(EventfulSweep(), {});
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const std::string id = submitted->sweep_id();
+  const auto all = WatchAll(id, 0);  // The whole sweep is stored: the server writes at full speed.
+  ASSERT_TRUE(all.back().has_sweep_finished());
+  int64_t bytes = 0;
+  for (const auto& e : all) bytes += static_cast<int64_t>(e.ByteSizeLong());
+  ASSERT_GT(bytes, 1 << 20) << "the sweep must outgrow the stream window";
+
+  auto stub = v1::Simulation::NewStub(SmallWindowChannel(server_->port()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  v1::WatchRequest request;
+  request.set_sweep_id(id);
+  auto reader = stub->Watch(&context, request);
+  v1::Event event;
+  ASSERT_TRUE(reader->Read(&event));
+  std::vector<int64_t> seen = {event.sequence()};
+
+  // While it does not read, another watcher of the same sweep reads everything.
+  std::vector<v1::Event> other;
+  std::thread other_watcher([&] { other = WatchAll(id, 0); });
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  other_watcher.join();
+  ASSERT_EQ(other.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_TRUE(SameEvent(other[i], all[i])) << i;
+  }
+
+  // Reading on: what gRPC had buffered, then the drop.
+  while (reader->Read(&event)) seen.push_back(event.sequence());
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(), ::testing::StartsWith("watcher too slow: no progress for 500ms"));
+  const std::string resume = "; reattach with from_sequence=";
+  const size_t at = status.error_message().find(resume);
+  ASSERT_NE(at, std::string::npos) << status.error_message();
+  const int64_t k = std::stoll(status.error_message().substr(at + resume.size()));
+  std::printf("stalled watcher: %zu of %zu events (%lld kB in all) before the drop, resume point %lld\n",
+              seen.size(), all.size(), static_cast<long long>(bytes / 1024), static_cast<long long>(k));
+  for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], static_cast<int64_t>(i + 1));
+  EXPECT_LT(seen.back(), all.back().sequence()) << "the stream was not cut short";
+  EXPECT_LE(k, seen.back()) << "the server may not claim more than the watcher received";
+  EXPECT_GE(k, 1);
+
+  // The promised resume point is complete and exact.
+  const auto rest = WatchAll(id, seen.back());
+  ASSERT_EQ(static_cast<int64_t>(seen.size() + rest.size()), all.back().sequence());
+  EXPECT_EQ(rest.front().sequence(), seen.back() + 1);
+}
+
+// The same stall through SimulationClient (what `sigprop watch` and `sigprop run` use): it takes
+// the drop as "reattach from the last event received" and delivers every event exactly once.
+TEST_F(ServiceTest, ASlowClientIsDroppedReattachesAndSeesEveryEventOnce) {
+  ServerOptions options = Options();
+  options.service.watch_stall_limit = absl::Milliseconds(500);
+  StartServer(options);
+  auto submitted = Client().Submit(EventfulSweep(), {});
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const auto all = WatchAll(submitted->sweep_id(), 0);
+
+  cli::SimulationClient slow(SmallWindowChannel(server_->port()), "");
+  std::vector<v1::Event> events;
+  std::atomic<bool> never{false};
+  auto finished = slow.Watch(submitted->sweep_id(), 0, [&](const v1::Event& e) {
+    events.push_back(e);
+    // Twice, at the start and in the middle: one stall per stream, two reattachments.
+    if (events.size() == 1 || events.size() == all.size() / 2) {
+      std::this_thread::sleep_for(std::chrono::seconds(3));
+    }
+  }, never);
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_EQ(finished->state(), v1::SweepFinished::SUCCEEDED);
+  ASSERT_EQ(events.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    ASSERT_TRUE(SameEvent(events[i], all[i])) << "gap or duplicate at " << i;
+  }
+}
+
+// --watch-stall-limit 0 turns the drop off: a reader that pauses keeps its stream and reads on.
+TEST_F(ServiceTest, WatchWithoutAStallLimitKeepsAStalledStream) {
+  ServerOptions options = Options();
+  options.service.watch_stall_limit = absl::ZeroDuration();
+  StartServer(options);
+  auto submitted = Client().Submit(EventfulSweep(/*points=*/20), {});
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const auto all = WatchAll(submitted->sweep_id(), 0);
+  auto stub = v1::Simulation::NewStub(SmallWindowChannel(server_->port()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  v1::WatchRequest request;
+  request.set_sweep_id(submitted->sweep_id());
+  auto reader = stub->Watch(&context, request);
+  v1::Event event;
+  ASSERT_TRUE(reader->Read(&event));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  int64_t n = 1;
+  while (reader->Read(&event)) ++n;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(n, static_cast<int64_t>(all.size()));
 }
 
 TEST_F(ServiceTest, WatchFromTheFutureIsOutOfRange) {

@@ -1,7 +1,8 @@
 """Client and Sweep: submit a sweep, watch its events, fetch its results as a DataFrame.
 
 Watching mirrors the C++ client (client/simulation_client.cc): when the stream breaks for a reason
-that is not a verdict on the request (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN), the
+that is not a verdict on the request (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, or the
+server dropping a watcher that stopped reading: RESOURCE_EXHAUSTED "watcher too slow: ..."), the
 watch reattaches from the last sequence number it delivered, with a backoff of 0.1 s doubling to
 2 s, and gives up only after `patience` seconds without an event. Each event is delivered once.
 """
@@ -23,6 +24,17 @@ _TRANSIENT = {
     grpc.StatusCode.INTERNAL,
     grpc.StatusCode.UNKNOWN,
 }
+
+# How the server's message begins when it drops a watcher that stopped reading (service.proto,
+# Watch); other RESOURCE_EXHAUSTED statuses are limits and final.
+_SLOW_WATCHER_PREFIX = "watcher too slow:"
+
+
+def _worth_reattaching(error):
+    if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return (error.details() or "").startswith(_SLOW_WATCHER_PREFIX)
+    return error.code() in _TRANSIENT
+
 
 # Reconnect quickly after a server restart: gRPC's default backoff grows to minutes.
 _CHANNEL_OPTIONS = [
@@ -186,7 +198,7 @@ class EventStream:
                         return
             except grpc.RpcError as error:
                 self._remaining()
-                if error.code() not in _TRANSIENT or time.monotonic() > give_up:
+                if not _worth_reattaching(error) or time.monotonic() > give_up:
                     raise errors.from_rpc(error, "Watch", client.target) from None
                 time.sleep(backoff)
                 backoff = min(2 * backoff, 2.0)
