@@ -1,7 +1,8 @@
 // Live fan-out of "sweep S has new events". Events themselves are never held here: they are in the
 // store (written before any notification), and each watcher reads them from there after its last
-// sequence number. So a slow watcher costs no server memory, and reattaching is the same code path
-// as watching live.
+// sequence number. So a slow watcher's backlog stays in the store, not in server memory (what it
+// holds is one stream's flow-control window until the stall limit drops it: ADR 0005), and
+// reattaching is the same code path as watching live.
 #ifndef SIGPROP_SERVER_EVENT_HUB_H_
 #define SIGPROP_SERVER_EVENT_HUB_H_
 
