@@ -3,9 +3,9 @@
 // (seed, point, sample, layer), so a kernel that draws many Gaussians per step (the SDE's Brownian
 // increments) gets the same numbers several times faster.
 //
-// How: Philox4x32-10 blocks are generated 32 at a time in structure-of-arrays loops that vectorise,
-// and the ziggurat's fast path (|hz| < kn[iz]: accept hz·wn[iz]) is evaluated for every word pair in
-// the buffer at once. A rejected pair runs the full scalar ziggurat (wedge or tail), which consumes
+// How: Philox4x32-10 blocks are generated 32 at a time (AVX-512 when the CPU has it, else loops that
+// the compiler vectorises; integer arithmetic, so the words are the same), and the ziggurat's fast
+// path (|hz| < kn[iz]: accept hz·wn[iz]) is evaluated for the buffered word pairs eight at a time. A rejected pair runs the full scalar ziggurat (wedge or tail), which consumes
 // further words two at a time, so every later draw still starts on an even word and the
 // precomputed fast-path values stay valid. Tables and the wedge/tail arithmetic are rng.cc's,
 // repeated here because rng.cc keeps them private; rng_test pins the equality.
