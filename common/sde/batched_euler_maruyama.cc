@@ -194,11 +194,14 @@ SIGPROP_INLINE uint32_t StepBody(const BatchedEulerMaruyama::Params& c, uint32_t
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < M; ++j) B[i][j] = c.root_dt * g[next++];
     // X = Lᵀ (P V), Y = dB₂ X, E V = L Y.
+    Lane pv[M][M];
+    for (int k = 0; k < M; ++k)
+      for (int j = 0; j < M; ++j) pv[k][j] = V[k][j] - mean[j];
     Lane x[M][M];
     for (int i = 0; i < M; ++i) {
       for (int j = 0; j < M; ++j) {
-        Lane sum = L[i][i] * (V[i][j] - mean[j]);
-        for (int k = i + 1; k < M; ++k) sum = sum + L[k][i] * (V[k][j] - mean[j]);
+        Lane sum = L[i][i] * pv[i][j];
+        for (int k = i + 1; k < M; ++k) sum = sum + L[k][i] * pv[k][j];
         x[i][j] = sum;
       }
     }
