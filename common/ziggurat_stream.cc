@@ -47,9 +47,15 @@ __attribute__((target_clones("avx2", "default"))) void PhiloxBlocksPortable(
   }
 }
 
+// Swaps the 32-bit halves of every 64-bit lane: a shuffle, which runs beside the multiplies
+// (vector shifts would compete with them for the same port).
+__attribute__((target("avx512f"))) inline __m512i Swap(__m512i x) {
+  return _mm512_shuffle_epi32(x, _MM_PERM_CDAB);
+}
+
 // The same blocks with AVX-512, 16 per vector, both vectors of 16 advanced in the same round loop
 // so that their multiply chains overlap: _mm512_mul_epu32 multiplies the even 32-bit lanes into
-// 64-bit products, so the odd lanes go through a shift, and blends reassemble the high and low
+// 64-bit products, so the odd lanes go through a swap, and blends reassemble the high and low
 // halves; the four state vectors are transposed into word order at the end.
 __attribute__((target("avx512f"))) void PhiloxBlocksAvx512(const uint32_t* counter,
                                                            const uint32_t* key, uint32_t* words) {
@@ -71,13 +77,13 @@ __attribute__((target("avx512f"))) void PhiloxBlocksAvx512(const uint32_t* count
     const __m512i key1 = _mm512_set1_epi32(static_cast<int>(k1));
     for (int g = 0; g < kGroups; ++g) {
       const __m512i p0_even = _mm512_mul_epu32(x0[g], m0);
-      const __m512i p0_odd = _mm512_mul_epu32(_mm512_srli_epi64(x0[g], 32), m0);
+      const __m512i p0_odd = _mm512_mul_epu32(Swap(x0[g]), m0);
       const __m512i p1_even = _mm512_mul_epu32(x2[g], m1);
-      const __m512i p1_odd = _mm512_mul_epu32(_mm512_srli_epi64(x2[g], 32), m1);
-      const __m512i hi0 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(p0_even, 32), p0_odd);
-      const __m512i lo0 = _mm512_mask_blend_epi32(0xAAAA, p0_even, _mm512_slli_epi64(p0_odd, 32));
-      const __m512i hi1 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(p1_even, 32), p1_odd);
-      const __m512i lo1 = _mm512_mask_blend_epi32(0xAAAA, p1_even, _mm512_slli_epi64(p1_odd, 32));
+      const __m512i p1_odd = _mm512_mul_epu32(Swap(x2[g]), m1);
+      const __m512i hi0 = _mm512_mask_blend_epi32(0xAAAA, Swap(p0_even), p0_odd);
+      const __m512i lo0 = _mm512_mask_blend_epi32(0xAAAA, p0_even, Swap(p0_odd));
+      const __m512i hi1 = _mm512_mask_blend_epi32(0xAAAA, Swap(p1_even), p1_odd);
+      const __m512i lo1 = _mm512_mask_blend_epi32(0xAAAA, p1_even, Swap(p1_odd));
       x0[g] = _mm512_ternarylogic_epi32(hi1, x1[g], key0, 0x96);  // three-way xor
       x2[g] = _mm512_ternarylogic_epi32(hi0, x3[g], key1, 0x96);
       x1[g] = lo1;
