@@ -148,7 +148,8 @@ const ZigguratTables& Ziggurat() {
 
 // The ziggurat's fast path for `pairs` word pairs (hz, iz): hz·wn[iz] into out; returns how many
 // leading pairs it accepts (|hz| < kn[iz]). Values past the first rejection are overwritten later.
-int FastPathPortable(const ZigguratTables& z, const uint32_t* words, int pairs, double* out) {
+int FastPathPortable(const uint32_t* words, int pairs, double* out) {
+  const ZigguratTables& z = Ziggurat();
   for (int q = 0; q < pairs; ++q) {
     const int32_t hz = static_cast<int32_t>(words[2 * q]);
     const uint32_t iz = words[2 * q + 1] & 127u;
@@ -161,9 +162,9 @@ int FastPathPortable(const ZigguratTables& z, const uint32_t* words, int pairs, 
 
 // The same, eight pairs per step (the last step masked): a pair is one 64-bit lane (hz low, iz
 // high), the tables are gathered, and the product is one IEEE multiply as above.
-__attribute__((target("avx512f,avx512vl"))) int FastPathAvx512(const ZigguratTables& z,
-                                                               const uint32_t* words, int pairs,
+__attribute__((target("avx512f,avx512vl"))) int FastPathAvx512(const uint32_t* words, int pairs,
                                                                double* out) {
+  const ZigguratTables& z = Ziggurat();
   const __m512i index_mask = _mm512_set1_epi64(127);
   for (int q = 0; q < pairs; q += 8) {
     const __mmask8 valid = pairs - q >= 8 ? 0xFF : static_cast<__mmask8>((1u << (pairs - q)) - 1);
@@ -181,34 +182,34 @@ __attribute__((target("avx512f,avx512vl"))) int FastPathAvx512(const ZigguratTab
   return pairs;
 }
 
-struct Kernels {
-  void (*philox)(const uint32_t*, const uint32_t*, uint32_t*);
-  int (*fast_path)(const ZigguratTables&, const uint32_t*, int, double*);
-};
+}  // namespace
 
-Kernels ChooseKernels() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) {
-    return {&PhiloxBlocksAvx512, &FastPathAvx512};
-  }
-  return {&PhiloxBlocksPortable, &FastPathPortable};
-}
-
-const Kernels& Chosen() {
-  static const Kernels kernels = ChooseKernels();
+const ZigguratStream::Kernels& ZigguratStream::Portable() {
+  static const Kernels kernels = {&PhiloxBlocksPortable, &FastPathPortable};
   return kernels;
 }
 
-}  // namespace
+const ZigguratStream::Kernels& ZigguratStream::Best() {
+  static const Kernels kernels = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) {
+      return Kernels{&PhiloxBlocksAvx512, &FastPathAvx512};
+    }
+    return Portable();
+  }();
+  return kernels;
+}
 
-ZigguratStream::ZigguratStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer)
-    : key_{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)},
+ZigguratStream::ZigguratStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer,
+                               bool portable)
+    : kernels_(portable ? &Portable() : &Best()),
+      key_{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)},
       counter_{0u, layer, sample, point} {}
 
 void ZigguratStream::Refill() {
   int kept = 0;
   for (int w = pos_; w < end_; ++w) words_[kept++] = words_[w];
-  Chosen().philox(counter_, key_, words_ + kept);
+  kernels_->philox(counter_, key_, words_ + kept);
   counter_[0] += kBlocks;
   pos_ = 0;
   end_ = kept + 4 * kBlocks;
@@ -247,12 +248,11 @@ double ZigguratStream::SlowGaussian() {
 }
 
 void ZigguratStream::Fill(double* out, int n) {
-  const ZigguratTables& z = Ziggurat();
   int i = 0;
   while (i < n) {
     if (end_ - pos_ < 2) Refill();
     const int pairs = std::min(n - i, (end_ - pos_) / 2);
-    const int accepted = Chosen().fast_path(z, words_ + pos_, pairs, out + i);
+    const int accepted = kernels_->fast_path(words_ + pos_, pairs, out + i);
     i += accepted;
     pos_ += 2 * accepted;
     if (accepted < pairs) out[i++] = SlowGaussian();

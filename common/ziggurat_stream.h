@@ -18,7 +18,9 @@ namespace sigprop {
 
 class ZigguratStream {
  public:
-  ZigguratStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer);
+  // `portable`: the plain C++ kernels even where AVX-512 is available (tests compare the two).
+  ZigguratStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer,
+                 bool portable = false);
 
   // n standard normals: the next n values of RandomStream::GaussianZiggurat() on this stream.
   void Fill(double* out, int n);
@@ -33,6 +35,14 @@ class ZigguratStream {
   // The scalar ziggurat from the current word, as RandomStream::GaussianZiggurat().
   double SlowGaussian();
 
+  struct Kernels {
+    void (*philox)(const uint32_t* counter, const uint32_t* key, uint32_t* words);
+    int (*fast_path)(const uint32_t* words, int pairs, double* out);
+  };
+  static const Kernels& Portable();
+  static const Kernels& Best();
+
+  const Kernels* kernels_;
   uint32_t key_[2];
   uint32_t counter_[4];
   uint32_t words_[4 * kRefillBlocks + 4];
