@@ -1,6 +1,7 @@
 #include "common/sde/batched_euler_maruyama.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "common/sde/shaped_relu_nu.h"
 
@@ -8,8 +9,9 @@ namespace sigprop {
 namespace {
 
 // One value per path. GCC lowers the operators to whatever the variant's target has (four SSE2,
-// two AVX2 or one AVX-512 instruction), always elementwise.
-typedef double Lane __attribute__((vector_size(8 * kSdeLanes)));
+// two AVX2 or one AVX-512 instruction), always elementwise. may_alias: State's double arrays are
+// read and written both as lanes here and as doubles (Reset, Get, FloorLane).
+typedef double Lane __attribute__((vector_size(8 * kSdeLanes), __may_alias__));
 typedef int64_t LaneMask __attribute__((vector_size(8 * kSdeLanes)));
 static_assert(sizeof(Lane) == kSdeLanes * sizeof(double));
 
@@ -17,8 +19,15 @@ constexpr int kStride = kMaxBatchedTokens;
 
 #define SIGPROP_INLINE [[gnu::always_inline]] inline
 
+// State is 64-byte aligned (alignas); these are for it only.
 SIGPROP_INLINE Lane Load(const double* p) { return *reinterpret_cast<const Lane*>(p); }
 SIGPROP_INLINE void Store(double* p, Lane x) { *reinterpret_cast<Lane*>(p) = x; }
+// The caller's increments need not be aligned.
+SIGPROP_INLINE Lane LoadUnaligned(const double* p) {
+  Lane x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
 SIGPROP_INLINE Lane Broadcast(double x) { return Lane{} + x; }
 
 SIGPROP_INLINE Lane Sqrt(Lane x) {
@@ -103,15 +112,15 @@ SIGPROP_INLINE uint32_t StepBody(const BatchedEulerMaruyama::Params& c, uint32_t
                                  const double* gaussians, BatchedEulerMaruyama::State* s) {
   Lane (*V)[kStride] = reinterpret_cast<Lane(*)[kStride]>(s->v);
   const Lane (*L)[kStride] = reinterpret_cast<const Lane(*)[kStride]>(s->l);
-  const Lane* g = reinterpret_cast<const Lane*>(gaussians);
+  auto gaussian = [gaussians](int k) { return LoadUnaligned(gaussians + k * kSdeLanes); };
   const double inv_m = 1.0 / M;
 
   // dG = U + Uᵀ.
   Lane U[M][M];
   int next = 0;
   for (int i = 0; i < M; ++i) {
-    U[i][i] = c.half_root_2dt * g[next++];
-    for (int j = 0; j < i; ++j) U[i][j] = c.root_dt * g[next++];
+    U[i][i] = c.half_root_2dt * gaussian(next++);
+    for (int j = 0; j < i; ++j) U[i][j] = c.root_dt * gaussian(next++);
   }
 
   Lane mean[M];
@@ -192,7 +201,7 @@ SIGPROP_INLINE uint32_t StepBody(const BatchedEulerMaruyama::Params& c, uint32_t
   if (c.attention_scale != 0.0) {
     Lane B[M][M];
     for (int i = 0; i < M; ++i)
-      for (int j = 0; j < M; ++j) B[i][j] = c.root_dt * g[next++];
+      for (int j = 0; j < M; ++j) B[i][j] = c.root_dt * gaussian(next++);
     // X = Lᵀ (P V), Y = dB₂ X, E V = L Y.
     Lane pv[M][M];
     for (int k = 0; k < M; ++k)
