@@ -7,6 +7,7 @@
 //   sampler_bench --benchmark_counters_tabular=true --benchmark_out=bench.json
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -15,6 +16,7 @@
 #include "common/finite/dense_sampler.h"
 #include "common/finite/gram_sampler.h"
 #include "common/model_plan.h"
+#include "common/rng.h"
 #include "oneapi/tbb/task_arena.h"
 #include "sigprop/v1/run.pb.h"
 
@@ -53,6 +55,26 @@ int Depth(Method method, int width) {
   if (method == kColumns) return std::max(2, 1 << 20 >> __builtin_ctz(width));
   return 2;
 }
+
+// Gaussians per second of the two fixed transforms, batched as the samplers call them: 8 rows of
+// 256 (the exact MLP's hidden chunk at m = 8).
+void BM_FillGaussian(benchmark::State& state) {
+  const bool ziggurat = state.range(0) != 0;
+  RandomStream stream(2026, 0, 0, 1);
+  std::vector<double> out(8 * 256);
+  for (auto _ : state) {
+    if (ziggurat) {
+      stream.FillGaussianZigguratOneWord(out.data(), out.size());
+    } else {
+      stream.FillGaussian(out.data(), out.size());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["gaussians_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * out.size()), benchmark::Counter::kIsRate);
+  state.SetLabel(ziggurat ? "one-word ziggurat" : "box-muller");
+}
+BENCHMARK(BM_FillGaussian)->ArgName("ziggurat")->Arg(0)->Arg(1);
 
 void BM_Sampler(benchmark::State& state) {
   const auto method = static_cast<Method>(state.range(0));

@@ -4,47 +4,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/philox_blocks.h"
+
 namespace sigprop {
 namespace {
 
-// Philox4x32 constants (Random123's philox.h).
-constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
-constexpr uint32_t kKeyBump0 = 0x9E3779B9u, kKeyBump1 = 0xBB67AE85u;
-constexpr int kBatchBlocks = 16;
-
-// `count` ≤ kBatchBlocks consecutive Philox4x32-10 blocks, counters (c0 + b, c1, c2, c3), written
-// word by word. The same function as r123::Philox4x32 (checked in rng_test), laid out as
-// structure-of-arrays loops that the compiler can vectorise.
-void PhiloxBlocks(const uint32_t counter[4], const uint32_t key[2], int count, uint32_t* words) {
-  uint32_t x0[kBatchBlocks], x1[kBatchBlocks], x2[kBatchBlocks], x3[kBatchBlocks];
-  for (int b = 0; b < kBatchBlocks; ++b) {
-    x0[b] = counter[0] + static_cast<uint32_t>(b);
-    x1[b] = counter[1];
-    x2[b] = counter[2];
-    x3[b] = counter[3];
-  }
-  uint32_t k0 = key[0], k1 = key[1];
-  for (int round = 0; round < 10; ++round) {
-    for (int b = 0; b < kBatchBlocks; ++b) {
-      const uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * x0[b];
-      const uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * x2[b];
-      const uint32_t y0 = static_cast<uint32_t>(p1 >> 32) ^ x1[b] ^ k0;
-      const uint32_t y2 = static_cast<uint32_t>(p0 >> 32) ^ x3[b] ^ k1;
-      x1[b] = static_cast<uint32_t>(p1);
-      x3[b] = static_cast<uint32_t>(p0);
-      x0[b] = y0;
-      x2[b] = y2;
-    }
-    k0 += kKeyBump0;
-    k1 += kKeyBump1;
-  }
-  for (int b = 0; b < count; ++b) {
-    words[4 * b] = x0[b];
-    words[4 * b + 1] = x1[b];
-    words[4 * b + 2] = x2[b];
-    words[4 * b + 3] = x3[b];
-  }
-}
+constexpr int kBatchBlocks = kPhiloxBatch;
 
 // (0, 1) from two words, 53 bits: 32 from the first, 21 from the second; +0.5 keeps it off 0 and 1.
 inline double UnitFromWords(uint32_t hi, uint32_t lo) {
@@ -169,6 +134,22 @@ const ZigguratTables& Ziggurat() {
   return tables;
 }
 
+// The ziggurat's fast path: the signed word hz scaled to layer iz, accepted when its magnitude
+// falls inside the layer's rectangle (99% of draws).
+inline bool ZigguratFast(const ZigguratTables& z, int32_t hz, uint32_t iz, double* x) {
+  const uint32_t magnitude = hz < 0 ? 0u - static_cast<uint32_t>(hz) : static_cast<uint32_t>(hz);
+  *x = hz * z.wn[iz];
+  return magnitude < z.kn[iz];
+}
+
+// GaussianZigguratOneWord's split of a word: layer from the low 7 bits, the signed value from the
+// upper 25, moved to the middle of its 2⁷-wide cell (…, −64, 64, 192, …) so that ±x are equally
+// likely.
+inline void SplitOneWord(uint32_t word, int32_t* hz, uint32_t* iz) {
+  *iz = word & 127u;
+  *hz = static_cast<int32_t>((word & ~127u) | 64u);
+}
+
 }  // namespace
 
 RandomStream::RandomStream(uint64_t seed, uint32_t point, uint32_t sample, uint32_t layer) {
@@ -236,25 +217,87 @@ void RandomStream::FillGaussian(double* out, std::size_t n) {
 }
 
 double RandomStream::GaussianZiggurat() {
+  const int32_t hz = static_cast<int32_t>(NextWord());
+  const uint32_t iz = NextWord() & 127u;
+  double x;
+  if (ZigguratFast(Ziggurat(), hz, iz, &x)) return x;
+  return ZigguratSlow(hz, iz, /*one_word=*/false);
+}
+
+double RandomStream::GaussianZigguratOneWord() {
+  int32_t hz;
+  uint32_t iz;
+  SplitOneWord(NextWord(), &hz, &iz);
+  double x;
+  if (ZigguratFast(Ziggurat(), hz, iz, &x)) return x;
+  return ZigguratSlow(hz, iz, /*one_word=*/true);
+}
+
+double RandomStream::ZigguratSlow(int32_t hz, uint32_t iz, bool one_word) {
   const ZigguratTables& z = Ziggurat();
-  for (;;) {
-    const int32_t hz = static_cast<int32_t>(NextWord());
-    const uint32_t iz = NextWord() & 127u;
-    const uint32_t magnitude = hz < 0 ? 0u - static_cast<uint32_t>(hz) : static_cast<uint32_t>(hz);
-    const double x = hz * z.wn[iz];
-    if (magnitude < z.kn[iz]) return x;
-    if (iz == 0) {
-      // The tail beyond r (Marsaglia 1964): x = −log(U₁)/r until −2 log(U₂) > x².
-      double tail, y;
-      do {
-        tail = -std::log(Uniform()) / kZigR;
-        y = -std::log(Uniform());
-      } while (y + y < tail * tail);
-      return hz > 0 ? kZigR + tail : -kZigR - tail;
-    }
-    // The wedge of layer iz: accept under the density.
-    if (z.fn[iz] + Uniform() * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) return x;
+  if (iz == 0) {
+    // The tail beyond r (Marsaglia 1964): x = −log(U₁)/r until −2 log(U₂) > x².
+    double tail, y;
+    do {
+      tail = -std::log(Uniform()) / kZigR;
+      y = -std::log(Uniform());
+    } while (y + y < tail * tail);
+    return hz > 0 ? kZigR + tail : -kZigR - tail;
   }
+  // The wedge of layer iz: accept under the density; otherwise start over with fresh words.
+  const double x = hz * z.wn[iz];
+  if (z.fn[iz] + Uniform() * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) return x;
+  return one_word ? GaussianZigguratOneWord() : GaussianZiggurat();
+}
+
+void RandomStream::FillGaussianZigguratOneWord(double* out, std::size_t n) {
+  const ZigguratTables& z = Ziggurat();
+  uint32_t words[4 * kBatchBlocks];
+  std::size_t i = 0;
+  while (i < n) {
+    // Finish a partly used block one draw at a time, so that every batch starts on a block.
+    if (used_ != 4) {
+      out[i++] = GaussianZigguratOneWord();
+      continue;
+    }
+    // A fast draw takes one word: blocks for the draws left, at most a batch.
+    const int blocks = static_cast<int>(std::min<std::size_t>((n - i + 3) / 4, kBatchBlocks));
+    const uint32_t first = counter_.v[0];
+    PhiloxBlocks(counter_.v, key_.v, blocks, words);
+    const int total = 4 * blocks;
+    int w = 0;
+    while (i < n && w < total) {
+      int32_t hz;
+      uint32_t iz;
+      SplitOneWord(words[w++], &hz, &iz);
+      if (ZigguratFast(z, hz, iz, &out[i])) {
+        ++i;
+        continue;
+      }
+      // A wedge (1% of draws) takes its uniform from the batch, as ZigguratSlow would from the
+      // stream; on rejection the next word starts a fresh draw, as there.
+      if (iz != 0 && w + 2 <= total) {
+        const double u = UnitFromWords(words[w], words[w + 1]);
+        w += 2;
+        const double x = out[i];
+        if (z.fn[iz] + u * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) ++i;
+        continue;
+      }
+      // The tail, or a wedge at the end of the batch, reads through the stream: put the stream
+      // where repeated single draws would be, then go on in this batch from wherever it left off.
+      SyncToBatch(words, first, w);
+      out[i++] = ZigguratSlow(hz, iz, /*one_word=*/true);
+      w = 4 * static_cast<int>(counter_.v[0] - first - 1) + used_;
+    }
+    if (w <= total) SyncToBatch(words, first, w);
+  }
+}
+
+void RandomStream::SyncToBatch(const uint32_t* words, uint32_t first, int taken) {
+  const int last_block = (taken - 1) / 4;
+  for (int k = 0; k < 4; ++k) block_.v[k] = words[4 * last_block + k];
+  used_ = (taken - 1) % 4 + 1;
+  counter_.v[0] = first + static_cast<uint32_t>(last_block + 1);
 }
 
 double RandomStream::ChiSquare(double k) {

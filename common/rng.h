@@ -41,6 +41,15 @@ class RandomStream {
   // original's correlated bits). Resolution 2⁻³¹ of the layer width: ample for the SDE's
   // Brownian increments, its user.
   double GaussianZiggurat();
+  // Standard normal by the same ziggurat from ONE Philox word: the layer index from its low 7 bits
+  // and the signed value from its upper 25 (disjoint bits, so Doornik's correlation does not
+  // arise), centred on odd multiples of 2⁶ so the grid is symmetric. Resolution 2⁻²⁴ of the layer
+  // width, half the words of GaussianZiggurat(): for the exact MLP's m·n_h hidden pre-activations
+  // a layer, where generation is most of the cost.
+  double GaussianZigguratOneWord();
+  // n of those; the same values as n calls of GaussianZigguratOneWord(), from Philox blocks
+  // generated in batches.
+  void FillGaussianZigguratOneWord(double* out, std::size_t n);
   // Chi-square with k > 0 degrees of freedom (Marsaglia–Tsang gamma on this stream).
   double ChiSquare(double k);
 
@@ -48,6 +57,13 @@ class RandomStream {
   using Philox = r123::Philox4x32;
   void Refill();
   uint32_t NextWord();
+  // The rare part of a ziggurat draw whose words (hz, iz) missed the fast rectangle: the tail or
+  // the wedge, and on rejection a fresh draw.
+  // `one_word` says which draw starts over on a rejection.
+  double ZigguratSlow(int32_t hz, uint32_t iz, bool one_word);
+  // Leaves the stream just after the first `taken` words of a batch of Philox blocks that began
+  // at block `first` (its unused blocks are discarded, to be made again on the next refill).
+  void SyncToBatch(const uint32_t* words, uint32_t first, int taken);
 
   Philox philox_;
   Philox::key_type key_;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/finite/attention_matrix.h"
+#include "common/finite/mix_rows.h"
 
 namespace sigprop {
 namespace {
@@ -126,11 +127,23 @@ void MlpBranchRoot(const ModelPlan& plan, const Matrix& l, bool allow_kernel, Ra
   ws->kernel.setZero(m, m);
   for (int start = 0; start < hidden; start += kHiddenChunk) {
     const int cols = std::min(kHiddenChunk, hidden - start);
-    for (int i = 0; i < m; ++i) stream.FillGaussian(&ws->z(i, 0), static_cast<std::size_t>(cols));
+    // The one-word ziggurat: these m·n_h draws are most of a full block's cost (bench/RESULTS.md).
+    // A whole chunk's rows are contiguous (row-major z), so they are one batch.
+    if (cols == kHiddenChunk) {
+      stream.FillGaussianZigguratOneWord(ws->z.data(), static_cast<std::size_t>(m) * cols);
+    } else {
+      for (int i = 0; i < m; ++i) {
+        stream.FillGaussianZigguratOneWord(&ws->z(i, 0), static_cast<std::size_t>(cols));
+      }
+    }
+    // h = l·z and K += φ(h)φ(h)ᵀ as row operations of length `cols`: at m ≤ 16 the blocked GEMM
+    // spends more on packing and zeroing than on arithmetic (perf, bench/RESULTS.md).
     auto h = ws->hidden.leftCols(cols);
-    h.noalias() = l * ws->z.leftCols(cols);
-    ApplyActivation(phi, h);
-    ws->kernel.selfadjointView<Eigen::Lower>().rankUpdate(h);
+    MixRows(l, ws->z, cols, &ws->hidden);
+    for (int i = 0; i < m; ++i) ApplyActivation(phi, h.row(i));  // Contiguous rows: vectorised.
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j <= i; ++j) ws->kernel(i, j) += h.row(i).dot(h.row(j));
+    }
   }
   ws->kernel.triangularView<Eigen::StrictlyUpper>() = ws->kernel.transpose();
   ws->kernel *= phi.c / hidden;

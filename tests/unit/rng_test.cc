@@ -4,10 +4,40 @@
 #include <cmath>
 #include <vector>
 
+#include <Random123/philox.h>
 #include <gtest/gtest.h>
+
+#include "common/cpu_features.h"
+#include "common/philox_blocks.h"
 
 namespace sigprop {
 namespace {
+
+// Both batched Philox implementations against Random123's, block by block, for every batch
+// length, with counters whose first word wraps inside the batch. The AVX2 one only where the CPU
+// has it (it would fault elsewhere); PhiloxBlocks dispatches to it there.
+TEST(PhiloxBlocksTest, BothImplementationsEqualRandom123) {
+  r123::Philox4x32 philox;
+  const uint32_t key[2] = {0x01234567u, 0x89ABCDEFu};
+  for (uint32_t c0 : {0u, 12345u, 0xFFFFFFF8u}) {
+    const uint32_t counter[4] = {c0, 7u, 0xDEADBEEFu, 3u};
+    for (int count = 1; count <= kPhiloxBatch; ++count) {
+      uint32_t portable[4 * kPhiloxBatch], avx2[4 * kPhiloxBatch], dispatched[4 * kPhiloxBatch];
+      PhiloxBlocksPortable(counter, key, count, portable);
+      if (CpuHasAvx2()) PhiloxBlocksAvx2(counter, key, count, avx2);
+      PhiloxBlocks(counter, key, count, dispatched);
+      for (int b = 0; b < count; ++b) {
+        const r123::Philox4x32::ctr_type ctr = {{c0 + static_cast<uint32_t>(b), 7u, 0xDEADBEEFu, 3u}};
+        const auto want = philox(ctr, {{key[0], key[1]}});
+        for (int w = 0; w < 4; ++w) {
+          ASSERT_EQ(portable[4 * b + w], want.v[w]) << c0 << " " << count << " " << b;
+          if (CpuHasAvx2()) ASSERT_EQ(avx2[4 * b + w], want.v[w]) << c0 << " " << count << " " << b;
+          ASSERT_EQ(dispatched[4 * b + w], want.v[w]) << c0 << " " << count << " " << b;
+        }
+      }
+    }
+  }
+}
 
 TEST(RandomStreamTest, SameCoordinatesSameDraws) {
   RandomStream a(42, 3, 7, 11), b(42, 3, 7, 11);
@@ -42,6 +72,28 @@ TEST(RandomStreamTest, FillGaussianMatchesSingleDrawsAtEveryAlignment) {
         std::vector<double> bulk(size);
         a.FillGaussian(bulk.data(), bulk.size());
         for (double x : bulk) ASSERT_EQ(x, b.Gaussian()) << uniforms << " " << singles << " " << size;
+        ASSERT_EQ(a.Uniform(), b.Uniform());
+      }
+    }
+  }
+}
+
+// The batched one-word ziggurat against one-at-a-time draws, after uniforms and single draws that
+// leave the stream mid-block; 100,000 draws take the wedge (~1%) and the tail (~58) branches too.
+TEST(RandomStreamTest, FillGaussianZigguratOneWordMatchesSingleDrawsAtEveryAlignment) {
+  for (int uniforms = 0; uniforms < 3; ++uniforms) {
+    for (int singles = 0; singles < 2; ++singles) {
+      RandomStream a(0x5EED5EEDull, 2, 9, 4), b(0x5EED5EEDull, 2, 9, 4);
+      for (int k = 0; k < uniforms; ++k) ASSERT_EQ(a.Uniform(), b.Uniform());
+      for (int k = 0; k < singles; ++k) {
+        ASSERT_EQ(a.GaussianZigguratOneWord(), b.GaussianZigguratOneWord());
+      }
+      for (std::size_t size : {1, 2, 3, 5, 63, 64, 65, 100000}) {
+        std::vector<double> bulk(size);
+        a.FillGaussianZigguratOneWord(bulk.data(), bulk.size());
+        for (double x : bulk) {
+          ASSERT_EQ(x, b.GaussianZigguratOneWord()) << uniforms << " " << singles << " " << size;
+        }
         ASSERT_EQ(a.Uniform(), b.Uniform());
       }
     }
@@ -104,14 +156,14 @@ TEST(RandomStreamTest, ChiSquareMeanAndVariance) {
 // 1.95/sqrt(N) (the Kolmogorov law's 0.001 quantile: false-alarm rate 1e-3); the tail beyond the
 // ziggurat's base r = 3.4426 (its separate branch) holds 2(1 − Φ(r)) = 5.76e-4 of the mass,
 // checked to 5 binomial standard errors; and moments as in GaussianMoments.
-TEST(RandomStreamTest, GaussianZigguratIsStandardNormal) {
+void ExpectStandardNormal(double (RandomStream::*draw)()) {
   RandomStream s(2027, 0, 0, 0);
   const int n = 200000;
   std::vector<double> x(n);
   double m1 = 0, m2 = 0, m4 = 0;
   int tail = 0;
   for (int i = 0; i < n; ++i) {
-    x[i] = s.GaussianZiggurat();
+    x[i] = (s.*draw)();
     m1 += x[i];
     m2 += x[i] * x[i];
     m4 += x[i] * x[i] * x[i] * x[i];
@@ -129,6 +181,14 @@ TEST(RandomStreamTest, GaussianZigguratIsStandardNormal) {
   EXPECT_NEAR(m1 / n, 0.0, 5 * 0.0022);
   EXPECT_NEAR(m2 / n, 1.0, 5 * 0.0032);
   EXPECT_NEAR(m4 / n, 3.0, 5 * 0.022);
+}
+
+TEST(RandomStreamTest, GaussianZigguratIsStandardNormal) {
+  ExpectStandardNormal(&RandomStream::GaussianZiggurat);
+}
+
+TEST(RandomStreamTest, GaussianZigguratOneWordIsStandardNormal) {
+  ExpectStandardNormal(&RandomStream::GaussianZigguratOneWord);
 }
 
 }  // namespace

@@ -1,0 +1,146 @@
+#include "common/philox_blocks.h"
+
+#include "common/cpu_features.h"
+
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace sigprop {
+namespace {
+
+// Philox4x32 constants (Random123's philox.h).
+constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
+constexpr uint32_t kKeyBump0 = 0x9E3779B9u, kKeyBump1 = 0xBB67AE85u;
+
+}  // namespace
+
+// One round maps (x0, x1, x2, x3) to (hi(M1·x2) ^ x1 ^ k0, lo(M1·x2), hi(M0·x0) ^ x3 ^ k1,
+// lo(M0·x0)); the key is bumped between rounds.
+void PhiloxBlocksPortable(const uint32_t counter[4], const uint32_t key[2], int count,
+                          uint32_t* words) {
+  uint32_t x0[kPhiloxBatch], x1[kPhiloxBatch], x2[kPhiloxBatch], x3[kPhiloxBatch];
+  for (int b = 0; b < kPhiloxBatch; ++b) {
+    x0[b] = counter[0] + static_cast<uint32_t>(b);
+    x1[b] = counter[1];
+    x2[b] = counter[2];
+    x3[b] = counter[3];
+  }
+  uint32_t k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    for (int b = 0; b < kPhiloxBatch; ++b) {
+      const uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * x0[b];
+      const uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * x2[b];
+      const uint32_t y0 = static_cast<uint32_t>(p1 >> 32) ^ x1[b] ^ k0;
+      const uint32_t y2 = static_cast<uint32_t>(p0 >> 32) ^ x3[b] ^ k1;
+      x1[b] = static_cast<uint32_t>(p1);
+      x3[b] = static_cast<uint32_t>(p0);
+      x0[b] = y0;
+      x2[b] = y2;
+    }
+    k0 += kKeyBump0;
+    k1 += kKeyBump1;
+  }
+  for (int b = 0; b < count; ++b) {
+    words[4 * b] = x0[b];
+    words[4 * b + 1] = x1[b];
+    words[4 * b + 2] = x2[b];
+    words[4 * b + 3] = x3[b];
+  }
+}
+
+#if defined(__x86_64__)
+
+namespace {
+
+// High and low 32-bit halves of the eight products m · x (lanes of 32 bits): vpmuludq multiplies
+// the even lanes, so the odd ones are shifted down for a second multiply, and the halves are
+// blended back into place.
+__attribute__((target("avx2"))) inline void MulHiLo(__m256i x, __m256i m, __m256i* hi,
+                                                    __m256i* lo) {
+  const __m256i even = _mm256_mul_epu32(x, m);
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), m);
+  *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+  *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+}  // namespace
+
+// 4×8 words (x0, x1, x2, x3)[b] → words 4b..4b+3, b = 0..here−1.
+__attribute__((target("avx2"))) inline void StoreBlocks(__m256i x0, __m256i x1, __m256i x2,
+                                                        __m256i x3, int here, uint32_t* words) {
+  const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
+  const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
+  const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+  const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+  alignas(32) uint32_t blocks[32];
+  uint32_t* out = here == 8 ? words : blocks;  // A whole group goes straight to the caller.
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permute2x128_si256(u0, u1, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8),
+                      _mm256_permute2x128_si256(u2, u3, 0x20));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16),
+                      _mm256_permute2x128_si256(u0, u1, 0x31));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 24),
+                      _mm256_permute2x128_si256(u2, u3, 0x31));
+  if (here < 8) std::memcpy(words, blocks, sizeof(uint32_t) * 4 * here);
+}
+
+// Eight blocks per vector, one block per 32-bit lane, and two vectors advanced together: a round
+// is a chain of dependent multiplies, shifts and blends, so one vector alone would wait on its
+// latency; two independent ones fill the pipeline.
+__attribute__((target("avx2"))) void PhiloxBlocksAvx2(const uint32_t counter[4],
+                                                      const uint32_t key[2], int count,
+                                                      uint32_t* words) {
+  static_assert(kPhiloxBatch == 16, "two vectors of eight blocks");
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(kMultiplier0));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(kMultiplier1));
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i a0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(counter[0])), lanes);
+  __m256i b0 = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(counter[0] + 8u)), lanes);
+  __m256i a1 = _mm256_set1_epi32(static_cast<int>(counter[1])), b1 = a1;
+  __m256i a2 = _mm256_set1_epi32(static_cast<int>(counter[2])), b2 = a2;
+  __m256i a3 = _mm256_set1_epi32(static_cast<int>(counter[3])), b3 = a3;
+  uint32_t k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    const __m256i key0 = _mm256_set1_epi32(static_cast<int>(k0));
+    const __m256i key1 = _mm256_set1_epi32(static_cast<int>(k1));
+    __m256i hi0, lo0, hi1, lo1, hi2, lo2, hi3, lo3;
+    MulHiLo(a0, m0, &hi0, &lo0);
+    MulHiLo(a2, m1, &hi1, &lo1);
+    MulHiLo(b0, m0, &hi2, &lo2);
+    MulHiLo(b2, m1, &hi3, &lo3);
+    a0 = _mm256_xor_si256(_mm256_xor_si256(hi1, a1), key0);
+    a2 = _mm256_xor_si256(_mm256_xor_si256(hi0, a3), key1);
+    a1 = lo1;
+    a3 = lo0;
+    b0 = _mm256_xor_si256(_mm256_xor_si256(hi3, b1), key0);
+    b2 = _mm256_xor_si256(_mm256_xor_si256(hi2, b3), key1);
+    b1 = lo3;
+    b3 = lo2;
+    k0 += kKeyBump0;
+    k1 += kKeyBump1;
+  }
+  StoreBlocks(a0, a1, a2, a3, count < 8 ? count : 8, words);
+  if (count > 8) StoreBlocks(b0, b1, b2, b3, count - 8, words + 32);
+}
+
+#else
+
+void PhiloxBlocksAvx2(const uint32_t counter[4], const uint32_t key[2], int count,
+                      uint32_t* words) {
+  PhiloxBlocksPortable(counter, key, count, words);
+}
+
+#endif
+
+void PhiloxBlocks(const uint32_t counter[4], const uint32_t key[2], int count, uint32_t* words) {
+  if (CpuHasAvx2()) {
+    PhiloxBlocksAvx2(counter, key, count, words);
+  } else {
+    PhiloxBlocksPortable(counter, key, count, words);
+  }
+}
+
+}  // namespace sigprop
