@@ -67,7 +67,7 @@ void BM_SdeKernel(benchmark::State& state) {
 }
 BENCHMARK(BM_SdeKernel)->Unit(benchmark::kMicrosecond);
 
-// The one-path scheme (euler_maruyama.h, RandomStream::GaussianZiggurat increments) that the
+// The one-path scheme (euler_maruyama.h, RandomStream::GaussianZigguratOneWord increments) that the
 // batched kernel replaced, for the ratio in the same run.
 void BM_SdePathKernel(benchmark::State& state) {
   const v1::RunSpec run = SdeRun(1);

@@ -30,16 +30,16 @@ void BrownianIncrement::Draw(RandomStream& stream, double dt, bool attention_noi
   const double root_dt = std::sqrt(dt);
   const double root_2dt = std::sqrt(2.0 * dt);
   for (int i = 0; i < m; ++i) {
-    symmetric(i, i) = root_2dt * stream.GaussianZiggurat();
+    symmetric(i, i) = root_2dt * stream.GaussianZigguratOneWord();
     for (int j = 0; j < i; ++j) {
-      const double x = root_dt * stream.GaussianZiggurat();
+      const double x = root_dt * stream.GaussianZigguratOneWord();
       symmetric(i, j) = x;
       symmetric(j, i) = x;
     }
   }
   if (!attention_noise) return;
   for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) attention(i, j) = root_dt * stream.GaussianZiggurat();
+    for (int j = 0; j < m; ++j) attention(i, j) = root_dt * stream.GaussianZigguratOneWord();
 }
 
 SdeWorkspace::SdeWorkspace(int tokens)

@@ -52,7 +52,7 @@ struct BrownianIncrement {
 
   // Allocates both m×m matrices.
   explicit BrownianIncrement(int tokens);
-  // Fresh increments from `stream` (its ziggurat Gaussians): m(m+1)/2, then m² more when
+  // Fresh increments from `stream` (its one-word ziggurat Gaussians): m(m+1)/2, then m² more when
   // `attention_noise`.
   void Draw(RandomStream& stream, double dt, bool attention_noise);
 };

@@ -4,7 +4,6 @@
 #include <optional>
 
 #include "common/rng.h"
-#include "common/ziggurat_stream.h"
 
 namespace sigprop {
 namespace {
@@ -48,7 +47,7 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
   // gaussians[k * kSdeLanes + p]: lanes that are idle keep these zeros.
   std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
   std::array<double, kMaxGaussians> drawn;
-  std::array<std::optional<ZigguratStream>, kSdeLanes> streams;
+  std::array<std::optional<RandomStream>, kSdeLanes> streams;
   Matrix v(m, m);
   for (int p = 0; p < paths; ++p) observers[p]->OnCovariance(0, v0_);
   for (int layer = 1; layer <= depth_; ++layer) {
@@ -62,7 +61,7 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
     for (int k = 0; k < steps_per_layer_; ++k) {
       for (int p = 0; p < paths; ++p) {
         if (!kernel.live(p)) continue;
-        streams[p]->Fill(drawn.data(), n);
+        streams[p]->FillGaussianZigguratOneWord(drawn.data(), n);
         for (int i = 0; i < n; ++i) gaussians[i * kSdeLanes + p] = drawn[i];
       }
       const uint32_t diverged = kernel.Step(gaussians.data());

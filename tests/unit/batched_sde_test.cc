@@ -1,5 +1,5 @@
 // The batched SDE kernel (batched_euler_maruyama.h) and what it is built from: its Gaussians equal
-// RandomStream's ziggurat draw for draw (ZigguratStream), its ν(ρ) polynomials stay within their
+// RandomStream's one-word ziggurat draw for draw in the chunks the sampler asks for, its ν(ρ) polynomials stay within their
 // documented bound of the definition, its paths agree with the one-path scheme (euler_maruyama.h)
 // fed the same increments, and its results are bit-identical across instruction-set variants,
 // across lane positions and between a batch and a single path. Deterministic; no statistical
@@ -16,43 +16,34 @@
 #include "common/sde/covariance_sde.h"
 #include "common/sde/euler_maruyama.h"
 #include "common/sde/sde_sampler.h"
-#include "common/ziggurat_stream.h"
 
 namespace sigprop {
 namespace {
 
 using v1::ModelSpec;
 
-// Chunk sizes that end inside Philox blocks, inside the buffer and exactly on it; 10⁶ draws reach
-// the tail (probability 2.7e-4 per draw) and the wedges (about 1%) many times.
-void ExpectFillEqualsRepeatedGaussianZiggurat(bool portable) {
+// The sampler's increments: FillGaussianZigguratOneWord in chunks of one step's Gaussians
+// (m(m+1)/2 + m² = 100 at m = 8, 36 without attention noise) and sizes that end inside Philox
+// blocks and batches, against single GaussianZigguratOneWord() calls; 10⁶ draws reach the tail
+// (probability 5.8e-4 per draw) and the wedges (about 1%) many times.
+TEST(SdeIncrementsTest, BatchedDrawsEqualRepeatedGaussianZigguratOneWord) {
   for (uint32_t sample : {0u, 7u, 123456u}) {
     RandomStream reference(0xC0FFEE12345ull, 3, sample, 9);
-    ZigguratStream batched(0xC0FFEE12345ull, 3, sample, 9, portable);
+    RandomStream batched(0xC0FFEE12345ull, 3, sample, 9);
     std::vector<double> chunk(1000);
     int draws = 0, tails = 0;
-    for (int size : {1, 7, 36, 64, 100, 333, 1000}) {
+    for (int size : {1, 7, 36, 64, 65, 100, 333, 1000}) {
       for (int rep = 0; rep < 150; ++rep) {
-        batched.Fill(chunk.data(), size);
+        batched.FillGaussianZigguratOneWord(chunk.data(), size);
         for (int i = 0; i < size; ++i, ++draws) {
-          const double expected = reference.GaussianZiggurat();
-          ASSERT_EQ(chunk[i], expected)
-              << "portable " << portable << " sample " << sample << " draw " << draws;
+          const double expected = reference.GaussianZigguratOneWord();
+          ASSERT_EQ(chunk[i], expected) << "sample " << sample << " draw " << draws;
           tails += std::abs(expected) > 3.442619855899;
         }
       }
     }
     EXPECT_GT(tails, 10) << "the tail branch was not exercised";
   }
-}
-
-TEST(ZigguratStreamTest, PortableFillEqualsRepeatedGaussianZiggurat) {
-  ExpectFillEqualsRepeatedGaussianZiggurat(true);
-}
-
-// The kernels this CPU runs best (AVX-512 where it has it).
-TEST(ZigguratStreamTest, FillEqualsRepeatedGaussianZiggurat) {
-  ExpectFillEqualsRepeatedGaussianZiggurat(false);
 }
 
 // |ν_poly(ρ) − ν(ρ)| < 1e-15 against a long-double arccos, on a fine grid, both polynomial pieces,
@@ -95,11 +86,11 @@ std::vector<double> RunLanes(const CovarianceSde& sde, const Matrix& v0, double 
   kernel.Reset(v0, kSdeLanes);
   const int n = kernel.gaussians_per_step();
   std::vector<double> g(n * kSdeLanes), drawn(n);
-  std::vector<ZigguratStream> streams;
+  std::vector<RandomStream> streams;
   for (int p = 0; p < kSdeLanes; ++p) streams.emplace_back(5, 0, p, 1);
   for (int s = 0; s < steps; ++s) {
     for (int p = 0; p < kSdeLanes; ++p) {
-      streams[p].Fill(drawn.data(), n);
+      streams[p].FillGaussianZigguratOneWord(drawn.data(), n);
       for (int k = 0; k < n; ++k) g[k * kSdeLanes + p] = drawn[k];
     }
     kernel.Step(g.data());
@@ -118,8 +109,10 @@ std::vector<double> RunLanes(const CovarianceSde& sde, const Matrix& v0, double 
 
 // The batched kernel and the one-path scheme on the same increments agree to rounding (the
 // products are summed in another order and the Cholesky divides differently, so not bit for bit):
-// relative 1e-10 after 200 steps, for every m the kernel has a specialisation of, both blocks on;
-// a path that explodes does so in both.
+// relative 1e-9 after 200 steps, for every m the kernel has a specialisation of, both blocks on;
+// a path that explodes does so in both. The step amplifies rounding differences along a path
+// whose V grows (the worst lane here, m = 8 lane 4, ends at 1.06e-10 relative, V's entries ~10);
+// a wrong term or increment differs at 1e-3 or more.
 TEST(BatchedEulerMaruyamaTest, AgreesWithTheOnePathScheme) {
   for (int m = 1; m <= kMaxBatchedTokens; ++m) {
     const ModelPlan plan = ResolveModel(Transformer(m, 1.5, 0.3));
@@ -146,7 +139,7 @@ TEST(BatchedEulerMaruyamaTest, AgreesWithTheOnePathScheme) {
       ++compared;
       const double scale = path.v.cwiseAbs().maxCoeff();
       for (int k = 0; k < m * m; ++k) {
-        EXPECT_NEAR(batched[p * m * m + k], path.v.data()[k], 1e-10 * scale)
+        EXPECT_NEAR(batched[p * m * m + k], path.v.data()[k], 1e-9 * scale)
             << "m " << m << " lane " << p << " entry " << k;
       }
     }
