@@ -1,12 +1,15 @@
 // Throughput of method SDE in path-steps/s (one Euler–Maruyama step of one path = one unit), m = 8
 // tokens, shaped transformer (both blocks, so every drift and noise term runs), T = 0.5 at Δt = 1/256.
 // BM_SdeEngine goes through the engine's driver and statistics, as the CLI does; BM_SdeKernel is
-// the per-path kernel alone, the unit bench/reference/sde_numpy.py measures (increments drawn
-// from Philox inside, no statistics). bench/run_sde_comparison.sh runs both against NumPy.
+// the sampler alone on one batch of paths, the unit bench/reference/sde_numpy.py measures
+// (increments drawn from Philox inside, no statistics); BM_SdePathKernel is the one-path scheme it
+// replaced. bench/run_sde_comparison.sh runs them against NumPy.
 #include <benchmark/benchmark.h>
 
 #include "common/engine.h"
 #include "common/model_plan.h"
+#include "common/rng.h"
+#include "common/sde/euler_maruyama.h"
 #include "common/sde/sde_sampler.h"
 #include "oneapi/tbb/task_arena.h"
 
@@ -41,6 +44,7 @@ class TerminalOnly final : public SampleObserver {
   bool Cancelled() const override { return false; }
 };
 
+// The engine's unit of work: SdeSampler::kMaxBatch paths through the batched kernel.
 void BM_SdeKernel(benchmark::State& state) {
   const v1::RunSpec run = SdeRun(1);
   auto sampler = SdeSampler::Create(ResolveModel(run.model()), run.sde());
@@ -48,16 +52,51 @@ void BM_SdeKernel(benchmark::State& state) {
     state.SkipWithError(std::string(sampler.status().message()).c_str());
     return;
   }
+  constexpr int kPaths = SdeSampler::kMaxBatch;
   uint32_t sample = 0;
   for (auto _ : state) {
-    TerminalOnly observer;
-    auto status = sampler->Sample({1, 0, sample++}, observer);
+    TerminalOnly observers[kPaths];
+    SampleObserver* pointers[kPaths];
+    for (int p = 0; p < kPaths; ++p) pointers[p] = &observers[p];
+    auto status = sampler->SampleBatch({1, 0, sample}, pointers, kPaths);
+    sample += kPaths;
     benchmark::DoNotOptimize(status);
+  }
+  state.counters["path_steps_per_s"] = benchmark::Counter(
+      static_cast<double>(kDepth) * kPaths * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_SdeKernel)->Unit(benchmark::kMicrosecond);
+
+// The one-path scheme (euler_maruyama.h, RandomStream::GaussianZigguratOneWord increments) that the
+// batched kernel replaced, for the ratio in the same run.
+void BM_SdePathKernel(benchmark::State& state) {
+  const v1::RunSpec run = SdeRun(1);
+  const ModelPlan plan = ResolveModel(run.model());
+  auto sde = CovarianceSde::FromPlan(plan);
+  if (!sde.ok()) {
+    state.SkipWithError(std::string(sde.status().message()).c_str());
+    return;
+  }
+  const double dt = 1.0 / kWidth;
+  BrownianIncrement db(kTokens);
+  uint32_t sample = 0;
+  for (auto _ : state) {
+    SdePathState path(plan.v0);
+    for (int layer = 1; layer <= kDepth; ++layer) {
+      RandomStream stream(1, 0, sample, static_cast<uint32_t>(layer));
+      db.Draw(stream, dt, sde->has_attention_noise());
+      if (EulerMaruyamaStep(*sde, dt, db, Positivity::kEigenFloor, &path) ==
+          StepOutcome::kDiverged) {
+        break;
+      }
+    }
+    benchmark::DoNotOptimize(path.v.data());
+    ++sample;
   }
   state.counters["path_steps_per_s"] = benchmark::Counter(
       static_cast<double>(kDepth) * state.iterations(), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_SdeKernel)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SdePathKernel)->Unit(benchmark::kMicrosecond);
 
 void BM_SdeEngine(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));

@@ -1,5 +1,7 @@
 #include "common/engine.h"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <limits>
 #include <mutex>
@@ -104,10 +106,11 @@ class TableObserver final : public SampleObserver {
   std::vector<double> buffer_;
 };
 
-// Runs `kernel(sample)` for every sample on the arena; the first failure (lowest sample index)
-// wins, so the error too is independent of scheduling.
-absl::Status ForEachSample(int samples, const RunContext& context,
-                           const std::function<absl::Status(int)>& kernel) {
+// Runs `kernel(first, count)` on the arena for the samples in batches of `batch` (the last one
+// shorter); the first failure (lowest sample index) wins, so the error too is independent of
+// scheduling.
+absl::Status ForEachSample(int samples, int batch, const RunContext& context,
+                           const std::function<absl::Status(int, int)>& kernel) {
   std::mutex mutex;
   absl::Status first_error;
   int first_failed = samples;
@@ -115,14 +118,20 @@ absl::Status ForEachSample(int samples, const RunContext& context,
   int reported = 0;
   oneapi::tbb::task_group_context group;
   auto body = [&](const oneapi::tbb::blocked_range<int>& range) {
-    for (int s = range.begin(); s != range.end(); ++s) {
+    for (int b = range.begin(); b != range.end(); ++b) {
+      const int s = b * batch;
+      const int count = std::min(batch, samples - s);
+      auto which = [&] {
+        return count == 1 ? absl::StrCat("sample ", s)
+                          : absl::StrCat("samples ", s, "-", s + count - 1);
+      };
       absl::Status status;
       try {
-        status = kernel(s);
+        status = kernel(s, count);
       } catch (const std::bad_alloc&) {
-        status = absl::ResourceExhaustedError(absl::StrCat("sample ", s, ": out of memory"));
+        status = absl::ResourceExhaustedError(absl::StrCat(which(), ": out of memory"));
       } catch (const std::exception& e) {
-        status = absl::InternalError(absl::StrCat("sample ", s, ": ", e.what()));
+        status = absl::InternalError(absl::StrCat(which(), ": ", e.what()));
       }
       if (!status.ok()) {
         std::lock_guard<std::mutex> lock(mutex);
@@ -133,7 +142,7 @@ absl::Status ForEachSample(int samples, const RunContext& context,
         group.cancel_group_execution();
         return;
       }
-      const int now = done.fetch_add(1) + 1;
+      const int now = done.fetch_add(count) + count;
       if (context.progress) {
         std::lock_guard<std::mutex> lock(mutex);
         // About a hundred reports a point, and always the last one.
@@ -145,7 +154,8 @@ absl::Status ForEachSample(int samples, const RunContext& context,
     }
   };
   auto run = [&] {
-    oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<int>(0, samples, 1), body,
+    const int batches = (samples + batch - 1) / batch;
+    oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<int>(0, batches, 1), body,
                               oneapi::tbb::simple_partitioner(), group);
   };
   if (context.arena != nullptr) {
@@ -248,12 +258,25 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
   for (size_t i = 0; i < table.layers.size(); ++i) slot_of_layer[table.layers[i]] = i;
   const int covariance_stats = static_cast<int>(CovarianceStatNames(plan.tokens, options).size());
   const SampleCoordinates base{run.seed(), static_cast<uint32_t>(point), 0};
-  auto status = ForEachSample(samples, context, [&](int s) {
-    TableObserver observer(&table, slot_of_layer, options, covariance_stats, s, &context.cancelled);
+  // Method SDE advances SdeSampler::kMaxBatch paths together; the others one sample at a time.
+  const int batch = method == RunSpec::SDE ? SdeSampler::kMaxBatch : 1;
+  auto status = ForEachSample(samples, batch, context, [&](int first, int count) -> absl::Status {
     SampleCoordinates at = base;
-    at.sample = static_cast<uint32_t>(s);
+    at.sample = static_cast<uint32_t>(first);
+    if (method == RunSpec::SDE) {
+      std::vector<TableObserver> observers;
+      observers.reserve(count);
+      std::array<SampleObserver*, SdeSampler::kMaxBatch> pointers;
+      for (int p = 0; p < count; ++p) {
+        observers.emplace_back(&table, slot_of_layer, options, covariance_stats, first + p,
+                               &context.cancelled);
+        pointers[p] = &observers.back();
+      }
+      return sde->SampleBatch(at, pointers.data(), count);
+    }
+    TableObserver observer(&table, slot_of_layer, options, covariance_stats, first,
+                           &context.cancelled);
     switch (method) {
-      case RunSpec::SDE: return sde->Sample(at, observer);
       case RunSpec::COLUMNS: return SampleColumns(plan, at, observer);
       case RunSpec::GRAM: return SampleGram(plan, at, observer);
       default: return SampleDense(plan, at, run.gradients(), observer);

@@ -126,6 +126,70 @@ __attribute__((target("avx2"))) void PhiloxBlocksAvx2(const uint32_t counter[4],
   if (count > 8) StoreBlocks(b0, b1, b2, b3, count - 8, words + 32);
 }
 
+
+namespace {
+
+// Swaps the 32-bit halves of every 64-bit lane: a shuffle, which runs beside the multiplies
+// (vector shifts would compete with them for the same port).
+__attribute__((target("avx512f"))) inline __m512i SwapHalves(__m512i x) {
+  return _mm512_shuffle_epi32(x, _MM_PERM_CDAB);
+}
+
+}  // namespace
+
+// All sixteen blocks in one vector, one block per 32-bit lane: vpmuludq multiplies the even lanes
+// into 64-bit products, the odd lanes go through a swap, and masked blends reassemble the high and
+// low halves; the three-way xor is one ternary-logic instruction. The four state vectors are
+// transposed into word order at the end.
+__attribute__((target("avx512f"))) void PhiloxBlocksAvx512(const uint32_t counter[4],
+                                                           const uint32_t key[2], int count,
+                                                           uint32_t* words) {
+  static_assert(kPhiloxBatch == 16, "one vector of sixteen blocks");
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kMultiplier0));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kMultiplier1));
+  __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(counter[0])),
+                                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                                  14, 15));
+  __m512i x1 = _mm512_set1_epi32(static_cast<int>(counter[1]));
+  __m512i x2 = _mm512_set1_epi32(static_cast<int>(counter[2]));
+  __m512i x3 = _mm512_set1_epi32(static_cast<int>(counter[3]));
+  uint32_t k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0));
+    const __m512i key1 = _mm512_set1_epi32(static_cast<int>(k1));
+    const __m512i p0_even = _mm512_mul_epu32(x0, m0);
+    const __m512i p0_odd = _mm512_mul_epu32(SwapHalves(x0), m0);
+    const __m512i p1_even = _mm512_mul_epu32(x2, m1);
+    const __m512i p1_odd = _mm512_mul_epu32(SwapHalves(x2), m1);
+    const __m512i hi0 = _mm512_mask_blend_epi32(0xAAAA, SwapHalves(p0_even), p0_odd);
+    const __m512i lo0 = _mm512_mask_blend_epi32(0xAAAA, p0_even, SwapHalves(p0_odd));
+    const __m512i hi1 = _mm512_mask_blend_epi32(0xAAAA, SwapHalves(p1_even), p1_odd);
+    const __m512i lo1 = _mm512_mask_blend_epi32(0xAAAA, p1_even, SwapHalves(p1_odd));
+    x0 = _mm512_ternarylogic_epi32(hi1, x1, key0, 0x96);  // hi1 ^ x1 ^ key0
+    x2 = _mm512_ternarylogic_epi32(hi0, x3, key1, 0x96);
+    x1 = lo1;
+    x3 = lo0;
+    k0 += kKeyBump0;
+    k1 += kKeyBump1;
+  }
+  // Per 128-bit lane L (blocks 4L..4L+3): u_k holds block 4L + k's four words.
+  const __m512i t0 = _mm512_unpacklo_epi32(x0, x1), t1 = _mm512_unpackhi_epi32(x0, x1);
+  const __m512i t2 = _mm512_unpacklo_epi32(x2, x3), t3 = _mm512_unpackhi_epi32(x2, x3);
+  const __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+  const __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+  const __m512i a = _mm512_shuffle_i64x2(u0, u1, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m512i b = _mm512_shuffle_i64x2(u2, u3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m512i c = _mm512_shuffle_i64x2(u0, u1, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m512i d = _mm512_shuffle_i64x2(u2, u3, _MM_SHUFFLE(3, 2, 3, 2));
+  alignas(64) uint32_t blocks[4 * kPhiloxBatch];
+  uint32_t* out = count == kPhiloxBatch ? words : blocks;  // A whole batch goes straight out.
+  _mm512_storeu_si512(out, _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+  _mm512_storeu_si512(out + 16, _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+  _mm512_storeu_si512(out + 32, _mm512_shuffle_i64x2(c, d, _MM_SHUFFLE(2, 0, 2, 0)));
+  _mm512_storeu_si512(out + 48, _mm512_shuffle_i64x2(c, d, _MM_SHUFFLE(3, 1, 3, 1)));
+  if (count < kPhiloxBatch) std::memcpy(words, blocks, sizeof(uint32_t) * 4 * count);
+}
+
 #else
 
 void PhiloxBlocksAvx2(const uint32_t counter[4], const uint32_t key[2], int count,
@@ -133,10 +197,17 @@ void PhiloxBlocksAvx2(const uint32_t counter[4], const uint32_t key[2], int coun
   PhiloxBlocksPortable(counter, key, count, words);
 }
 
+void PhiloxBlocksAvx512(const uint32_t counter[4], const uint32_t key[2], int count,
+                        uint32_t* words) {
+  PhiloxBlocksPortable(counter, key, count, words);
+}
+
 #endif
 
 void PhiloxBlocks(const uint32_t counter[4], const uint32_t key[2], int count, uint32_t* words) {
-  if (CpuHasAvx2()) {
+  if (CpuHasAvx512()) {
+    PhiloxBlocksAvx512(counter, key, count, words);
+  } else if (CpuHasAvx2()) {
     PhiloxBlocksAvx2(counter, key, count, words);
   } else {
     PhiloxBlocksPortable(counter, key, count, words);

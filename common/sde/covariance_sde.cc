@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/sde/shaped_relu_nu.h"
 
 namespace sigprop {
 namespace {
@@ -29,16 +30,16 @@ void BrownianIncrement::Draw(RandomStream& stream, double dt, bool attention_noi
   const double root_dt = std::sqrt(dt);
   const double root_2dt = std::sqrt(2.0 * dt);
   for (int i = 0; i < m; ++i) {
-    symmetric(i, i) = root_2dt * stream.GaussianZiggurat();
+    symmetric(i, i) = root_2dt * stream.GaussianZigguratOneWord();
     for (int j = 0; j < i; ++j) {
-      const double x = root_dt * stream.GaussianZiggurat();
+      const double x = root_dt * stream.GaussianZigguratOneWord();
       symmetric(i, j) = x;
       symmetric(j, i) = x;
     }
   }
   if (!attention_noise) return;
   for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) attention(i, j) = root_dt * stream.GaussianZiggurat();
+    for (int j = 0; j < m; ++j) attention(i, j) = root_dt * stream.GaussianZigguratOneWord();
 }
 
 SdeWorkspace::SdeWorkspace(int tokens)
@@ -49,7 +50,11 @@ SdeWorkspace::SdeWorkspace(int tokens)
 
 double ShapedReluNu(double rho) {
   const double r = std::clamp(rho, -1.0, 1.0);
-  return std::sqrt(1.0 - r * r) - r * std::acos(r);
+  const double x = std::abs(r);
+  if (x <= 0.5) return nu_internal::NearZero(r * r - 0.125) - nu_internal::kHalfPi * r;
+  const double w = 0.5 * (1.0 - x);
+  const double near_one = w * std::sqrt(w) * nu_internal::NearOne(w - 0.125);
+  return r < 0.0 ? near_one + nu_internal::kPi * x : near_one;
 }
 
 absl::StatusOr<CovarianceSde> CovarianceSde::FromPlan(const ModelPlan& plan) {

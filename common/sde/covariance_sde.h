@@ -52,7 +52,7 @@ struct BrownianIncrement {
 
   // Allocates both m×m matrices.
   explicit BrownianIncrement(int tokens);
-  // Fresh increments from `stream` (its ziggurat Gaussians): m(m+1)/2, then m² more when
+  // Fresh increments from `stream` (its one-word ziggurat Gaussians): m(m+1)/2, then m² more when
   // `attention_noise`.
   void Draw(RandomStream& stream, double dt, bool attention_noise);
 };
@@ -99,7 +99,7 @@ class CovarianceSde {
 };
 
 // ν(ρ) = sqrt(1 − ρ²) − ρ arccos ρ, the shaped ReLU's kernel correction up to (c₊ − c₋)²/2π;
-// ρ is clamped to [−1, 1].
+// ρ is clamped to [−1, 1]. Polynomials, not libm's arccos (shaped_relu_nu.h): error < 1e-15.
 double ShapedReluNu(double rho);
 
 }  // namespace sigprop

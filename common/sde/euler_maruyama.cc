@@ -15,8 +15,8 @@ bool Factor(const Matrix& v, Eigen::LLT<Matrix>* llt, Matrix* l) {
   return l->diagonal().minCoeff() > 0.0;
 }
 
-// Eigenvalues raised to 1e-12 × the largest: the nearest positive-definite matrix in Frobenius
-// norm up to that floor.
+}  // namespace
+
 void FloorEigenvalues(Matrix* v) {
   Eigen::SelfAdjointEigenSolver<Matrix> eigen(*v);
   const Vector& values = eigen.eigenvalues();
@@ -25,8 +25,6 @@ void FloorEigenvalues(Matrix* v) {
   *v = eigen.eigenvectors() * raised.asDiagonal() * eigen.eigenvectors().transpose();
   *v = 0.5 * (*v + v->transpose()).eval();
 }
-
-}  // namespace
 
 SdePathState::SdePathState(const Matrix& v0)
     : v(v0),

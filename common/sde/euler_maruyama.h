@@ -40,6 +40,10 @@ struct SdePathState {
   explicit SdePathState(const Matrix& v0);
 };
 
+// Eigenvalues raised to 1e-12 × the largest: the nearest positive-definite matrix in Frobenius
+// norm up to that floor (Positivity::kEigenFloor).
+void FloorEigenvalues(Matrix* v);
+
 StepOutcome EulerMaruyamaStep(const CovarianceSde& sde, double dt, const BrownianIncrement& db,
                               Positivity positivity, SdePathState* state);
 

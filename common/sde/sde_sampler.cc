@@ -1,8 +1,17 @@
 #include "common/sde/sde_sampler.h"
 
+#include <array>
+#include <optional>
+
 #include "common/rng.h"
 
 namespace sigprop {
+namespace {
+
+constexpr int kMaxGaussians =
+    kMaxBatchedTokens * (kMaxBatchedTokens + 1) / 2 + kMaxBatchedTokens * kMaxBatchedTokens;
+
+}  // namespace
 
 absl::StatusOr<SdeSampler> SdeSampler::Create(const ModelPlan& plan,
                                               const v1::SdeOptions& options) {
@@ -17,6 +26,63 @@ absl::StatusOr<SdeSampler> SdeSampler::Create(const ModelPlan& plan,
 }
 
 absl::Status SdeSampler::Sample(const SampleCoordinates& at, SampleObserver& observer) const {
+  SampleObserver* const observers[] = {&observer};
+  return SampleBatch(at, observers, 1);
+}
+
+absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
+                                     SampleObserver* const* observers, int paths) const {
+  const int m = sde_.tokens();
+  if (!BatchedEulerMaruyama::Supports(m)) {
+    for (int p = 0; p < paths; ++p) {
+      SampleCoordinates at = first;
+      at.sample += static_cast<uint32_t>(p);
+      if (auto status = SamplePath(at, *observers[p]); !status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+  BatchedEulerMaruyama kernel(sde_, dt_, positivity_);
+  kernel.Reset(v0_, paths);
+  const int n = kernel.gaussians_per_step();
+  // gaussians[k * kSdeLanes + p]: lanes that are idle keep these zeros.
+  std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
+  std::array<double, kMaxGaussians> drawn;
+  std::array<std::optional<RandomStream>, kSdeLanes> streams;
+  Matrix v(m, m);
+  for (int p = 0; p < paths; ++p) observers[p]->OnCovariance(0, v0_);
+  for (int layer = 1; layer <= depth_; ++layer) {
+    if (observers[0]->Cancelled()) return absl::CancelledError("run cancelled");
+    for (int p = 0; p < paths; ++p) {
+      if (kernel.live(p)) {
+        streams[p].emplace(first.seed, first.point, first.sample + static_cast<uint32_t>(p),
+                           static_cast<uint32_t>(layer));
+      }
+    }
+    for (int k = 0; k < steps_per_layer_; ++k) {
+      for (int p = 0; p < paths; ++p) {
+        if (!kernel.live(p)) continue;
+        streams[p]->FillGaussianZigguratOneWord(drawn.data(), n);
+        for (int i = 0; i < n; ++i) gaussians[i * kSdeLanes + p] = drawn[i];
+      }
+      const uint32_t diverged = kernel.Step(gaussians.data());
+      for (int p = 0; p < paths; ++p) {
+        if ((diverged >> p) & 1u) observers[p]->OnDiverged(layer);
+      }
+    }
+    bool any_live = false;
+    for (int p = 0; p < paths; ++p) {
+      if (!kernel.live(p)) continue;
+      any_live = true;
+      if (!observers[p]->WantsLayer(layer)) continue;
+      kernel.Get(p, &v);
+      observers[p]->OnCovariance(layer, v);
+    }
+    if (!any_live) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SdeSampler::SamplePath(const SampleCoordinates& at, SampleObserver& observer) const {
   SdePathState state(v0_);
   BrownianIncrement db(sde_.tokens());
   const bool attention_noise = sde_.has_attention_noise();

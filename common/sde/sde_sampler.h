@@ -1,8 +1,10 @@
-// method SDE: one Monte-Carlo path of the covariance SDE (covariance_sde.h) by Euler–Maruyama
-// (euler_maruyama.h), reported through the same SampleObserver as a finite-width sampler, with
-// layer ℓ ↔ t = ℓ/n. A model of width n and depth d runs to T = d/n with Δt = 1/(n · steps_per_layer).
-// Increments of layer ℓ come from the stream (seed, point, sample, ℓ), so paths are reproducible
-// and independent of thread scheduling.
+// method SDE: Monte-Carlo paths of the covariance SDE (covariance_sde.h) by Euler–Maruyama,
+// reported through the same SampleObserver as a finite-width sampler, with layer ℓ ↔ t = ℓ/n.
+// Up to kSdeLanes paths advance together in the batched kernel (batched_euler_maruyama.h; m ≤ 8,
+// else one path at a time by euler_maruyama.h), the engine's unit of work for method SDE. A model of width n and depth d runs to T = d/n with Δt = 1/(n · steps_per_layer).
+// Increments of layer ℓ come from the stream (seed, point, sample, ℓ) (its one-word ziggurat
+// Gaussians, drawn in batches by FillGaussianZigguratOneWord), and lanes never mix, so a path depends only on (seed, point, sample): not on
+// thread scheduling, nor on which paths share its batch.
 #ifndef SIGPROP_COMMON_SDE_SDE_SAMPLER_H_
 #define SIGPROP_COMMON_SDE_SDE_SAMPLER_H_
 
@@ -10,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/finite/sample_observer.h"
 #include "common/model_plan.h"
+#include "common/sde/batched_euler_maruyama.h"
 #include "common/sde/covariance_sde.h"
 #include "common/sde/euler_maruyama.h"
 #include "sigprop/v1/run.pb.h"
@@ -21,8 +24,15 @@ class SdeSampler {
   // InvalidArgument (field relative to the model) when the model has no covariance SDE.
   static absl::StatusOr<SdeSampler> Create(const ModelPlan& plan, const v1::SdeOptions& options);
 
+  // Paths that advance together in SampleBatch.
+  static constexpr int kMaxBatch = kSdeLanes;
+
   // One path; stops after OnDiverged when it explodes (SPEC §3). CANCELLED when the observer says so.
   absl::Status Sample(const SampleCoordinates& at, SampleObserver& observer) const;
+  // Paths first.sample, …, first.sample + paths − 1 (paths ≤ kMaxBatch), path p reported to
+  // observers[p]; each the same as Sample would give. CANCELLED when observers[0] says so.
+  absl::Status SampleBatch(const SampleCoordinates& first, SampleObserver* const* observers,
+                           int paths) const;
 
   const CovarianceSde& process() const { return sde_; }
   double dt() const { return dt_; }
@@ -37,6 +47,9 @@ class SdeSampler {
         steps_per_layer_(steps_per_layer),
         dt_(dt),
         positivity_(positivity) {}
+
+  // One path by the scalar scheme (euler_maruyama.h), for m > kMaxBatchedTokens.
+  absl::Status SamplePath(const SampleCoordinates& at, SampleObserver& observer) const;
 
   CovarianceSde sde_;
   Matrix v0_;

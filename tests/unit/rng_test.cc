@@ -13,18 +13,20 @@
 namespace sigprop {
 namespace {
 
-// Both batched Philox implementations against Random123's, block by block, for every batch
-// length, with counters whose first word wraps inside the batch. The AVX2 one only where the CPU
-// has it (it would fault elsewhere); PhiloxBlocks dispatches to it there.
-TEST(PhiloxBlocksTest, BothImplementationsEqualRandom123) {
+// Every batched Philox implementation against Random123's, block by block, for every batch
+// length, with counters whose first word wraps inside the batch. AVX2 and AVX-512 only where the
+// CPU has them (they would fault elsewhere); PhiloxBlocks dispatches to the widest there.
+TEST(PhiloxBlocksTest, EveryImplementationEqualsRandom123) {
   r123::Philox4x32 philox;
   const uint32_t key[2] = {0x01234567u, 0x89ABCDEFu};
   for (uint32_t c0 : {0u, 12345u, 0xFFFFFFF8u}) {
     const uint32_t counter[4] = {c0, 7u, 0xDEADBEEFu, 3u};
     for (int count = 1; count <= kPhiloxBatch; ++count) {
-      uint32_t portable[4 * kPhiloxBatch], avx2[4 * kPhiloxBatch], dispatched[4 * kPhiloxBatch];
+      uint32_t portable[4 * kPhiloxBatch], avx2[4 * kPhiloxBatch], avx512[4 * kPhiloxBatch],
+          dispatched[4 * kPhiloxBatch];
       PhiloxBlocksPortable(counter, key, count, portable);
       if (CpuHasAvx2()) PhiloxBlocksAvx2(counter, key, count, avx2);
+      if (CpuHasAvx512()) PhiloxBlocksAvx512(counter, key, count, avx512);
       PhiloxBlocks(counter, key, count, dispatched);
       for (int b = 0; b < count; ++b) {
         const r123::Philox4x32::ctr_type ctr = {{c0 + static_cast<uint32_t>(b), 7u, 0xDEADBEEFu, 3u}};
@@ -32,6 +34,9 @@ TEST(PhiloxBlocksTest, BothImplementationsEqualRandom123) {
         for (int w = 0; w < 4; ++w) {
           ASSERT_EQ(portable[4 * b + w], want.v[w]) << c0 << " " << count << " " << b;
           if (CpuHasAvx2()) ASSERT_EQ(avx2[4 * b + w], want.v[w]) << c0 << " " << count << " " << b;
+          if (CpuHasAvx512()) {
+            ASSERT_EQ(avx512[4 * b + w], want.v[w]) << c0 << " " << count << " " << b;
+          }
           ASSERT_EQ(dispatched[4 * b + w], want.v[w]) << c0 << " " << count << " " << b;
         }
       }

@@ -1,0 +1,370 @@
+#include "common/sde/batched_euler_maruyama.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "common/sde/shaped_relu_nu.h"
+
+namespace sigprop {
+namespace {
+
+// One value per path. GCC lowers the operators to whatever the variant's target has (four SSE2,
+// two AVX2 or one AVX-512 instruction), always elementwise. may_alias: State's double arrays are
+// read and written both as lanes here and as doubles (Reset, Get, FloorLane).
+typedef double Lane __attribute__((vector_size(8 * kSdeLanes), __may_alias__));
+typedef int64_t LaneMask __attribute__((vector_size(8 * kSdeLanes)));
+static_assert(sizeof(Lane) == kSdeLanes * sizeof(double));
+
+constexpr int kStride = kMaxBatchedTokens;
+
+#define SIGPROP_INLINE [[gnu::always_inline]] inline
+
+// State is 64-byte aligned (alignas); these are for it only.
+SIGPROP_INLINE Lane Load(const double* p) { return *reinterpret_cast<const Lane*>(p); }
+SIGPROP_INLINE void Store(double* p, Lane x) { *reinterpret_cast<Lane*>(p) = x; }
+// The caller's increments need not be aligned.
+SIGPROP_INLINE Lane LoadUnaligned(const double* p) {
+  Lane x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+SIGPROP_INLINE Lane Broadcast(double x) { return Lane{} + x; }
+
+SIGPROP_INLINE Lane Sqrt(Lane x) {
+  Lane r;
+  for (int p = 0; p < kSdeLanes; ++p) r[p] = __builtin_sqrt(x[p]);
+  return r;
+}
+
+SIGPROP_INLINE uint32_t Bits(LaneMask mask) {
+  uint32_t bits = 0;
+  for (int p = 0; p < kSdeLanes; ++p) bits |= (mask[p] != 0 ? 1u : 0u) << p;
+  return bits;
+}
+
+SIGPROP_INLINE LaneMask MaskOf(uint32_t bits) {
+  LaneMask mask;
+  for (int p = 0; p < kSdeLanes; ++p) mask[p] = (bits >> p) & 1u ? -1 : 0;
+  return mask;
+}
+
+// ν(ρ) lane by lane, composed as ShapedReluNu composes it (shaped_relu_nu.h).
+SIGPROP_INLINE Lane Nu(Lane rho) {
+  const Lane r = rho < -1.0 ? Broadcast(-1.0) : (rho > 1.0 ? Broadcast(1.0) : rho);
+  const Lane x = r < 0.0 ? -r : r;
+  const Lane near_zero = nu_internal::NearZero(r * r - 0.125) - nu_internal::kHalfPi * r;
+  const Lane w = 0.5 * (1.0 - x);
+  Lane near_one = w * Sqrt(w) * nu_internal::NearOne(w - 0.125);
+  near_one = r < 0.0 ? near_one + nu_internal::kPi * x : near_one;
+  return x <= 0.5 ? near_zero : near_one;
+}
+
+// L = chol(V) for every lane; returns the lanes whose pivots were all > 0.
+template <int M>
+SIGPROP_INLINE uint32_t Cholesky(BatchedEulerMaruyama::State* s) {
+  Lane (*L)[kStride] = reinterpret_cast<Lane(*)[kStride]>(s->l);
+  const Lane (*V)[kStride] = reinterpret_cast<const Lane(*)[kStride]>(s->v);
+  LaneMask ok = LaneMask{} - 1;
+  for (int j = 0; j < M; ++j) {
+    Lane d = V[j][j];
+    for (int k = 0; k < j; ++k) d = d - L[j][k] * L[j][k];
+    ok &= d > 0.0;
+    const Lane root = Sqrt(d);
+    const Lane inverse = 1.0 / root;
+    L[j][j] = root;
+    for (int i = j + 1; i < M; ++i) {
+      Lane x = V[i][j];
+      for (int k = 0; k < j; ++k) x = x - L[i][k] * L[j][k];
+      L[i][j] = x * inverse;
+      L[j][i] = Lane{};
+    }
+  }
+  return Bits(ok);
+}
+
+// Identity V and L in the lanes of `bits`, so idle lanes stay finite.
+template <int M>
+SIGPROP_INLINE void ResetLanes(uint32_t bits, BatchedEulerMaruyama::State* s) {
+  const LaneMask reset = MaskOf(bits);
+  for (int i = 0; i < M; ++i) {
+    for (int j = 0; j < M; ++j) {
+      const Lane value = Broadcast(i == j ? 1.0 : 0.0);
+      double* v = s->v + (i * kStride + j) * kSdeLanes;
+      double* l = s->l + (i * kStride + j) * kSdeLanes;
+      Store(v, reset ? value : Load(v));
+      Store(l, reset ? value : Load(l));
+    }
+  }
+}
+
+// Not inlined: a failed factorisation is rare, and this is scalar Eigen code.
+[[gnu::noinline]] void FloorLane(int tokens, int lane, BatchedEulerMaruyama::State* s) {
+  Matrix v(tokens, tokens);
+  for (int i = 0; i < tokens; ++i)
+    for (int j = 0; j < tokens; ++j) v(i, j) = s->v[(i * kStride + j) * kSdeLanes + lane];
+  FloorEigenvalues(&v);
+  for (int i = 0; i < tokens; ++i)
+    for (int j = 0; j < tokens; ++j) s->v[(i * kStride + j) * kSdeLanes + lane] = v(i, j);
+}
+
+template <int M>
+SIGPROP_INLINE uint32_t StepBody(const BatchedEulerMaruyama::Params& c, uint32_t live,
+                                 const double* gaussians, BatchedEulerMaruyama::State* s) {
+  Lane (*V)[kStride] = reinterpret_cast<Lane(*)[kStride]>(s->v);
+  const Lane (*L)[kStride] = reinterpret_cast<const Lane(*)[kStride]>(s->l);
+  auto gaussian = [gaussians](int k) { return LoadUnaligned(gaussians + k * kSdeLanes); };
+  const double inv_m = 1.0 / M;
+
+  // dG = U + Uᵀ.
+  Lane U[M][M];
+  int next = 0;
+  for (int i = 0; i < M; ++i) {
+    U[i][i] = c.half_root_2dt * gaussian(next++);
+    for (int j = 0; j < i; ++j) U[i][j] = c.root_dt * gaussian(next++);
+  }
+
+  Lane mean[M];
+  for (int j = 0; j < M; ++j) {
+    Lane sum = V[0][j];
+    for (int i = 1; i < M; ++i) sum = sum + V[i][j];
+    mean[j] = sum * inv_m;
+  }
+
+  // Drift, lower triangle (it is symmetric).
+  Lane drift[M][M];
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j <= i; ++j) drift[i][j] = Lane{};
+  if (c.attention_drift != 0.0) {
+    Lane grand = mean[0];
+    for (int j = 1; j < M; ++j) grand = grand + mean[j];
+    grand = grand * inv_m;
+    Lane tr_pvpv = Lane{}, tr_pvp = Lane{};
+    Lane centred_diagonal[M];
+    for (int i = 0; i < M; ++i) {
+      for (int j = 0; j < M; ++j) {
+        const Lane centred = V[i][j] - mean[i] - mean[j] + grand;
+        tr_pvpv = tr_pvpv + centred * V[i][j];
+        if (i == j) centred_diagonal[i] = centred;
+      }
+      tr_pvp = tr_pvp + centred_diagonal[i];
+    }
+    Lane d_tilde[M];
+    for (int i = 0; i < M; ++i) d_tilde[i] = centred_diagonal[i] - tr_pvp * inv_m;
+    Lane vd[M];
+    for (int i = 0; i < M; ++i) {
+      Lane sum = V[i][0] * d_tilde[0];
+      for (int k = 1; k < M; ++k) sum = sum + V[i][k] * d_tilde[k];
+      vd[i] = sum;
+    }
+    const Lane cubic = c.attention_drift * tr_pvpv * (inv_m * inv_m);
+    const double half = c.attention_drift * 0.5 * inv_m;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j <= i; ++j)
+        drift[i][j] = cubic * V[i][j] + half * (V[i][i] * vd[j] + V[j][j] * vd[i]);
+  }
+  if (c.mlp_drift != 0.0 && M > 1) {
+    Lane root[M], inverse[M];
+    for (int i = 0; i < M; ++i) {
+      root[i] = Sqrt(V[i][i]);
+      inverse[i] = 1.0 / root[i];
+    }
+    for (int i = 1; i < M; ++i) {
+      for (int j = 0; j < i; ++j) {
+        const Lane scale = root[i] * root[j];
+        drift[i][j] = drift[i][j] + c.mlp_drift * Nu(V[i][j] * inverse[i] * inverse[j]) * scale;
+      }
+    }
+  }
+
+  // Noise, lower triangle: root_s (M + Mᵀ) with M = (L U) Lᵀ, plus a (E V + (E V)ᵀ).
+  Lane lu[M][M];
+  for (int i = 0; i < M; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      Lane sum = L[i][j] * U[j][j];
+      for (int k = j + 1; k <= i; ++k) sum = sum + L[i][k] * U[k][j];
+      lu[i][j] = sum;
+    }
+  }
+  Lane product[M][M];
+  for (int i = 0; i < M; ++i) {
+    for (int j = 0; j < M; ++j) {
+      const int last = i < j ? i : j;
+      Lane sum = lu[i][0] * L[j][0];
+      for (int k = 1; k <= last; ++k) sum = sum + lu[i][k] * L[j][k];
+      product[i][j] = sum;
+    }
+  }
+  Lane noise[M][M];
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j <= i; ++j) noise[i][j] = c.root_lin_variance * (product[i][j] + product[j][i]);
+
+  if (c.attention_scale != 0.0) {
+    Lane B[M][M];
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < M; ++j) B[i][j] = c.root_dt * gaussian(next++);
+    // X = Lᵀ (P V), Y = dB₂ X, E V = L Y.
+    Lane pv[M][M];
+    for (int k = 0; k < M; ++k)
+      for (int j = 0; j < M; ++j) pv[k][j] = V[k][j] - mean[j];
+    Lane x[M][M];
+    for (int i = 0; i < M; ++i) {
+      for (int j = 0; j < M; ++j) {
+        Lane sum = L[i][i] * pv[i][j];
+        for (int k = i + 1; k < M; ++k) sum = sum + L[k][i] * pv[k][j];
+        x[i][j] = sum;
+      }
+    }
+    Lane y[M][M];
+    for (int i = 0; i < M; ++i) {
+      for (int j = 0; j < M; ++j) {
+        Lane sum = B[i][0] * x[0][j];
+        for (int k = 1; k < M; ++k) sum = sum + B[i][k] * x[k][j];
+        y[i][j] = sum;
+      }
+    }
+    for (int i = 0; i < M; ++i) {
+      for (int j = 0; j < M; ++j) {
+        Lane sum = L[i][0] * y[0][j];
+        for (int k = 1; k <= i; ++k) sum = sum + L[i][k] * y[k][j];
+        product[i][j] = sum;
+      }
+    }
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j <= i; ++j)
+        noise[i][j] = noise[i][j] + c.attention_scale * (product[i][j] + product[j][i]);
+  }
+
+  // V ← V + b Δt + σ ΔB, symmetric; then the divergence test (SPEC §3) on the new V.
+  LaneMask finite = LaneMask{} - 1, bounded = LaneMask{} - 1;
+  for (int i = 0; i < M; ++i) {
+    for (int j = 0; j <= i; ++j) {
+      const Lane updated = V[i][j] + c.dt * drift[i][j] + noise[i][j];
+      V[i][j] = updated;
+      V[j][i] = updated;
+      finite &= (updated - updated) == 0.0;
+    }
+    bounded &= V[i][i] <= 1e12;
+  }
+  uint32_t diverged = live & ~(Bits(finite) & Bits(bounded));
+  live &= ~diverged;
+
+  uint32_t factored = Cholesky<M>(s);
+  uint32_t failed = live & ~factored;
+  if (failed != 0) {
+    if (c.positivity == Positivity::kStop) {
+      diverged |= failed;
+    } else {
+      for (int p = 0; p < kSdeLanes; ++p)
+        if ((failed >> p) & 1u) FloorLane(M, p, s);
+      factored = Cholesky<M>(s);
+      diverged |= failed & ~factored;
+    }
+    live &= ~diverged;
+  }
+  if (live != (1u << kSdeLanes) - 1) ResetLanes<M>(~live & ((1u << kSdeLanes) - 1), s);
+  return diverged;
+}
+
+template <int M>
+__attribute__((target("avx512f"))) uint32_t StepAvx512(const BatchedEulerMaruyama::Params& c,
+                                                        uint32_t live, const double* gaussians,
+                                                        BatchedEulerMaruyama::State* s) {
+  return StepBody<M>(c, live, gaussians, s);
+}
+
+template <int M>
+__attribute__((target("avx2"))) uint32_t StepAvx2(const BatchedEulerMaruyama::Params& c,
+                                                  uint32_t live, const double* gaussians,
+                                                  BatchedEulerMaruyama::State* s) {
+  return StepBody<M>(c, live, gaussians, s);
+}
+
+template <int M>
+uint32_t StepBaseline(const BatchedEulerMaruyama::Params& c, uint32_t live,
+                      const double* gaussians, BatchedEulerMaruyama::State* s) {
+  return StepBody<M>(c, live, gaussians, s);
+}
+
+template <int M>
+BatchedEulerMaruyama::StepFunction StepFor(SdeIsa isa) {
+  switch (isa) {
+    case SdeIsa::kAvx512: return &StepAvx512<M>;
+    case SdeIsa::kAvx2: return &StepAvx2<M>;
+    case SdeIsa::kBaseline: break;
+  }
+  return &StepBaseline<M>;
+}
+
+BatchedEulerMaruyama::StepFunction StepFor(int tokens, SdeIsa isa) {
+  switch (tokens) {
+    case 1: return StepFor<1>(isa);
+    case 2: return StepFor<2>(isa);
+    case 3: return StepFor<3>(isa);
+    case 4: return StepFor<4>(isa);
+    case 5: return StepFor<5>(isa);
+    case 6: return StepFor<6>(isa);
+    case 7: return StepFor<7>(isa);
+    default: return StepFor<8>(isa);
+  }
+}
+
+}  // namespace
+
+std::vector<SdeIsa> SupportedSdeIsas() {
+  std::vector<SdeIsa> isas = {SdeIsa::kBaseline};
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) isas.push_back(SdeIsa::kAvx2);
+  if (__builtin_cpu_supports("avx512f")) isas.push_back(SdeIsa::kAvx512);
+  return isas;
+}
+
+bool BatchedEulerMaruyama::Supports(int tokens) {
+  return tokens >= 1 && tokens <= kMaxBatchedTokens;
+}
+
+BatchedEulerMaruyama::BatchedEulerMaruyama(const CovarianceSde& sde, double dt,
+                                           Positivity positivity)
+    : BatchedEulerMaruyama(sde, dt, positivity, SupportedSdeIsas().back()) {}
+
+BatchedEulerMaruyama::BatchedEulerMaruyama(const CovarianceSde& sde, double dt,
+                                           Positivity positivity, SdeIsa isa)
+    : params_{sde.tokens(),
+              dt,
+              0.5 * std::sqrt(2.0 * dt),
+              std::sqrt(dt),
+              std::sqrt(sde.lin_variance()),
+              sde.attention_scale(),
+              sde.attention_drift(),
+              sde.mlp_drift(),
+              positivity},
+      gaussians_(sde.tokens() * (sde.tokens() + 1) / 2 +
+                 (sde.has_attention_noise() ? sde.tokens() * sde.tokens() : 0)),
+      step_(StepFor(sde.tokens(), isa)) {}
+
+void BatchedEulerMaruyama::Reset(const Matrix& v0, int paths) {
+  const int m = params_.tokens;
+  for (int i = 0; i < kMaxBatchedTokens; ++i) {
+    for (int j = 0; j < kMaxBatchedTokens; ++j) {
+      const double x = i < m && j < m ? v0(i, j) : (i == j ? 1.0 : 0.0);
+      for (int p = 0; p < kSdeLanes; ++p) {
+        state_.v[(i * kStride + j) * kSdeLanes + p] = p < paths ? x : (i == j ? 1.0 : 0.0);
+      }
+    }
+  }
+  live_ = paths >= kSdeLanes ? (1u << kSdeLanes) - 1 : (1u << paths) - 1;
+  Cholesky<kMaxBatchedTokens>(&state_);
+}
+
+uint32_t BatchedEulerMaruyama::Step(const double* gaussians) {
+  const uint32_t diverged = step_(params_, live_, gaussians, &state_);
+  live_ &= ~diverged;
+  return diverged;
+}
+
+void BatchedEulerMaruyama::Get(int lane, Matrix* v) const {
+  const int m = params_.tokens;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) (*v)(i, j) = state_.v[(i * kStride + j) * kSdeLanes + lane];
+}
+
+}  // namespace sigprop

@@ -1,0 +1,85 @@
+// Euler–Maruyama (euler_maruyama.h) for kSdeLanes paths at once: the same scheme, step for step,
+// with every quantity of a step held as a vector of one value per path (structure of arrays), so the
+// 8×8 products, the Cholesky factor, the drift and ν(ρ) (shaped_relu_nu.h) run as vector
+// instructions across paths. Lanes never mix: a path's values depend only on its own increments,
+// whatever the other lanes hold, and the arithmetic is elementwise IEEE +, −, ×, ÷, sqrt without
+// contraction (compiled with -ffp-contract=off), so the SSE2, AVX2 and AVX-512 variants, chosen at
+// run time, return identical bits.
+//
+// Per step, with L = chol(V) (lower) and the symmetric increment written dG = U + Uᵀ (U lower,
+// U_αα = dG_αα/2), every product is triangular where it can be:
+//   L dG Lᵀ = M + Mᵀ,  M = (L U) Lᵀ;     E V = L (dB₂ (Lᵀ (P V))),  P V = V − 1 (column means)ᵀ.
+// The new V is symmetric by construction (the increments are formed as X + Xᵀ), so the scheme's
+// symmetrisation is exact. Non-finite V or V_αα > 1e12 diverges the lane; a failed Cholesky floors
+// the eigenvalues (FloorEigenvalues, per lane) or diverges it, as Positivity says.
+#ifndef SIGPROP_COMMON_SDE_BATCHED_EULER_MARUYAMA_H_
+#define SIGPROP_COMMON_SDE_BATCHED_EULER_MARUYAMA_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "common/linalg.h"
+#include "common/sde/covariance_sde.h"
+#include "common/sde/euler_maruyama.h"
+
+namespace sigprop {
+
+inline constexpr int kSdeLanes = 8;
+inline constexpr int kMaxBatchedTokens = 8;
+
+// Instruction sets of the dispatched variants; all give the same results.
+enum class SdeIsa { kBaseline, kAvx2, kAvx512 };
+
+// The variants this CPU runs, best last.
+std::vector<SdeIsa> SupportedSdeIsas();
+
+class BatchedEulerMaruyama {
+ public:
+  // Whether m tokens fit the batched kernel (1 ≤ m ≤ kMaxBatchedTokens).
+  static bool Supports(int tokens);
+
+  // The best variant this CPU runs; tests pass one explicitly.
+  BatchedEulerMaruyama(const CovarianceSde& sde, double dt, Positivity positivity);
+  BatchedEulerMaruyama(const CovarianceSde& sde, double dt, Positivity positivity, SdeIsa isa);
+
+  // Standard normals one step consumes per path, in BrownianIncrement::Draw's order (dG's lower
+  // triangle row by row, diagonal first, then dB₂ row-major when there is attention noise).
+  int gaussians_per_step() const { return gaussians_; }
+
+  // Every lane at V0 (positive definite); lanes ≥ `paths` are idle (never stepped).
+  void Reset(const Matrix& v0, int paths);
+
+  // One step of every live lane. `gaussians[k * kSdeLanes + p]` is the k-th standard normal of
+  // lane p (idle or diverged lanes: any finite value). Returns the lanes that diverged in this
+  // step (bit p), which are then idle.
+  uint32_t Step(const double* gaussians);
+
+  bool live(int lane) const { return (live_ >> lane) & 1u; }
+  // V of one lane into `v` (m×m, already sized).
+  void Get(int lane, Matrix* v) const;
+
+  // Structure of arrays: entry (i, j) of lane p at [(i * kMaxBatchedTokens + j) * kSdeLanes + p].
+  struct alignas(64) State {
+    double v[kMaxBatchedTokens * kMaxBatchedTokens * kSdeLanes];
+    double l[kMaxBatchedTokens * kMaxBatchedTokens * kSdeLanes];
+  };
+  struct Params {
+    int tokens;
+    double dt, half_root_2dt, root_dt, root_lin_variance, attention_scale, attention_drift,
+        mlp_drift;
+    Positivity positivity;
+  };
+  using StepFunction = uint32_t (*)(const Params&, uint32_t live, const double* gaussians,
+                                    State* state);
+
+ private:
+  Params params_;
+  int gaussians_;
+  StepFunction step_;
+  uint32_t live_ = 0;
+  State state_;
+};
+
+}  // namespace sigprop
+
+#endif  // SIGPROP_COMMON_SDE_BATCHED_EULER_MARUYAMA_H_
