@@ -142,6 +142,12 @@ inline bool ZigguratFast(const ZigguratTables& z, int32_t hz, uint32_t iz, doubl
   return magnitude < z.kn[iz];
 }
 
+// The wedge of layer iz ≥ 1: x, drawn uniformly over the layer's width, is kept when the uniform
+// u puts a point under the density between the layer's edges.
+inline bool WedgeAccepts(const ZigguratTables& z, uint32_t iz, double x, double u) {
+  return z.fn[iz] + u * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x);
+}
+
 // GaussianZigguratOneWord's split of a word: layer from the low 7 bits, the signed value from the
 // upper 25, moved to the middle of its 2⁷-wide cell (…, −64, 64, 192, …) so that ±x are equally
 // likely.
@@ -216,24 +222,16 @@ void RandomStream::FillGaussian(double* out, std::size_t n) {
   if (i < n) out[i] = Gaussian();
 }
 
-double RandomStream::GaussianZiggurat() {
-  const int32_t hz = static_cast<int32_t>(NextWord());
-  const uint32_t iz = NextWord() & 127u;
-  double x;
-  if (ZigguratFast(Ziggurat(), hz, iz, &x)) return x;
-  return ZigguratSlow(hz, iz, /*one_word=*/false);
-}
-
 double RandomStream::GaussianZigguratOneWord() {
   int32_t hz;
   uint32_t iz;
   SplitOneWord(NextWord(), &hz, &iz);
   double x;
   if (ZigguratFast(Ziggurat(), hz, iz, &x)) return x;
-  return ZigguratSlow(hz, iz, /*one_word=*/true);
+  return ZigguratSlow(hz, iz);
 }
 
-double RandomStream::ZigguratSlow(int32_t hz, uint32_t iz, bool one_word) {
+double RandomStream::ZigguratSlow(int32_t hz, uint32_t iz) {
   const ZigguratTables& z = Ziggurat();
   if (iz == 0) {
     // The tail beyond r (Marsaglia 1964): x = −log(U₁)/r until −2 log(U₂) > x².
@@ -246,8 +244,8 @@ double RandomStream::ZigguratSlow(int32_t hz, uint32_t iz, bool one_word) {
   }
   // The wedge of layer iz: accept under the density; otherwise start over with fresh words.
   const double x = hz * z.wn[iz];
-  if (z.fn[iz] + Uniform() * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) return x;
-  return one_word ? GaussianZigguratOneWord() : GaussianZiggurat();
+  if (WedgeAccepts(z, iz, x, Uniform())) return x;
+  return GaussianZigguratOneWord();
 }
 
 void RandomStream::FillGaussianZigguratOneWord(double* out, std::size_t n) {
@@ -280,13 +278,13 @@ void RandomStream::FillGaussianZigguratOneWord(double* out, std::size_t n) {
         const double u = UnitFromWords(words[w], words[w + 1]);
         w += 2;
         const double x = out[i];
-        if (z.fn[iz] + u * (z.fn[iz - 1] - z.fn[iz]) < std::exp(-0.5 * x * x)) ++i;
+        if (WedgeAccepts(z, iz, x, u)) ++i;
         continue;
       }
       // The tail, or a wedge at the end of the batch, reads through the stream: put the stream
       // where repeated single draws would be, then go on in this batch from wherever it left off.
       SyncToBatch(words, first, w);
-      out[i++] = ZigguratSlow(hz, iz, /*one_word=*/true);
+      out[i++] = ZigguratSlow(hz, iz);
       w = 4 * static_cast<int>(counter_.v[0] - first - 1) + used_;
     }
     if (w <= total) SyncToBatch(words, first, w);

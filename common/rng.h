@@ -35,17 +35,12 @@ class RandomStream {
   // n standard normals; the same values as n calls of Gaussian().
   void FillGaussian(double* out, std::size_t n);
   // Standard normal by the ziggurat method (Marsaglia & Tsang 2000, 128 layers), another fixed
-  // transform of the same Philox words: about 7× faster than Gaussian() because 99% of draws cost
-  // two words and a table lookup, no log or sin. Its values differ from Gaussian()'s. The layer
-  // index and the 32-bit signed value come from separate words (Doornik 2005's fix for the
-  // original's correlated bits). Resolution 2⁻³¹ of the layer width: ample for the SDE's
-  // Brownian increments, its user.
-  double GaussianZiggurat();
-  // Standard normal by the same ziggurat from ONE Philox word: the layer index from its low 7 bits
-  // and the signed value from its upper 25 (disjoint bits, so Doornik's correlation does not
-  // arise), centred on odd multiples of 2⁶ so the grid is symmetric. Resolution 2⁻²⁴ of the layer
-  // width, half the words of GaussianZiggurat(): for the exact MLP's m·n_h hidden pre-activations
-  // a layer, where generation is most of the cost.
+  // transform of the Philox words: much faster than Gaussian() because 99% of draws cost one word
+  // and a table lookup, no log or sin. Its values differ from Gaussian()'s. The layer index comes
+  // from the word's low 7 bits and the signed value from its upper 25 — disjoint bits, so the
+  // correlation of the original (which took both from the same bits; Doornik 2005) does not
+  // arise — centred on odd multiples of 2⁶ so the grid is symmetric. Resolution 2⁻²⁴ of the layer
+  // width: ample for the exact MLP's hidden pre-activations and the SDE's Brownian increments.
   double GaussianZigguratOneWord();
   // n of those; the same values as n calls of GaussianZigguratOneWord(), from Philox blocks
   // generated in batches.
@@ -59,8 +54,7 @@ class RandomStream {
   uint32_t NextWord();
   // The rare part of a ziggurat draw whose words (hz, iz) missed the fast rectangle: the tail or
   // the wedge, and on rejection a fresh draw.
-  // `one_word` says which draw starts over on a rejection.
-  double ZigguratSlow(int32_t hz, uint32_t iz, bool one_word);
+  double ZigguratSlow(int32_t hz, uint32_t iz);
   // Leaves the stream just after the first `taken` words of a batch of Philox blocks that began
   // at block `first` (its unused blocks are discarded, to be made again on the next refill).
   void SyncToBatch(const uint32_t* words, uint32_t first, int taken);
