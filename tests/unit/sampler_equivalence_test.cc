@@ -188,6 +188,16 @@ TEST(SamplerVariantsTest, NarrowKeysAndHiddenBelowTokens) {
   ExpectSameLaw(run, {RunSpec::COLUMNS, RunSpec::GRAM});
 }
 
+// The check of ExpectSameLaw, DENSE on `run` against GRAM on `wrong` with the same seeds, must
+// reject: p below the threshold.
+void ExpectGramRejected(const RunSpec& run, const RunSpec& wrong) {
+  std::string report;
+  EXPECT_LT(MinP(LastLayer(run, RunSpec::DENSE, run.seed()),
+                 LastLayer(wrong, RunSpec::GRAM, run.seed() + 1000 + RunSpec::GRAM), &report),
+            kThreshold)
+      << report;
+}
+
 // The negative controls: the same test, at the same sample size, rejects a GRAM chain whose
 // attention γ is 10% too large, (a) with λ kept (the mean grows 10% a layer) and (b) with λ
 // re-solved from λ² + γ² = 1, which keeps E V_αα and changes only the balance of drift and
@@ -201,11 +211,7 @@ TEST(SamplerNegativeControlTest, TenPercentWrongGammaIsRejected) {
   run.mutable_model()->mutable_mlp()->set_branch_scale(std::sqrt(0.5));
   RunSpec wrong = run;
   wrong.mutable_model()->mutable_attention()->set_branch_scale(1.1 * std::sqrt(0.5));
-  std::string report;
-  EXPECT_LT(MinP(LastLayer(run, RunSpec::DENSE, run.seed()),
-                 LastLayer(wrong, RunSpec::GRAM, run.seed() + 1000 + RunSpec::GRAM), &report),
-            kThreshold)
-      << report;
+  ExpectGramRejected(run, wrong);
 }
 
 TEST(SamplerNegativeControlTest, TenPercentWrongGammaWithResolvedSkipIsRejected) {
@@ -213,11 +219,7 @@ TEST(SamplerNegativeControlTest, TenPercentWrongGammaWithResolvedSkipIsRejected)
   run.mutable_model()->set_depth(48);
   RunSpec wrong = run;
   wrong.mutable_model()->mutable_attention()->set_branch_scale(1.1 * std::sqrt(0.5));
-  std::string report;
-  EXPECT_LT(MinP(LastLayer(run, RunSpec::DENSE, run.seed()),
-                 LastLayer(wrong, RunSpec::GRAM, run.seed() + 1000 + RunSpec::GRAM), &report),
-            kThreshold)
-      << report;
+  ExpectGramRejected(run, wrong);
   // The correct chain at the same depth passes, so the rejection is the error's doing.
   ExpectSameLaw(run, {RunSpec::GRAM});
 }
