@@ -42,7 +42,7 @@ class TableObserver final : public SampleObserver {
  public:
   TableObserver(SampleTable* table, const std::vector<int>& slot_of_layer,
                 const CovarianceStatOptions& options, int covariance_stats, int sample,
-                const std::function<bool()>* cancelled)
+                const std::function<bool()>* cancelled, double divergence_threshold)
       : table_(table),
         slot_of_layer_(slot_of_layer),
         options_(options),
@@ -50,6 +50,7 @@ class TableObserver final : public SampleObserver {
         sample_(sample),
         cancelled_(cancelled),
         repairs_stat_(table->StatIndex(kRootRepairsStatName)),
+        divergence_threshold_(divergence_threshold),
         buffer_(covariance_stats) {}
 
   void OnCovariance(int layer, const Matrix& v) override {
@@ -90,6 +91,8 @@ class TableObserver final : public SampleObserver {
 
   bool Cancelled() const override { return *cancelled_ && (*cancelled_)(); }
 
+  double DivergenceThreshold() const override { return divergence_threshold_; }
+
  private:
   void Set(int slot, int stat, double x) {
     table_->values[(static_cast<size_t>(slot) * table_->names.size() + stat) * table_->samples +
@@ -103,6 +106,7 @@ class TableObserver final : public SampleObserver {
   int sample_;
   const std::function<bool()>* cancelled_;
   int repairs_stat_;
+  double divergence_threshold_;
   std::vector<double> buffer_;
 };
 
@@ -222,6 +226,9 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
   const RunSpec::Method method = ChooseMethod(run);
   CovarianceStatOptions options;
   options.eigenvalues = run.eigenvalues();
+  const double threshold = run.divergence_threshold() > 0
+                               ? run.divergence_threshold()
+                               : SampleObserver::kDefaultDivergenceThreshold;
 
   if (method == RunSpec::LIMIT) {
     auto trajectory = LimitTrajectory(plan);
@@ -232,9 +239,9 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     const std::function<bool()> never;
     TableObserver observer(&table, slot_of_layer, options,
                            static_cast<int>(CovarianceStatNames(plan.tokens, options).size()), 0,
-                           &never);
+                           &never, threshold);
     for (int l = 0; l <= plan.depth; ++l) {
-      if (IsDiverged((*trajectory)[l])) {
+      if (IsDiverged((*trajectory)[l], threshold)) {
         observer.OnDiverged(l);
         break;
       }
@@ -269,13 +276,13 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
       std::array<SampleObserver*, SdeSampler::kMaxBatch> pointers;
       for (int p = 0; p < count; ++p) {
         observers.emplace_back(&table, slot_of_layer, options, covariance_stats, first + p,
-                               &context.cancelled);
+                               &context.cancelled, threshold);
         pointers[p] = &observers.back();
       }
       return sde->SampleBatch(at, pointers.data(), count);
     }
     TableObserver observer(&table, slot_of_layer, options, covariance_stats, first,
-                           &context.cancelled);
+                           &context.cancelled, threshold);
     switch (method) {
       case RunSpec::COLUMNS: return SampleColumns(plan, at, observer);
       case RunSpec::GRAM: return SampleGram(plan, at, observer);

@@ -290,6 +290,14 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
     return Bad(path, "record_every",
                absl::StrCat("must be ≥ 0 (0 means every layer), got ", run.record_every()));
   }
+  if (const double threshold = run.divergence_threshold(); threshold != 0.0) {
+    const double initial = ResolveModel(run.model()).v0.diagonal().maxCoeff();
+    if (!(threshold > initial && threshold <= SampleObserver::kDefaultDivergenceThreshold)) {
+      return Bad(path, "divergence_threshold",
+                 absl::StrCat("must lie in (", initial, ", 1e12] — above max V_αα at layer 0 and "
+                              "at most the default — or be 0 (1e12), got ", threshold));
+    }
+  }
   for (int i = 0; i < run.quantiles_size(); ++i) {
     const double q = run.quantiles(i);
     if (!(q > 0.0 && q < 1.0)) {

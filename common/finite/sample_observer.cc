@@ -2,13 +2,13 @@
 
 namespace sigprop {
 
-bool IsDiverged(const Matrix& v) {
+bool IsDiverged(const Matrix& v, double threshold) {
   if (!v.allFinite()) return true;
-  return v.diagonal().maxCoeff() > 1e12;
+  return v.diagonal().maxCoeff() > threshold;
 }
 
 bool ReportLayer(SampleObserver& observer, int layer, const Matrix& v) {
-  if (IsDiverged(v)) {
+  if (IsDiverged(v, observer.DivergenceThreshold())) {
     observer.OnDiverged(layer);
     return false;
   }

@@ -48,13 +48,18 @@ class SampleObserver {
   virtual bool WantsLayer(int layer) const = 0;
   // Polled once per layer; a kernel returns absl::CancelledError when it turns true.
   virtual bool Cancelled() const = 0;
+  // The level of max V_αα past which the sample diverges (RunSpec.divergence_threshold).
+  virtual double DivergenceThreshold() const { return kDefaultDivergenceThreshold; }
+
+  static constexpr double kDefaultDivergenceThreshold = 1e12;
 };
 
-// SPEC §3: non-finite entries or max V_αα > 1e12.
-bool IsDiverged(const Matrix& v);
+// SPEC §3: non-finite entries or max V_αα > threshold (1e12 unless the run says otherwise).
+bool IsDiverged(const Matrix& v,
+                double threshold = SampleObserver::kDefaultDivergenceThreshold);
 
 // What every sampler does with layer ℓ's covariance: OnDiverged and false (the sample stops) if V
-// diverged, else OnCovariance when the layer is wanted, and true.
+// diverged (at the observer's threshold), else OnCovariance when the layer is wanted, and true.
 bool ReportLayer(SampleObserver& observer, int layer, const Matrix& v);
 
 }  // namespace sigprop

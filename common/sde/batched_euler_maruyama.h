@@ -55,6 +55,8 @@ class BatchedEulerMaruyama {
   uint32_t Step(const double* gaussians);
 
   bool live(int lane) const { return (live_ >> lane) & 1u; }
+  // Makes a lane idle, as if it had diverged (the sampler's own test: RunSpec.divergence_threshold).
+  void Retire(int lane) { live_ &= ~(1u << lane); }
   // V of one lane into `v` (m×m, already sized).
   void Get(int lane, Matrix* v) const;
 

@@ -69,13 +69,23 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
         if ((diverged >> p) & 1u) observers[p]->OnDiverged(layer);
       }
     }
+    // The kernel stops a lane at 1e12 after any step; a lower threshold is tested here, once a
+    // layer, on the same grid t = ℓ/n as the finite-width samplers test it (ReportLayer).
     bool any_live = false;
     for (int p = 0; p < paths; ++p) {
       if (!kernel.live(p)) continue;
+      const double threshold = observers[p]->DivergenceThreshold();
+      const bool wanted = observers[p]->WantsLayer(layer);
+      if (wanted || threshold < SampleObserver::kDefaultDivergenceThreshold) {
+        kernel.Get(p, &v);
+        if (IsDiverged(v, threshold)) {
+          kernel.Retire(p);
+          observers[p]->OnDiverged(layer);
+          continue;
+        }
+        if (wanted) observers[p]->OnCovariance(layer, v);
+      }
       any_live = true;
-      if (!observers[p]->WantsLayer(layer)) continue;
-      kernel.Get(p, &v);
-      observers[p]->OnCovariance(layer, v);
     }
     if (!any_live) break;
   }
@@ -96,6 +106,10 @@ absl::Status SdeSampler::SamplePath(const SampleCoordinates& at, SampleObserver&
         observer.OnDiverged(layer);
         return absl::OkStatus();
       }
+    }
+    if (IsDiverged(state.v, observer.DivergenceThreshold())) {
+      observer.OnDiverged(layer);
+      return absl::OkStatus();
     }
     if (observer.WantsLayer(layer)) observer.OnCovariance(layer, state.v);
   }

@@ -2,10 +2,13 @@
 // stops a run, and aggregates agree with the per-sample table they come from.
 #include "common/engine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
 #include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
 
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -138,6 +141,69 @@ TEST(EngineTest, DivergedSamplesAreCountedAndLeftOutOfSummaries) {
   EXPECT_EQ(layers.front().diverged_fraction(), 0.0);
   EXPECT_EQ(layers.back().diverged_fraction(), 1.0);
   EXPECT_EQ(layers.back().stats().at("v11").count(), 0);
+}
+
+// RunSpec.divergence_threshold: under every method a sample diverges at the first layer whose
+// max V_αα exceeds the threshold, and nothing before that layer changes. The reference is the same
+// run at the default threshold, recorded at every layer with its covariances, which says where each
+// sample first crosses; the shaped transformer at width 16 (τ0 = 0.5) wanders enough that some
+// samples cross the threshold within 12 layers and some do not (both are required: the test has
+// teeth).
+TEST(EngineTest, DivergenceThresholdStopsEachSampleWhereItFirstCrosses) {
+  // m = 9 takes the SDE's one-path scheme (more tokens than the batched kernel's lanes hold).
+  // The threshold is where some of 40 samples cross and some do not.
+  const struct {
+    v1::RunSpec::Method method;
+    int m;
+    double threshold;
+  } cases[] = {{v1::RunSpec::DENSE, 3, 1.5},
+               {v1::RunSpec::COLUMNS, 3, 1.5},
+               {v1::RunSpec::GRAM, 3, 1.5},
+               {v1::RunSpec::SDE, 3, 1.5},
+               {v1::RunSpec::SDE, 9, 2.5}};
+  for (const auto& [method, m, threshold] : cases) {
+    SCOPED_TRACE(absl::StrCat(v1::RunSpec::Method_Name(method), " m = ", m));
+    v1::RunSpec run;
+    run.set_method(method);
+    run.set_samples(40);
+    run.set_seed(5);
+    run.set_mean_covariance(true);
+    auto* model = run.mutable_model();
+    model->set_preset(v1::ModelSpec::SHAPED_TRANSFORMER);
+    model->set_tokens(m);
+    model->set_width(16);
+    model->set_depth(12);
+    model->mutable_attention()->set_tau0(0.5);
+    auto free = SimulateSamples(run, 0, RunContext{});
+    run.set_divergence_threshold(threshold);
+    auto stopped = SimulateSamples(run, 0, RunContext{});
+    ASSERT_TRUE(free.ok() && stopped.ok());
+    const int samples = run.samples(), stats = static_cast<int>(free->names.size());
+    const int slots = static_cast<int>(free->layers.size());
+    ASSERT_EQ(slots, 13);
+    int crossed = 0;
+    for (int s = 0; s < samples; ++s) {
+      int first = slots;  // First slot past the threshold (or diverged anyway).
+      for (int slot = 0; slot < slots && first == slots; ++slot) {
+        const double* v = &free->covariances[(slot * samples + s) * m * m];
+        double largest = v[0];
+        for (int i = 1; i < m; ++i) largest = std::max(largest, v[i * m + i]);
+        if (free->diverged[slot * samples + s] || largest > threshold) first = slot;
+      }
+      crossed += first < slots;
+      for (int slot = 0; slot < slots; ++slot) {
+        EXPECT_EQ(stopped->diverged[slot * samples + s], slot >= first)
+            << "sample " << s << " slot " << slot << " (first crossing " << first << ")";
+        if (slot >= first) continue;
+        for (int k = 0; k < stats; ++k) {
+          const double a = free->At(slot, k, s), b = stopped->At(slot, k, s);
+          EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << free->names[k];
+        }
+      }
+    }
+    EXPECT_GT(crossed, 0);
+    EXPECT_LT(crossed, samples);
+  }
 }
 
 TEST(EngineTest, LimitMethodRunsOneDeterministicTrajectory) {

@@ -137,6 +137,20 @@ TEST(ValidateTest, QuantilesAndHistograms) {
   ExpectInvalid(run, "base.histogram[0].statistic", "rho_meen");
 }
 
+// The threshold must lie above the input's largest V_αα (else every sample diverges at layer 0)
+// and at most SPEC §3's 1e12, which the SDE kernel applies at every step anyway.
+TEST(ValidateTest, DivergenceThresholdBetweenTheInputAndTheDefault) {
+  v1::RunSpec run = GoodRun();
+  run.set_divergence_threshold(10);
+  EXPECT_TRUE(Check(run).ok()) << Check(run);
+  run.set_divergence_threshold(1.0);  // The default input has V_αα = 1.
+  ExpectInvalid(run, "base.divergence_threshold", "got 1");
+  run.set_divergence_threshold(-3);
+  ExpectInvalid(run, "base.divergence_threshold", "got -3");
+  run.set_divergence_threshold(2e12);
+  ExpectInvalid(run, "base.divergence_threshold", "got 2e+12");
+}
+
 TEST(ValidateTest, GradientsNeedDense) {
   v1::RunSpec run = GoodRun();
   run.set_gradients(true);
