@@ -10,6 +10,7 @@
 #include "client/point_order.h"
 #include "client/result_writer.h"
 #include "client/spec_io.h"
+#include "common/compare.h"
 #include "common/validate.h"
 #include "common/sweep_expansion.h"
 
@@ -50,14 +51,26 @@ std::vector<std::string> LabelsOf(const v1::SweepSpec& spec) {
 
 }  // namespace
 
+// A SweepSpec (for `run`) or, when the text is not one, a CompareSweep (for `compare`): the
+// SweepSpec's parse error is the one reported when the text is neither.
 int ValidateCommand(const Args& args) {
   if (args.positional.size() != 1) return Fail(absl::InvalidArgumentError("validate needs one SPEC"));
-  auto spec = ReadSweepSpec(args.positional[0]);
-  if (!spec.ok()) return Fail(spec.status());
-  if (auto status = ValidateSweep(*spec, Limits{}); !status.ok()) return Fail(status);
-  auto count = CountPoints(*spec);
-  std::cout << args.positional[0] << ": OK, " << *count << " point" << (*count == 1 ? "" : "s")
-            << "\n";
+  const std::string& path = args.positional[0];
+  auto text = ReadSpecText(path);
+  if (!text.ok()) return Fail(text.status());
+  int64_t count = 0;
+  std::string what = "point";
+  if (auto spec = ParseSweepSpec(*text, path); spec.ok()) {
+    if (auto status = ValidateSweep(*spec, Limits{}); !status.ok()) return Fail(status);
+    count = *CountPoints(*spec);
+  } else {
+    v1::CompareSweep sweep;
+    if (!ParseSpecMessage(*text, path, &sweep).ok()) return Fail(spec.status());
+    if (auto status = ValidateCompareSweep(sweep, Limits{}); !status.ok()) return Fail(status);
+    count = *CountComparePoints(sweep);
+    what = "comparison point";
+  }
+  std::cout << path << ": OK, " << count << " " << what << (count == 1 ? "" : "s") << "\n";
   return kExitOk;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -155,6 +156,36 @@ TEST_F(CliTest, ValidateExplainsAndExitsZeroOrTwo) {
   r = Run("validate " + Write("bad.json", R"({"base": {"model": {"tokens": 1}}})"));
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.err, HasSubstr("base.model.tokens"));
+}
+
+// Every spec in examples/ — sweeps for `run` and comparisons for `compare` — validates, so the
+// examples the README and docs cite cannot rot as the schema moves.
+TEST_F(CliTest, EveryExampleSpecValidates) {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(SIGPROP_EXAMPLES)) {
+    if (entry.path().extension() != ".json") continue;
+    const Result r = Run("validate '" + entry.path().string() + "'");
+    EXPECT_EQ(r.status, 0) << entry.path() << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr(": OK, ")) << entry.path();
+    ++checked;
+  }
+  EXPECT_GE(checked, 9);
+}
+
+TEST_F(CliTest, ValidateTakesAComparisonAndNamesItsBadField) {
+  const std::string good = R"({"base": {
+      "a": {"model": {"preset": "SHAPED_MLP_ONLY", "tokens": 2, "width": 16, "depth": 8},
+            "method": "SDE", "samples": 10},
+      "b": {"model": {"preset": "SHAPED_MLP_ONLY", "tokens": 2, "width": 16, "depth": 8},
+            "method": "GRAM", "samples": 10, "divergence_threshold": 10}}})";
+  Result r = Run("validate " + Write("compare.json", good));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("OK, 1 comparison point"));
+  std::string bad = good;
+  bad.replace(bad.find("10}}}"), 2, "0.5");
+  r = Run("validate " + Write("bad-compare.json", bad));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("b.divergence_threshold")) << r.err;
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {
