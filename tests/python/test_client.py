@@ -3,6 +3,7 @@
 import collections
 import json
 import os
+import subprocess
 import threading
 import time
 
@@ -309,3 +310,55 @@ def test_a_paused_watch_is_dropped_by_the_server_and_reattaches(monkeypatch):
                 time.sleep(3)  # Stop reading for 6× the server's stall limit.
         assert received == expected  # Every event once, in order.
         assert stream.reattachments >= 1
+
+
+COMPARE_SPEC = {
+    "name": "python compare test",
+    "base": {
+        "a": {"model": {"preset": "SHAPED_MLP_ONLY", "tokens": 2, "width": 64, "depth": 32,
+                        "initial": {"rho0": 0.2}},
+              "method": "SDE", "samples": 300, "seed": "3"},
+        "b": {"model": {"preset": "SHAPED_MLP_ONLY", "tokens": 2, "width": 16, "depth": 8,
+                        "initial": {"rho0": 0.2}},
+              "method": "GRAM", "samples": 200, "seed": "4", "divergence_threshold": 50},
+        "statistics": ["rho12", "v11"],
+    },
+    "axes": [{"field": "b.model.width", "values": [16, 32]},
+             {"field": "b.model.depth", "values": [8, 16]}],
+    "combine": "ZIP",
+}
+
+
+def test_compare_returns_the_rows_the_cli_prints(client, tmp_path):
+    rows = client.compare(COMPARE_SPEC, timeout=WAIT_S)
+    # 2 points × 1 time (the end, t = 0.5) × 2 statistics, in (point, time, statistic) order.
+    assert list(rows.point) == [0, 0, 1, 1]
+    assert list(rows.statistic) == ["rho12", "v11"] * 2
+    assert list(rows["b.model.width"]) == [16, 16, 32, 32]
+    assert set(rows.a_method) == {"SDE"} and set(rows.b_method) == {"GRAM"}
+    assert ((rows.ks_statistic > 0) & (rows.ks_statistic <= 1)).all()
+    assert ((rows.p_value >= 0) & (rows.p_value <= 1)).all()
+    # The same comparison through the C++ CLI's embedded server: the same numbers, exactly.
+    path = tmp_path / "compare.json"
+    path.write_text(json.dumps(COMPARE_SPEC))
+    cli = sigprop._locate.build_dir() / "client" / "sigprop"
+    printed = subprocess.run([str(cli), "compare", str(path), "--format", "jsonl", "--quiet"],
+                             check=True, capture_output=True, text=True).stdout.splitlines()
+    assert len(printed) == len(rows)
+    for line, (_, row) in zip(printed, rows.iterrows()):
+        expected = json.loads(line)
+        assert row.statistic == expected["statistic"]
+        for field in ("ks_statistic", "p_value", "wasserstein1", "a_exploded_fraction",
+                      "b_exploded_fraction", "a_median", "b_median"):
+            assert row[field] == expected.get(field, 0.0), field
+
+
+def test_compare_refusal_names_the_field(client):
+    spec = json.loads(json.dumps(COMPARE_SPEC))
+    spec["base"]["b"]["divergence_threshold"] = 0.5
+    with pytest.raises(sigprop.InvalidSpecError, match=r"b\.divergence_threshold"):
+        client.compare(spec, timeout=WAIT_S)
+    with pytest.raises(sigprop.InvalidSpecError, match="nosuchfield"):
+        sigprop.compare_spec({"a": {"nosuchfield": 1}})
+    one = sigprop.compare_spec(COMPARE_SPEC["base"])
+    assert one.base.a.method == one.base.a.SDE and len(one.axes) == 0

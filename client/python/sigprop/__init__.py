@@ -5,6 +5,7 @@
     sweep = client.submit("examples/demo.json")         # a dict, a JSON file, or a SweepSpec
     df = sweep.results()                                # waits, then one row per point×layer×statistic
     sigprop.plot.rho_bands(df).savefig("rho.png")
+    cmp = client.compare("examples/sde_vs_width.json")  # KS, W1, exploded fractions per point
 
 The message classes are generated from proto/ at build time (client/python/CMakeLists.txt) into
 the build tree, never committed; they are put on this package's path so that they import as
@@ -20,12 +21,12 @@ from sigprop.errors import (  # noqa: E402
     AuthenticationError, InvalidSpecError, NotFoundError, PermissionDeniedError,
     ResourceExhaustedError, SigpropError, SweepFailedError, SweepTimeoutError, UnavailableError)
 from sigprop.local_server import LocalServer  # noqa: E402
-from sigprop.spec import load_spec, point_values, sweep_spec  # noqa: E402
+from sigprop.spec import compare_spec, load_spec, point_values, sweep_spec  # noqa: E402
 from sigprop import plot  # noqa: E402
 
 __all__ = [
     "Client", "Sweep", "EventStream", "connect", "embedded", "LocalServer",
-    "load_spec", "sweep_spec", "point_values", "plot",
+    "load_spec", "sweep_spec", "compare_spec", "point_values", "plot",
     "SigpropError", "AuthenticationError", "PermissionDeniedError", "InvalidSpecError",
     "NotFoundError", "ResourceExhaustedError", "UnavailableError", "SweepFailedError",
     "SweepTimeoutError",

@@ -15,7 +15,7 @@ import grpc
 
 from sigprop import errors, frame
 from sigprop.local_server import LocalServer
-from sigprop.spec import point_values, sweep_spec
+from sigprop.spec import compare_spec, point_values, sweep_spec
 from sigprop.v1 import results_pb2, service_pb2, service_pb2_grpc
 
 _TRANSIENT = {
@@ -104,6 +104,17 @@ class Client:
         request = service_pb2.SubmitRequest(sweep=spec, points=points or [])
         response = self._call("Submit", self._stub.Submit, request)
         return Sweep(self, response.sweep_id, spec, response.points)
+
+    def compare(self, spec, timeout=None):
+        """Runs a comparison (dict, JSON file path, CompareSweep or CompareSpec) on the server and
+        returns its rows as a DataFrame (frame.compare_frame): per point, time and statistic the
+        KS distance, p-value, Wasserstein-1 and each side's exploded fraction. The call blocks
+        until every point has run; timeout (seconds) bounds it, None waits as long as it takes.
+        """
+        spec = compare_spec(spec)
+        request = service_pb2.CompareRequest(sweep=spec)
+        result = self._call("Compare", self._stub.Compare, request, timeout=timeout)
+        return frame.compare_frame(list(result.rows), point_values(spec))
 
     def sweep(self, sweep_id):
         """The Sweep of an id submitted earlier (by this or another client of the same user)."""

@@ -6,6 +6,8 @@ layer_frame: one row per point × layer × statistic, with columns
     approximate, and, where any statistic has a histogram, hist_lo, hist_hi, hist_counts (an
     array), hist_underflow, hist_overflow.
 covariance_frame: one row per point × layer with `covariance`, the m×m array E V.
+compare_frame: one row per CompareRow (point × time × statistic of a comparison), a column per
+    field of CompareRow (compare.proto) with the methods as names, plus the swept fields.
 
 The swept field names are also in DataFrame.attrs["swept"], in the sweep's axis order.
 """
@@ -98,3 +100,21 @@ def swept_fields(frame):
         return [c for c in frame.attrs["swept"] if c in frame.columns]
     return [c for c in frame.columns
             if c not in STANDARD_COLUMNS and not (c[:1] == "q" and c[1:].isdigit())]
+
+
+def compare_frame(rows, values):
+    """DataFrame of CompareRow messages; `values[p]` is {swept field: value} of point p."""
+    names = [f.name for f in rows[0].DESCRIPTOR.fields] if rows else []
+    out = []
+    for row in rows:
+        record = {"point": row.point}
+        record.update(values[row.point] if row.point < len(values) else {})
+        for name in names:
+            if name == "point":
+                continue
+            value = getattr(row, name)
+            if name in ("a_method", "b_method"):
+                value = run_pb2.RunSpec.Method.Name(value)
+            record[name] = value
+        out.append(record)
+    return _finish(out, values, [n for n in names if n != "point"])

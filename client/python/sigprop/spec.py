@@ -1,7 +1,9 @@
 """Sweep specs from dicts, JSON files and messages, and the swept values of each point.
 
 A spec is a SweepSpec (proto/sigprop/v1/run.proto) in the protobuf JSON mapping, like the files in
-examples/; a RunSpec alone (a dict with "model" and no "base") is a sweep of one point.
+examples/; a RunSpec alone (a dict with "model" and no "base") is a sweep of one point. A
+comparison is a CompareSweep (compare.proto; examples/sde_vs_width.json); a CompareSpec alone (a
+dict with "a" and "b") is a comparison of one point.
 """
 
 import itertools
@@ -13,25 +15,51 @@ from google.protobuf import json_format, text_format
 from google.protobuf.message import Message
 
 from sigprop.errors import InvalidSpecError
-from sigprop.v1 import run_pb2
+from sigprop.v1 import compare_pb2, run_pb2
 
 _TEXT_SUFFIXES = {".txtpb", ".textproto", ".pbtxt", ".textpb"}
 
 
-def load_spec(path):
-    """Reads a SweepSpec from a JSON file (protobuf JSON mapping) or a text-format file."""
+def _read(path, text_message, from_document):
     path = pathlib.Path(path)
     text = path.read_text(encoding="utf-8")
     if path.suffix in _TEXT_SUFFIXES:
         try:
-            return text_format.Parse(text, run_pb2.SweepSpec())
+            return text_format.Parse(text, text_message)
         except text_format.ParseError as error:
             raise InvalidSpecError(f"{path}: {error}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidSpecError(f"{path}:{error.lineno}:{error.colno}: {error.msg}") from None
-    return sweep_spec(document, source=str(path))
+    return from_document(document, source=str(path))
+
+
+def load_spec(path):
+    """Reads a SweepSpec from a JSON file (protobuf JSON mapping) or a text-format file."""
+    return _read(path, run_pb2.SweepSpec(), sweep_spec)
+
+
+def compare_spec(spec, source="spec"):
+    """A CompareSweep from a CompareSweep, a CompareSpec, a dict (either) or a file path."""
+    if isinstance(spec, compare_pb2.CompareSweep):
+        return spec
+    if isinstance(spec, compare_pb2.CompareSpec):
+        return compare_pb2.CompareSweep(base=spec)
+    if isinstance(spec, (str, os.PathLike)):
+        return _read(spec, compare_pb2.CompareSweep(), compare_spec)
+    if isinstance(spec, Message):
+        raise InvalidSpecError(
+            f"{source}: expected a CompareSweep or CompareSpec, got {spec.DESCRIPTOR.full_name}")
+    if not isinstance(spec, dict):
+        raise InvalidSpecError(f"{source}: expected a dict, a file path or a CompareSweep, got {type(spec).__name__}")
+    is_one = "base" not in spec and "axes" not in spec and ("a" in spec or "b" in spec)
+    message = compare_pb2.CompareSpec() if is_one else compare_pb2.CompareSweep()
+    try:
+        json_format.ParseDict(spec, message)
+    except json_format.ParseError as error:
+        raise InvalidSpecError(f"{source}: {error}") from None
+    return compare_pb2.CompareSweep(base=message) if is_one else message
 
 
 def sweep_spec(spec, source="spec"):
@@ -64,12 +92,14 @@ def _plain(value):
 
 
 def point_values(spec):
-    """For each point of the sweep, in the server's order, {field path: value} of its axes.
+    """For each point of the sweep (or CompareSweep), in the server's order, {field path: value}
+    of its axes.
 
     PRODUCT runs the last axis fastest, ZIP takes the i-th values together (run.proto); the
     index in this list is the point index the server reports.
     """
-    spec = sweep_spec(spec)
+    if not isinstance(spec, compare_pb2.CompareSweep):
+        spec = sweep_spec(spec)
     fields = [axis.field for axis in spec.axes]
     values = [[_plain(v) for v in axis.values] for axis in spec.axes]
     if not fields:
