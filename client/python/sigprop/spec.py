@@ -20,67 +20,58 @@ from sigprop.v1 import compare_pb2, run_pb2
 _TEXT_SUFFIXES = {".txtpb", ".textproto", ".pbtxt", ".textpb"}
 
 
-def _read(path, text_message, from_document):
-    path = pathlib.Path(path)
+def _sweep_of(spec, sweep_type, one_type, one_keys, source):
+    """A `sweep_type` message (SweepSpec or CompareSweep) from itself, one `one_type` point (its
+    base), a dict of either in the JSON mapping (a point alone has one of `one_keys` and no
+    "base"/"axes"), or the path of a JSON or text-format file."""
+    if isinstance(spec, sweep_type):
+        return spec
+    if isinstance(spec, one_type):
+        return sweep_type(base=spec)
+    if isinstance(spec, (str, os.PathLike)):
+        return _read(pathlib.Path(spec), sweep_type, one_type, one_keys)
+    expected = f"{sweep_type.DESCRIPTOR.name} or {one_type.DESCRIPTOR.name}"
+    if isinstance(spec, Message):
+        raise InvalidSpecError(f"{source}: expected a {expected}, got {spec.DESCRIPTOR.full_name}")
+    if not isinstance(spec, dict):
+        raise InvalidSpecError(
+            f"{source}: expected a dict, a file path or a {expected}, got {type(spec).__name__}")
+    is_one = "base" not in spec and "axes" not in spec and any(k in spec for k in one_keys)
+    message = one_type() if is_one else sweep_type()
+    try:
+        json_format.ParseDict(spec, message)
+    except json_format.ParseError as error:
+        raise InvalidSpecError(f"{source}: {error}") from None
+    return sweep_type(base=message) if is_one else message
+
+
+def _read(path, sweep_type, one_type, one_keys):
     text = path.read_text(encoding="utf-8")
     if path.suffix in _TEXT_SUFFIXES:
         try:
-            return text_format.Parse(text, text_message)
+            return text_format.Parse(text, sweep_type())
         except text_format.ParseError as error:
             raise InvalidSpecError(f"{path}: {error}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidSpecError(f"{path}:{error.lineno}:{error.colno}: {error.msg}") from None
-    return from_document(document, source=str(path))
+    return _sweep_of(document, sweep_type, one_type, one_keys, str(path))
 
 
 def load_spec(path):
     """Reads a SweepSpec from a JSON file (protobuf JSON mapping) or a text-format file."""
-    return _read(path, run_pb2.SweepSpec(), sweep_spec)
-
-
-def compare_spec(spec, source="spec"):
-    """A CompareSweep from a CompareSweep, a CompareSpec, a dict (either) or a file path."""
-    if isinstance(spec, compare_pb2.CompareSweep):
-        return spec
-    if isinstance(spec, compare_pb2.CompareSpec):
-        return compare_pb2.CompareSweep(base=spec)
-    if isinstance(spec, (str, os.PathLike)):
-        return _read(spec, compare_pb2.CompareSweep(), compare_spec)
-    if isinstance(spec, Message):
-        raise InvalidSpecError(
-            f"{source}: expected a CompareSweep or CompareSpec, got {spec.DESCRIPTOR.full_name}")
-    if not isinstance(spec, dict):
-        raise InvalidSpecError(f"{source}: expected a dict, a file path or a CompareSweep, got {type(spec).__name__}")
-    is_one = "base" not in spec and "axes" not in spec and ("a" in spec or "b" in spec)
-    message = compare_pb2.CompareSpec() if is_one else compare_pb2.CompareSweep()
-    try:
-        json_format.ParseDict(spec, message)
-    except json_format.ParseError as error:
-        raise InvalidSpecError(f"{source}: {error}") from None
-    return compare_pb2.CompareSweep(base=message) if is_one else message
+    return _read(pathlib.Path(path), run_pb2.SweepSpec, run_pb2.RunSpec, ("model",))
 
 
 def sweep_spec(spec, source="spec"):
     """A SweepSpec from a SweepSpec, a RunSpec, a dict (either, JSON mapping) or a file path."""
-    if isinstance(spec, run_pb2.SweepSpec):
-        return spec
-    if isinstance(spec, run_pb2.RunSpec):
-        return run_pb2.SweepSpec(base=spec)
-    if isinstance(spec, (str, os.PathLike)):
-        return load_spec(spec)
-    if isinstance(spec, Message):
-        raise InvalidSpecError(f"{source}: expected a SweepSpec or RunSpec, got {spec.DESCRIPTOR.full_name}")
-    if not isinstance(spec, dict):
-        raise InvalidSpecError(f"{source}: expected a dict, a file path or a SweepSpec, got {type(spec).__name__}")
-    is_run = "base" not in spec and "axes" not in spec and "model" in spec
-    message = run_pb2.RunSpec() if is_run else run_pb2.SweepSpec()
-    try:
-        json_format.ParseDict(spec, message)
-    except json_format.ParseError as error:
-        raise InvalidSpecError(f"{source}: {error}") from None
-    return run_pb2.SweepSpec(base=message) if is_run else message
+    return _sweep_of(spec, run_pb2.SweepSpec, run_pb2.RunSpec, ("model",), source)
+
+
+def compare_spec(spec, source="spec"):
+    """A CompareSweep from a CompareSweep, a CompareSpec, a dict (either) or a file path."""
+    return _sweep_of(spec, compare_pb2.CompareSweep, compare_pb2.CompareSpec, ("a", "b"), source)
 
 
 def _plain(value):
