@@ -17,7 +17,7 @@ namespace {
 void WriteCsv(const std::vector<v1::CompareRow>& rows, std::ostream& out) {
   out << "point,label,time,statistic,ks_statistic,p_value,wasserstein1,a_exploded_fraction,"
          "b_exploded_fraction,a_samples,b_samples,a_time,b_time,a_method,b_method,a_median,"
-         "b_median\n";
+         "b_median,ks_with_exploded\n";
   for (const auto& r : rows) {
     out << absl::StrJoin(
                {absl::StrCat(r.point()), CsvQuote(r.label()), CsvNumber(r.time()), CsvQuote(r.statistic()),
@@ -25,7 +25,8 @@ void WriteCsv(const std::vector<v1::CompareRow>& rows, std::ostream& out) {
                 CsvNumber(r.a_exploded_fraction()), CsvNumber(r.b_exploded_fraction()),
                 absl::StrCat(r.a_samples()), absl::StrCat(r.b_samples()), CsvNumber(r.a_time()),
                 CsvNumber(r.b_time()), v1::RunSpec::Method_Name(r.a_method()),
-                v1::RunSpec::Method_Name(r.b_method()), CsvNumber(r.a_median()), CsvNumber(r.b_median())},
+                v1::RunSpec::Method_Name(r.b_method()), CsvNumber(r.a_median()), CsvNumber(r.b_median()),
+                CsvNumber(r.ks_with_exploded())},
                ",")
         << '\n';
   }
@@ -41,16 +42,16 @@ void WriteTable(const std::string& title, const std::vector<v1::CompareRow>& row
   size_t label_width = 5;
   for (const auto& r : rows) label_width = std::max(label_width, r.label().size());
   const std::string header = absl::StrFormat(
-      "%-*s  %7s  %-10s  %8s  %9s  %8s  %9s  %9s  %6s  %6s  %9s  %9s\n", static_cast<int>(label_width),
-      "point", "t", "statistic", "KS D", "p", "W1", "a explod", "b explod", "a n", "b n",
-      "a median", "b median");
+      "%-*s  %7s  %-10s  %8s  %9s  %8s  %9s  %9s  %9s  %6s  %6s  %9s  %9s\n",
+      static_cast<int>(label_width), "point", "t", "statistic", "KS D", "p", "W1", "KS+expl",
+      "a explod", "b explod", "a n", "b n", "a median", "b median");
   out << header << std::string(header.size() - 1, '-') << '\n';
   for (const auto& r : rows) {
     out << absl::StrFormat(
-        "%-*s  %7.4f  %-10s  %8.4f  %9.3g  %8.4f  %9.4f  %9.4f  %6d  %6d  %9.4f  %9.4f\n",
+        "%-*s  %7.4f  %-10s  %8.4f  %9.3g  %8.4f  %9.4f  %9.4f  %9.4f  %6d  %6d  %9.4f  %9.4f\n",
         static_cast<int>(label_width), r.label().empty() ? absl::StrCat(r.point()) : r.label(),
         r.time(), r.statistic(), r.ks_statistic(), r.p_value(), r.wasserstein1(),
-        r.a_exploded_fraction(), r.b_exploded_fraction(), r.a_samples(), r.b_samples(),
+        r.ks_with_exploded(), r.a_exploded_fraction(), r.b_exploded_fraction(), r.a_samples(), r.b_samples(),
         r.a_median(), r.b_median());
   }
 }

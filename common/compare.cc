@@ -166,13 +166,14 @@ absl::StatusOr<std::vector<v1::CompareRow>> CompareTables(const SampleTable& a, 
   for (double t : times) {
     const int a_slot = NearestSlot(a, a_width, t);
     const int b_slot = NearestSlot(b, b_width, t);
-    auto exploded = [](const SampleTable& table, int slot) {
+    auto diverged = [](const SampleTable& table, int slot) {
       int count = 0;
       for (int s = 0; s < table.samples; ++s) {
         count += table.diverged[static_cast<size_t>(slot) * table.samples + s];
       }
-      return static_cast<double>(count) / table.samples;
+      return count;
     };
+    const int a_diverged = diverged(a, a_slot), b_diverged = diverged(b, b_slot);
     for (const std::string& name : statistics) {
       const int a_stat = a.StatIndex(name), b_stat = b.StatIndex(name);
       if (a_stat < 0 || b_stat < 0) {
@@ -193,8 +194,9 @@ absl::StatusOr<std::vector<v1::CompareRow>> CompareTables(const SampleTable& a, 
       row.set_b_time(b.layers[b_slot] / static_cast<double>(b_width));
       row.set_a_method(a.method);
       row.set_b_method(b.method);
-      row.set_a_exploded_fraction(exploded(a, a_slot));
-      row.set_b_exploded_fraction(exploded(b, b_slot));
+      row.set_a_exploded_fraction(static_cast<double>(a_diverged) / a.samples);
+      row.set_b_exploded_fraction(static_cast<double>(b_diverged) / b.samples);
+      row.set_ks_with_exploded(KsDistanceWithAtomAtInfinity(x, a_diverged, y, b_diverged));
       row.set_a_samples(static_cast<int>(x.size()));
       row.set_b_samples(static_cast<int>(y.size()));
       row.set_a_median(Median(x));

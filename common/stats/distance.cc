@@ -101,6 +101,21 @@ KsResult KolmogorovSmirnov(std::vector<double> a, std::vector<double> b) {
   return result;
 }
 
+double KsDistanceWithAtomAtInfinity(std::vector<double> a, int a_atoms, std::vector<double> b,
+                                    int b_atoms) {
+  // Each atom is the largest double: KS depends on the order alone, and ScaledKsDistance steps
+  // tied values together, so the atoms act as one point above every finite value.
+  auto with_atoms = [](std::vector<double>* x, int atoms) {
+    DropNonFiniteAndSort(x);
+    x->insert(x->end(), atoms, std::numeric_limits<double>::max());
+  };
+  with_atoms(&a, a_atoms);
+  with_atoms(&b, b_atoms);
+  if (a.empty() || b.empty()) return kNaN;
+  return static_cast<double>(ScaledKsDistance(a, b)) /
+         (static_cast<double>(a.size()) * static_cast<double>(b.size()));
+}
+
 double Wasserstein1(std::vector<double> a, std::vector<double> b) {
   DropNonFiniteAndSort(&a);
   DropNonFiniteAndSort(&b);

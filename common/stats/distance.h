@@ -31,6 +31,16 @@ struct KsResult {
 //   comparable with it digit for digit.
 KsResult KolmogorovSmirnov(std::vector<double> a, std::vector<double> b);
 
+// The KS distance between two sub-stochastic laws: a's finite values plus `a_atoms` samples at
+// +∞ (diverged paths, SPEC §3), likewise b; F counts all n + atoms samples, so
+//   D = sup_x |F_a(x) − F_b(x)|, F_a(x) = #{a ≤ x}/(|a| + a_atoms),
+// and the limit x → ∞ gives D ≥ |a_atoms/(|a| + a_atoms) − b_atoms/(|b| + b_atoms)|. This is the
+// distance between the laws of a stopped process's terminal value, with stopping as one more
+// outcome. Non-finite values of a, b are dropped, as in KolmogorovSmirnov; NaN when either side
+// is then empty, atoms included.
+double KsDistanceWithAtomAtInfinity(std::vector<double> a, int a_atoms, std::vector<double> b,
+                                    int b_atoms);
+
 // Largest n₁·n₂ for which KolmogorovSmirnov computes the exact p-value (≈ 3000 × 3000, some tens
 // of milliseconds).
 inline constexpr double kKsExactMaxProduct = 1e7;

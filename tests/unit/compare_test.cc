@@ -121,6 +121,9 @@ TEST(CompareTablesTest, RowsFromTwoTables) {
   EXPECT_DOUBLE_EQ(r.wasserstein1(), Wasserstein1(x, y));
   EXPECT_DOUBLE_EQ(r.a_median(), 3.5);
   EXPECT_DOUBLE_EQ(r.b_median(), 5.0);
+  // With a's two diverged samples at +∞ (n = 10 each): F_a − F_b is 0.1 on [k, k + ½) for
+  // k ≤ 7, 0 or −0.1 past 7.5, and −0.2 on [9.5, ∞), the exploded fractions' difference.
+  EXPECT_DOUBLE_EQ(r.ks_with_exploded(), 0.2);
 
   auto missing = CompareTables(a, 32, b, 8, {"v11"}, {0.5});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);

@@ -140,6 +140,22 @@ TEST(KolmogorovSmirnovTest, SameLawVersusShiftedLaw) {
 
 // ∫|F_a − F_b|: {0} vs {1, 2}: 1 on [0,1), 1/2 on [1,2) → 1.5. {0, 1} vs {0.5}: 1/2 on [0, .5)
 // and on [.5, 1) → 0.5.
+// Hand case: a = {1, 2} and two atoms (n = 4), b = {1.5, 3} (n = 2). F_a − F_b on the intervals
+// [1, 1.5), [1.5, 2), [2, 3), [3, ∞): 1/4 − 0, 1/4 − 1/2, 1/2 − 1/2, 1/2 − 1, so D = 1/2, the
+// difference of the atoms' masses.
+TEST(KsWithAtomsTest, HandCaseAndItsLimits) {
+  EXPECT_DOUBLE_EQ(KsDistanceWithAtomAtInfinity({1, 2}, 2, {1.5, 3}, 0), 0.5);
+  // Non-finite values are dropped, as KolmogorovSmirnov drops them.
+  EXPECT_DOUBLE_EQ(KsDistanceWithAtomAtInfinity({1, kNaN, 2, -kInf}, 2, {kInf, 1.5, 3}, 0), 0.5);
+  // Equal atoms over equal finite values: 0. No atoms: the ordinary KS statistic.
+  EXPECT_DOUBLE_EQ(KsDistanceWithAtomAtInfinity({1, 2}, 3, {1, 2}, 3), 0.0);
+  const std::vector<double> a = {0.3, 1.2, 2.5, 4.0}, b = {0.1, 0.2, 1.7};
+  EXPECT_DOUBLE_EQ(KsDistanceWithAtomAtInfinity(a, 0, b, 0), KolmogorovSmirnov(a, b).statistic);
+  // Only atoms on one side: 1; nothing at all: NaN.
+  EXPECT_DOUBLE_EQ(KsDistanceWithAtomAtInfinity({}, 5, {1}, 0), 1.0);
+  EXPECT_TRUE(std::isnan(KsDistanceWithAtomAtInfinity({}, 0, {1}, 0)));
+}
+
 TEST(Wasserstein1Test, HandCases) {
   EXPECT_DOUBLE_EQ(Wasserstein1({0}, {1, 2}), 1.5);
   EXPECT_DOUBLE_EQ(Wasserstein1({1, 0}, {0.5}), 0.5);
