@@ -13,6 +13,9 @@
 #include "common/compare.h"
 #include "common/validate.h"
 #include "common/sweep_expansion.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace sigprop::cli {
 namespace {
@@ -51,8 +54,23 @@ std::vector<std::string> LabelsOf(const v1::SweepSpec& spec) {
 
 }  // namespace
 
-// A SweepSpec (for `run`) or, when the text is not one, a CompareSweep (for `compare`): the
-// SweepSpec's parse error is the one reported when the text is neither.
+// Whether a spec is a CompareSweep (for `compare`) rather than a SweepSpec (for `run`): in JSON,
+// its "base" has "a" or "b"; in text format, it parses as a CompareSweep. So a typo inside a
+// comparison is reported against the comparison's schema, naming the field.
+bool IsComparison(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') {
+    google::protobuf::Struct document;
+    if (!google::protobuf::util::JsonStringToMessage(text, &document).ok()) return false;
+    const auto base = document.fields().find("base");
+    if (base == document.fields().end() || !base->second.has_struct_value()) return false;
+    const auto& fields = base->second.struct_value().fields();
+    return fields.count("a") > 0 || fields.count("b") > 0;
+  }
+  v1::CompareSweep sweep;
+  return google::protobuf::TextFormat::ParseFromString(text, &sweep);
+}
+
 int ValidateCommand(const Args& args) {
   if (args.positional.size() != 1) return Fail(absl::InvalidArgumentError("validate needs one SPEC"));
   const std::string& path = args.positional[0];
@@ -60,15 +78,17 @@ int ValidateCommand(const Args& args) {
   if (!text.ok()) return Fail(text.status());
   int64_t count = 0;
   std::string what = "point";
-  if (auto spec = ParseSweepSpec(*text, path); spec.ok()) {
-    if (auto status = ValidateSweep(*spec, Limits{}); !status.ok()) return Fail(status);
-    count = *CountPoints(*spec);
-  } else {
+  if (IsComparison(*text)) {
     v1::CompareSweep sweep;
-    if (!ParseSpecMessage(*text, path, &sweep).ok()) return Fail(spec.status());
+    if (auto status = ParseSpecMessage(*text, path, &sweep); !status.ok()) return Fail(status);
     if (auto status = ValidateCompareSweep(sweep, Limits{}); !status.ok()) return Fail(status);
     count = *CountComparePoints(sweep);
     what = "comparison point";
+  } else {
+    auto spec = ParseSweepSpec(*text, path);
+    if (!spec.ok()) return Fail(spec.status());
+    if (auto status = ValidateSweep(*spec, Limits{}); !status.ok()) return Fail(status);
+    count = *CountPoints(*spec);
   }
   std::cout << path << ": OK, " << count << " " << what << (count == 1 ? "" : "s") << "\n";
   return kExitOk;

@@ -70,7 +70,8 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
       }
     }
     // The kernel stops a lane at 1e12 after any step; a lower threshold is tested here, once a
-    // layer, on the same grid t = ℓ/n as the finite-width samplers test it (ReportLayer).
+    // layer t = ℓ/n, as the finite-width samplers test theirs (ReportLayer): an SDE run at a
+    // network's width (finer Δt by steps_per_layer) tests at the network's times.
     bool any_live = false;
     for (int p = 0; p < paths; ++p) {
       if (!kernel.live(p)) continue;

@@ -186,6 +186,13 @@ TEST_F(CliTest, ValidateTakesAComparisonAndNamesItsBadField) {
   r = Run("validate " + Write("bad-compare.json", bad));
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.err, HasSubstr("b.divergence_threshold")) << r.err;
+  // A misspelt field of a comparison is named against the comparison's schema.
+  std::string typo = good;
+  typo.replace(typo.find("divergence_threshold"), 20, "divergence_threshol");
+  r = Run("validate " + Write("typo-compare.json", typo));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("divergence_threshol")) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("unknown field")) << r.err;
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {

@@ -317,7 +317,7 @@ COMPARE_SPEC = {
     "base": {
         "a": {"model": {"preset": "SHAPED_MLP_ONLY", "tokens": 2, "width": 64, "depth": 32,
                         "initial": {"rho0": 0.2}},
-              "method": "SDE", "samples": 300, "seed": "3"},
+              "method": "SDE", "samples": 300, "seed": "3", "divergence_threshold": 50},
         "b": {"model": {"preset": "SHAPED_MLP_ONLY", "tokens": 2, "width": 16, "depth": 8,
                         "initial": {"rho0": 0.2}},
               "method": "GRAM", "samples": 200, "seed": "4", "divergence_threshold": 50},
@@ -348,8 +348,8 @@ def test_compare_returns_the_rows_the_cli_prints(client, tmp_path):
     for line, (_, row) in zip(printed, rows.iterrows()):
         expected = json.loads(line)
         assert row.statistic == expected["statistic"]
-        for field in ("ks_statistic", "p_value", "wasserstein1", "a_exploded_fraction",
-                      "b_exploded_fraction", "a_median", "b_median"):
+        for field in ("ks_statistic", "p_value", "wasserstein1", "ks_with_exploded",
+                      "a_exploded_fraction", "b_exploded_fraction", "a_median", "b_median"):
             assert row[field] == expected.get(field, 0.0), field
 
 
@@ -362,3 +362,5 @@ def test_compare_refusal_names_the_field(client):
         sigprop.compare_spec({"a": {"nosuchfield": 1}})
     one = sigprop.compare_spec(COMPARE_SPEC["base"])
     assert one.base.a.method == one.base.a.SDE and len(one.axes) == 0
+    assert sigprop.point_values(COMPARE_SPEC) == [
+        {"b.model.width": 16, "b.model.depth": 8}, {"b.model.width": 32, "b.model.depth": 16}]

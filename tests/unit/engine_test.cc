@@ -151,7 +151,7 @@ TEST(EngineTest, DivergedSamplesAreCountedAndLeftOutOfSummaries) {
 // teeth).
 TEST(EngineTest, DivergenceThresholdStopsEachSampleWhereItFirstCrosses) {
   // m = 9 takes the SDE's one-path scheme (more tokens than the batched kernel's lanes hold).
-  // The threshold is where some of 40 samples cross and some do not.
+  // The threshold is where some of 37 samples cross and some do not.
   const struct {
     v1::RunSpec::Method method;
     int m;
@@ -160,12 +160,12 @@ TEST(EngineTest, DivergenceThresholdStopsEachSampleWhereItFirstCrosses) {
                {v1::RunSpec::COLUMNS, 3, 1.5},
                {v1::RunSpec::GRAM, 3, 1.5},
                {v1::RunSpec::SDE, 3, 1.5},
-               {v1::RunSpec::SDE, 9, 2.5}};
+               {v1::RunSpec::SDE, 9, 3.0}};
   for (const auto& [method, m, threshold] : cases) {
     SCOPED_TRACE(absl::StrCat(v1::RunSpec::Method_Name(method), " m = ", m));
     v1::RunSpec run;
     run.set_method(method);
-    run.set_samples(40);
+    run.set_samples(37);  // SDE: four batches of 8 lanes and one of 5.
     run.set_seed(5);
     run.set_mean_covariance(true);
     auto* model = run.mutable_model();
@@ -194,16 +194,41 @@ TEST(EngineTest, DivergenceThresholdStopsEachSampleWhereItFirstCrosses) {
       for (int slot = 0; slot < slots; ++slot) {
         EXPECT_EQ(stopped->diverged[slot * samples + s], slot >= first)
             << "sample " << s << " slot " << slot << " (first crossing " << first << ")";
-        if (slot >= first) continue;
         for (int k = 0; k < stats; ++k) {
           const double a = free->At(slot, k, s), b = stopped->At(slot, k, s);
-          EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << free->names[k];
+          if (slot >= first) {
+            EXPECT_TRUE(std::isnan(b)) << free->names[k] << " recorded after the sample stopped";
+          } else {
+            EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << free->names[k];
+          }
         }
       }
     }
     EXPECT_GT(crossed, 0);
     EXPECT_LT(crossed, samples);
   }
+}
+
+// LIMIT's one trajectory stops at the threshold too: identity attention with λ = γ = 1 and no MLP
+// doubles V each layer, so V_αα = 8 at layer 3 and 16 at layer 4 > 10.
+TEST(EngineTest, DivergenceThresholdStopsTheLimitTrajectory) {
+  v1::RunSpec run;
+  run.set_method(v1::RunSpec::LIMIT);
+  run.set_samples(1);
+  run.set_divergence_threshold(10);
+  auto* model = run.mutable_model();
+  model->set_tokens(2);
+  model->set_width(8);
+  model->set_depth(6);
+  model->mutable_attention()->set_kind(v1::AttentionSpec::IDENTITY);
+  model->mutable_mlp()->set_activation(v1::MlpSpec::NONE);
+  auto table = SimulateSamples(run, 0, RunContext{});
+  ASSERT_TRUE(table.ok()) << table.status();
+  const auto layers = Aggregate(*table, run, 0);
+  ASSERT_EQ(layers.size(), 7u);
+  EXPECT_DOUBLE_EQ(layers[3].stats().at("v11").mean(), 8.0);
+  EXPECT_EQ(layers[3].diverged_fraction(), 0.0);
+  for (int l = 4; l <= 6; ++l) EXPECT_EQ(layers[l].diverged_fraction(), 1.0) << l;
 }
 
 TEST(EngineTest, LimitMethodRunsOneDeterministicTrajectory) {

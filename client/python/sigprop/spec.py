@@ -90,7 +90,10 @@ def point_values(spec):
     index in this list is the point index the server reports.
     """
     if not isinstance(spec, compare_pb2.CompareSweep):
-        spec = sweep_spec(spec)
+        try:
+            spec = sweep_spec(spec)
+        except InvalidSpecError:
+            spec = compare_spec(spec)  # A comparison's dict or file; raises if it is neither.
     fields = [axis.field for axis in spec.axes]
     values = [[_plain(v) for v in axis.values] for axis in spec.axes]
     if not fields:
