@@ -258,8 +258,11 @@ void RandomStream::FillGaussianZigguratOneWord(double* out, std::size_t n) {
       out[i++] = GaussianZigguratOneWord();
       continue;
     }
-    // A fast draw takes one word: blocks for the draws left, at most a batch.
-    const int blocks = static_cast<int>(std::min<std::size_t>((n - i + 3) / 4, kBatchBlocks));
+    // A fast draw takes one word: blocks for the draws left and two more for the words that
+    // wedges take (~3 per 100 draws), so that one batch usually suffices; at most a batch. Blocks
+    // left unused are not lost: the stream resumes after the last block taken.
+    const int blocks =
+        static_cast<int>(std::min<std::size_t>((n - i + 3) / 4 + 2, kBatchBlocks));
     const uint32_t first = counter_.v[0];
     PhiloxBlocks(counter_.v, key_.v, blocks, words);
     const int total = 4 * blocks;
