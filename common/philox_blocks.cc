@@ -90,10 +90,9 @@ __attribute__((target("avx2"))) inline void StoreBlocks(__m256i x0, __m256i x1, 
 // Eight blocks per vector, one block per 32-bit lane, and two vectors advanced together: a round
 // is a chain of dependent multiplies, shifts and blends, so one vector alone would wait on its
 // latency; two independent ones fill the pipeline.
-__attribute__((target("avx2"))) void PhiloxBlocksAvx2(const uint32_t counter[4],
-                                                      const uint32_t key[2], int count,
-                                                      uint32_t* words) {
-  static_assert(kPhiloxBatch == 16, "two vectors of eight blocks");
+__attribute__((target("avx2"))) static void PhiloxBlocks16Avx2(const uint32_t counter[4],
+                                                        const uint32_t key[2], int count,
+                                                        uint32_t* words) {
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(kMultiplier0));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(kMultiplier1));
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -126,6 +125,18 @@ __attribute__((target("avx2"))) void PhiloxBlocksAvx2(const uint32_t counter[4],
   if (count > 8) StoreBlocks(b0, b1, b2, b3, count - 8, words + 32);
 }
 
+// Sixteen blocks at a time (kPhiloxBatch is 32).
+__attribute__((target("avx2"))) void PhiloxBlocksAvx2(const uint32_t counter[4],
+                                                      const uint32_t key[2], int count,
+                                                      uint32_t* words) {
+  static_assert(kPhiloxBatch == 32, "two calls of sixteen blocks");
+  PhiloxBlocks16Avx2(counter, key, count < 16 ? count : 16, words);
+  if (count > 16) {
+    const uint32_t next[4] = {counter[0] + 16u, counter[1], counter[2], counter[3]};
+    PhiloxBlocks16Avx2(next, key, count - 16, words + 64);
+  }
+}
+
 
 namespace {
 
@@ -137,41 +148,34 @@ __attribute__((target("avx512f"))) inline __m512i SwapHalves(__m512i x) {
 
 }  // namespace
 
-// All sixteen blocks in one vector, one block per 32-bit lane: vpmuludq multiplies the even lanes
-// into 64-bit products, the odd lanes go through a swap, and masked blends reassemble the high and
-// low halves; the three-way xor is one ternary-logic instruction. The four state vectors are
-// transposed into word order at the end.
-__attribute__((target("avx512f"))) void PhiloxBlocksAvx512(const uint32_t counter[4],
-                                                           const uint32_t key[2], int count,
-                                                           uint32_t* words) {
-  static_assert(kPhiloxBatch == 16, "one vector of sixteen blocks");
+// One Philox round on sixteen blocks, one block per 32-bit lane of x0..x3: vpmuludq multiplies the
+// even lanes into 64-bit products and, after a shift, the odd ones; a masked swap of each pair of
+// products assembles the high resp. low halves (one shuffle each, which runs beside the multiplies
+// where a shift would compete with them); the three-way xor is one ternary-logic instruction.
+__attribute__((target("avx512f"))) inline void RoundAvx512(__m512i& x0, __m512i& x1, __m512i& x2,
+                                                           __m512i& x3, __m512i key0,
+                                                           __m512i key1) {
   const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kMultiplier0));
   const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kMultiplier1));
-  __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(counter[0])),
-                                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-                                                  14, 15));
-  __m512i x1 = _mm512_set1_epi32(static_cast<int>(counter[1]));
-  __m512i x2 = _mm512_set1_epi32(static_cast<int>(counter[2]));
-  __m512i x3 = _mm512_set1_epi32(static_cast<int>(counter[3]));
-  uint32_t k0 = key[0], k1 = key[1];
-  for (int round = 0; round < 10; ++round) {
-    const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0));
-    const __m512i key1 = _mm512_set1_epi32(static_cast<int>(k1));
-    const __m512i p0_even = _mm512_mul_epu32(x0, m0);
-    const __m512i p0_odd = _mm512_mul_epu32(SwapHalves(x0), m0);
-    const __m512i p1_even = _mm512_mul_epu32(x2, m1);
-    const __m512i p1_odd = _mm512_mul_epu32(SwapHalves(x2), m1);
-    const __m512i hi0 = _mm512_mask_blend_epi32(0xAAAA, SwapHalves(p0_even), p0_odd);
-    const __m512i lo0 = _mm512_mask_blend_epi32(0xAAAA, p0_even, SwapHalves(p0_odd));
-    const __m512i hi1 = _mm512_mask_blend_epi32(0xAAAA, SwapHalves(p1_even), p1_odd);
-    const __m512i lo1 = _mm512_mask_blend_epi32(0xAAAA, p1_even, SwapHalves(p1_odd));
-    x0 = _mm512_ternarylogic_epi32(hi1, x1, key0, 0x96);  // hi1 ^ x1 ^ key0
-    x2 = _mm512_ternarylogic_epi32(hi0, x3, key1, 0x96);
-    x1 = lo1;
-    x3 = lo0;
-    k0 += kKeyBump0;
-    k1 += kKeyBump1;
-  }
+  const __m512i p0_even = _mm512_mul_epu32(x0, m0);
+  const __m512i p0_odd = _mm512_mul_epu32(_mm512_srli_epi64(x0, 32), m0);
+  const __m512i p1_even = _mm512_mul_epu32(x2, m1);
+  const __m512i p1_odd = _mm512_mul_epu32(SwapHalves(x2), m1);
+  const __m512i hi0 = _mm512_mask_shuffle_epi32(p0_odd, 0x5555, p0_even, _MM_PERM_CDAB);
+  const __m512i lo0 = _mm512_mask_shuffle_epi32(p0_even, 0xAAAA, p0_odd, _MM_PERM_CDAB);
+  const __m512i hi1 = _mm512_mask_shuffle_epi32(p1_odd, 0x5555, p1_even, _MM_PERM_CDAB);
+  const __m512i lo1 = _mm512_mask_shuffle_epi32(p1_even, 0xAAAA, p1_odd, _MM_PERM_CDAB);
+  x0 = _mm512_ternarylogic_epi32(hi1, x1, key0, 0x96);  // hi1 ^ x1 ^ key0
+  x2 = _mm512_ternarylogic_epi32(hi0, x3, key1, 0x96);
+  x1 = lo1;
+  x3 = lo0;
+}
+
+// The four state vectors of sixteen blocks, transposed into word order: words[4b .. 4b+3] is
+// block b, b = 0..count−1.
+__attribute__((target("avx512f"))) inline void StoreAvx512(__m512i x0, __m512i x1, __m512i x2,
+                                                           __m512i x3, int count,
+                                                           uint32_t* words) {
   // Per 128-bit lane L (blocks 4L..4L+3): u_k holds block 4L + k's four words.
   const __m512i t0 = _mm512_unpacklo_epi32(x0, x1), t1 = _mm512_unpackhi_epi32(x0, x1);
   const __m512i t2 = _mm512_unpacklo_epi32(x2, x3), t3 = _mm512_unpackhi_epi32(x2, x3);
@@ -181,13 +185,52 @@ __attribute__((target("avx512f"))) void PhiloxBlocksAvx512(const uint32_t counte
   const __m512i b = _mm512_shuffle_i64x2(u2, u3, _MM_SHUFFLE(1, 0, 1, 0));
   const __m512i c = _mm512_shuffle_i64x2(u0, u1, _MM_SHUFFLE(3, 2, 3, 2));
   const __m512i d = _mm512_shuffle_i64x2(u2, u3, _MM_SHUFFLE(3, 2, 3, 2));
-  alignas(64) uint32_t blocks[4 * kPhiloxBatch];
-  uint32_t* out = count == kPhiloxBatch ? words : blocks;  // A whole batch goes straight out.
+  alignas(64) uint32_t blocks[64];
+  uint32_t* out = count == 16 ? words : blocks;  // A whole vector goes straight out.
   _mm512_storeu_si512(out, _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
   _mm512_storeu_si512(out + 16, _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
   _mm512_storeu_si512(out + 32, _mm512_shuffle_i64x2(c, d, _MM_SHUFFLE(2, 0, 2, 0)));
   _mm512_storeu_si512(out + 48, _mm512_shuffle_i64x2(c, d, _MM_SHUFFLE(3, 1, 3, 1)));
-  if (count < kPhiloxBatch) std::memcpy(words, blocks, sizeof(uint32_t) * 4 * count);
+  if (count < 16) std::memcpy(words, blocks, sizeof(uint32_t) * 4 * count);
+}
+
+// Sixteen blocks per vector, one block per 32-bit lane; above sixteen, a second vector of the
+// next sixteen advances in the same loop. A round is a chain of dependent multiplies and shuffles,
+// and the draws that follow a batch wait for it, so two independent chains cost little more than
+// one: a sampler that needs 25 blocks gets them in one call's latency instead of two.
+__attribute__((target("avx512f"))) void PhiloxBlocksAvx512(const uint32_t counter[4],
+                                                           const uint32_t key[2], int count,
+                                                           uint32_t* words) {
+  static_assert(kPhiloxBatch == 32, "two vectors of sixteen blocks");
+  const __m512i lanes =
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __m512i a0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(counter[0])), lanes);
+  __m512i a1 = _mm512_set1_epi32(static_cast<int>(counter[1]));
+  __m512i a2 = _mm512_set1_epi32(static_cast<int>(counter[2]));
+  __m512i a3 = _mm512_set1_epi32(static_cast<int>(counter[3]));
+  uint32_t k0 = key[0], k1 = key[1];
+  if (count <= 16) {
+    for (int round = 0; round < 10; ++round) {
+      RoundAvx512(a0, a1, a2, a3, _mm512_set1_epi32(static_cast<int>(k0)),
+                  _mm512_set1_epi32(static_cast<int>(k1)));
+      k0 += kKeyBump0;
+      k1 += kKeyBump1;
+    }
+    StoreAvx512(a0, a1, a2, a3, count, words);
+    return;
+  }
+  __m512i b0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(counter[0] + 16u)), lanes);
+  __m512i b1 = a1, b2 = a2, b3 = a3;
+  for (int round = 0; round < 10; ++round) {
+    const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0));
+    const __m512i key1 = _mm512_set1_epi32(static_cast<int>(k1));
+    RoundAvx512(a0, a1, a2, a3, key0, key1);
+    RoundAvx512(b0, b1, b2, b3, key0, key1);
+    k0 += kKeyBump0;
+    k1 += kKeyBump1;
+  }
+  StoreAvx512(a0, a1, a2, a3, 16, words);
+  StoreAvx512(b0, b1, b2, b3, count - 16, words + 64);
 }
 
 #else

@@ -11,7 +11,7 @@
 
 namespace sigprop {
 
-inline constexpr int kPhiloxBatch = 16;
+inline constexpr int kPhiloxBatch = 32;
 
 // Blocks for counters (c0 + b, c1, c2, c3), b = 0..count−1 (count ≤ kPhiloxBatch), written word
 // by word: words[4b .. 4b+3] is block b.

@@ -249,46 +249,108 @@ double RandomStream::ZigguratSlow(int32_t hz, uint32_t iz) {
 }
 
 void RandomStream::FillGaussianZigguratOneWord(double* out, std::size_t n) {
-  const ZigguratTables& z = Ziggurat();
+  FillGaussianZigguratOneWord(out, n, 1);
+}
+
+void RandomStream::FillGaussianZigguratOneWord(double* out, std::size_t n, std::size_t stride) {
   uint32_t words[4 * kBatchBlocks];
   std::size_t i = 0;
   while (i < n) {
     // Finish a partly used block one draw at a time, so that every batch starts on a block.
     if (used_ != 4) {
-      out[i++] = GaussianZigguratOneWord();
+      out[i++ * stride] = GaussianZigguratOneWord();
       continue;
     }
-    // A fast draw takes one word: blocks for the draws left, at most a batch.
-    const int blocks = static_cast<int>(std::min<std::size_t>((n - i + 3) / 4, kBatchBlocks));
+    const int blocks = ZigguratBatchBlocks(n - i);
     const uint32_t first = counter_.v[0];
     PhiloxBlocks(counter_.v, key_.v, blocks, words);
-    const int total = 4 * blocks;
-    int w = 0;
-    while (i < n && w < total) {
-      int32_t hz;
-      uint32_t iz;
-      SplitOneWord(words[w++], &hz, &iz);
-      if (ZigguratFast(z, hz, iz, &out[i])) {
-        ++i;
-        continue;
-      }
-      // A wedge (1% of draws) takes its uniform from the batch, as ZigguratSlow would from the
-      // stream; on rejection the next word starts a fresh draw, as there.
-      if (iz != 0 && w + 2 <= total) {
-        const double u = UnitFromWords(words[w], words[w + 1]);
-        w += 2;
-        const double x = out[i];
-        if (WedgeAccepts(z, iz, x, u)) ++i;
-        continue;
-      }
-      // The tail, or a wedge at the end of the batch, reads through the stream: put the stream
-      // where repeated single draws would be, then go on in this batch from wherever it left off.
-      SyncToBatch(words, first, w);
-      out[i++] = ZigguratSlow(hz, iz);
-      w = 4 * static_cast<int>(counter_.v[0] - first - 1) + used_;
-    }
-    if (w <= total) SyncToBatch(words, first, w);
+    i = ZigguratFromBatch(words, first, 4 * blocks, out, n, stride, i);
   }
+}
+
+void RandomStream::FillGaussianZigguratOneWordEach(RandomStream* const* streams,
+                                                   double* const* outs, int count, std::size_t n,
+                                                   std::size_t stride) {
+  constexpr int kGroup = 8;
+  uint32_t words[kGroup][4 * kBatchBlocks];
+  uint32_t first[kGroup];
+  bool batched[kGroup];
+  const int blocks = ZigguratBatchBlocks(n);
+  for (int g = 0; g < count; g += kGroup) {
+    const int here = std::min(kGroup, count - g);
+    // Every stream's first batch before any draw: the batches are independent, so the CPU
+    // overlaps their multiply chains instead of waiting out each before the draws that need it.
+    for (int s = 0; s < here; ++s) {
+      RandomStream& stream = *streams[g + s];
+      batched[s] = n > 0 && stream.used_ == 4;
+      if (!batched[s]) continue;
+      first[s] = stream.counter_.v[0];
+      PhiloxBlocks(stream.counter_.v, stream.key_.v, blocks, words[s]);
+    }
+    for (int s = 0; s < here; ++s) {
+      RandomStream& stream = *streams[g + s];
+      const std::size_t i =
+          batched[s]
+              ? stream.ZigguratFromBatch(words[s], first[s], 4 * blocks, outs[g + s], n, stride, 0)
+              : 0;
+      if (i < n) stream.FillGaussianZigguratOneWord(outs[g + s] + i * stride, n - i, stride);
+    }
+  }
+}
+
+int RandomStream::ZigguratBatchBlocks(std::size_t draws) {
+  // A fast draw takes one word: blocks for the draws and two more for the words that wedges take
+  // (~3 per 100 draws), so that one batch usually suffices; at most a batch. Blocks left unused
+  // are not lost: the stream resumes after the last block taken.
+  return static_cast<int>(std::min<std::size_t>((draws + 3) / 4 + 2, kBatchBlocks));
+}
+
+std::size_t RandomStream::ZigguratFromBatch(const uint32_t* words, uint32_t first, int total,
+                                            double* out, std::size_t n, std::size_t stride,
+                                            std::size_t i) {
+  const ZigguratTables& z = Ziggurat();
+  int w = 0;
+  while (i < n && w < total) {
+    // The fast path (99% of draws) in a loop of its own, up to the first miss.
+    {
+      const int run = static_cast<int>(std::min<std::size_t>(n - i, total - w));
+      const uint32_t* word = words + w;
+      double* o = out + i * stride;
+      int k = 0;
+      for (; k < run; ++k, o += stride) {
+        int32_t hz;
+        uint32_t iz;
+        SplitOneWord(word[k], &hz, &iz);
+        if (!ZigguratFast(z, hz, iz, o)) break;
+      }
+      i += static_cast<std::size_t>(k);
+      w += k;
+      if (k == run) break;
+    }
+    int32_t hz;
+    uint32_t iz;
+    SplitOneWord(words[w++], &hz, &iz);
+    double x;
+    if (ZigguratFast(z, hz, iz, &x)) {
+      out[i++ * stride] = x;
+      continue;
+    }
+    // A wedge (1% of draws) takes its uniform from the batch, as ZigguratSlow would from the
+    // stream; on rejection the next word starts a fresh draw, as there.
+    if (iz != 0 && w + 2 <= total) {
+      const double u = UnitFromWords(words[w], words[w + 1]);
+      w += 2;
+      if (WedgeAccepts(z, iz, x, u)) out[i++ * stride] = x;
+      continue;
+    }
+    // The tail, or a wedge at the end of the batch, reads through the stream: put the stream
+    // where repeated single draws would be, then go on in this batch from wherever it left off.
+    SyncToBatch(words, first, w);
+    out[i++ * stride] = ZigguratSlow(hz, iz);
+    w = 4 * static_cast<int>(counter_.v[0] - first - 1) + used_;
+  }
+  if (w <= total) SyncToBatch(words, first, w);
+  return i;
 }
 
 void RandomStream::SyncToBatch(const uint32_t* words, uint32_t first, int taken) {

@@ -45,6 +45,13 @@ class RandomStream {
   // n of those; the same values as n calls of GaussianZigguratOneWord(), from Philox blocks
   // generated in batches.
   void FillGaussianZigguratOneWord(double* out, std::size_t n);
+  // The same n values into out[0], out[stride], …, out[(n − 1)·stride].
+  void FillGaussianZigguratOneWord(double* out, std::size_t n, std::size_t stride);
+  // That strided fill for each of `count` streams, stream s writing from outs[s]: the same values
+  // as count separate fills, with every stream's first Philox batch made before any draw, so that
+  // their latencies overlap (the SDE sampler draws its eight paths' increments this way).
+  static void FillGaussianZigguratOneWordEach(RandomStream* const* streams, double* const* outs,
+                                              int count, std::size_t n, std::size_t stride);
   // Chi-square with k > 0 degrees of freedom (Marsaglia–Tsang gamma on this stream).
   double ChiSquare(double k);
 
@@ -58,6 +65,13 @@ class RandomStream {
   // Leaves the stream just after the first `taken` words of a batch of Philox blocks that began
   // at block `first` (its unused blocks are discarded, to be made again on the next refill).
   void SyncToBatch(const uint32_t* words, uint32_t first, int taken);
+  // Blocks in the batch that a fill of `draws` one-word Gaussians starts with.
+  static int ZigguratBatchBlocks(std::size_t draws);
+  // One-word ziggurat draws into out[i·stride], from i on while i < n, from the batch words[0..total)
+  // of blocks that began at block `first`; leaves the stream after the words taken, returns the
+  // new i.
+  std::size_t ZigguratFromBatch(const uint32_t* words, uint32_t first, int total, double* out,
+                                std::size_t n, std::size_t stride, std::size_t i);
 
   Philox philox_;
   Philox::key_type key_;

@@ -48,15 +48,27 @@ SIGPROP_INLINE LaneMask MaskOf(uint32_t bits) {
   return mask;
 }
 
-// ν(ρ) lane by lane, composed as ShapedReluNu composes it (shaped_relu_nu.h).
+// ν(ρ) lane by lane, composed as ShapedReluNu composes it (shaped_relu_nu.h). The batch's lanes
+// mostly straddle |ρ| = ½, so both pieces are needed; their polynomials run as one Horner scheme
+// whose argument and coefficients each lane takes from its own piece. NearZero has one
+// coefficient fewer: a leading 0 makes the first step u·0 + c₁₁ = c₁₁ exactly (u is finite there,
+// and a NaN lane takes NearOne's), and the next c₁₁·u + c₁₀ is NearZero's first step, so every
+// lane's value is its piece's, bit for bit, in ~40% fewer polynomial operations.
 SIGPROP_INLINE Lane Nu(Lane rho) {
   const Lane r = rho < -1.0 ? Broadcast(-1.0) : (rho > 1.0 ? Broadcast(1.0) : rho);
   const Lane x = r < 0.0 ? -r : r;
-  const Lane near_zero = nu_internal::NearZero(r * r - 0.125) - nu_internal::kHalfPi * r;
+  const LaneMask small = x <= 0.5;
   const Lane w = 0.5 * (1.0 - x);
-  Lane near_one = w * Sqrt(w) * nu_internal::NearOne(w - 0.125);
+  const Lane u = small ? r * r - 0.125 : w - 0.125;
+  const auto& zero_c = nu_internal::kNearZeroCoefficients;
+  const auto& one_c = nu_internal::kNearOneCoefficients;
+  Lane p = u * (small ? Broadcast(0.0) : Broadcast(one_c[12])) +
+           (small ? Broadcast(zero_c[11]) : Broadcast(one_c[11]));
+  for (int k = 10; k >= 0; --k) p = p * u + (small ? Broadcast(zero_c[k]) : Broadcast(one_c[k]));
+  const Lane near_zero = p - nu_internal::kHalfPi * r;
+  Lane near_one = w * Sqrt(w) * p;
   near_one = r < 0.0 ? near_one + nu_internal::kPi * x : near_one;
-  return x <= 0.5 ? near_zero : near_one;
+  return small ? near_zero : near_one;
 }
 
 // L = chol(V) for every lane; returns the lanes whose pivots were all > 0.
@@ -130,11 +142,13 @@ SIGPROP_INLINE uint32_t StepBody(const BatchedEulerMaruyama::Params& c, uint32_t
     mean[j] = sum * inv_m;
   }
 
-  // Drift, lower triangle (it is symmetric).
+  // Drift, lower triangle (it is symmetric). Zeroed only where the attention term does not set it:
+  // GCC turns the zeroing into a rep stos a row, a measurable cost at this size.
   Lane drift[M][M];
-  for (int i = 0; i < M; ++i)
-    for (int j = 0; j <= i; ++j) drift[i][j] = Lane{};
-  if (c.attention_drift != 0.0) {
+  if (c.attention_drift == 0.0) {
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j <= i; ++j) drift[i][j] = Lane{};
+  } else {
     Lane grand = mean[0];
     for (int j = 1; j < M; ++j) grand = grand + mean[j];
     grand = grand * inv_m;
@@ -308,7 +322,25 @@ BatchedEulerMaruyama::StepFunction StepFor(int tokens, SdeIsa isa) {
   }
 }
 
+__attribute__((target("avx512f"))) void NuAvx512(const double* rho, double* nu) {
+  Store(nu, Nu(LoadUnaligned(rho)));
+}
+__attribute__((target("avx2"))) void NuAvx2(const double* rho, double* nu) {
+  Store(nu, Nu(LoadUnaligned(rho)));
+}
+void NuBaseline(const double* rho, double* nu) { Store(nu, Nu(LoadUnaligned(rho))); }
+
 }  // namespace
+
+void BatchedNuForTesting(SdeIsa isa, const double rho[kSdeLanes], double nu[kSdeLanes]) {
+  alignas(64) double out[kSdeLanes];
+  switch (isa) {
+    case SdeIsa::kAvx512: NuAvx512(rho, out); break;
+    case SdeIsa::kAvx2: NuAvx2(rho, out); break;
+    case SdeIsa::kBaseline: NuBaseline(rho, out); break;
+  }
+  std::memcpy(nu, out, sizeof out);
+}
 
 std::vector<SdeIsa> SupportedSdeIsas() {
   std::vector<SdeIsa> isas = {SdeIsa::kBaseline};

@@ -33,6 +33,10 @@ enum class SdeIsa { kBaseline, kAvx2, kAvx512 };
 // The variants this CPU runs, best last.
 std::vector<SdeIsa> SupportedSdeIsas();
 
+// For tests: ν(ρ) of eight lanes as the given variant's step computes it (bit for bit the same as
+// ShapedReluNu, covariance_sde.h, lane by lane).
+void BatchedNuForTesting(SdeIsa isa, const double rho[kSdeLanes], double nu[kSdeLanes]);
+
 class BatchedEulerMaruyama {
  public:
   // Whether m tokens fit the batched kernel (1 ≤ m ≤ kMaxBatchedTokens).

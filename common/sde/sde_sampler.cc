@@ -46,7 +46,6 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
   const int n = kernel.gaussians_per_step();
   // gaussians[k * kSdeLanes + p]: lanes that are idle keep these zeros.
   std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
-  std::array<double, kMaxGaussians> drawn;
   std::array<std::optional<RandomStream>, kSdeLanes> streams;
   Matrix v(m, m);
   for (int p = 0; p < paths; ++p) observers[p]->OnCovariance(0, v0_);
@@ -59,11 +58,16 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
       }
     }
     for (int k = 0; k < steps_per_layer_; ++k) {
+      // Each live lane's increments straight into its column of `gaussians`.
+      RandomStream* live_streams[kSdeLanes];
+      double* columns[kSdeLanes];
+      int live = 0;
       for (int p = 0; p < paths; ++p) {
         if (!kernel.live(p)) continue;
-        streams[p]->FillGaussianZigguratOneWord(drawn.data(), n);
-        for (int i = 0; i < n; ++i) gaussians[i * kSdeLanes + p] = drawn[i];
+        live_streams[live] = &*streams[p];
+        columns[live++] = gaussians.data() + p;
       }
+      RandomStream::FillGaussianZigguratOneWordEach(live_streams, columns, live, n, kSdeLanes);
       const uint32_t diverged = kernel.Step(gaussians.data());
       for (int p = 0; p < paths; ++p) {
         if ((diverged >> p) & 1u) observers[p]->OnDiverged(layer);

@@ -3,8 +3,9 @@
 // Up to kSdeLanes paths advance together in the batched kernel (batched_euler_maruyama.h; m ≤ 8,
 // else one path at a time by euler_maruyama.h), the engine's unit of work for method SDE. A model of width n and depth d runs to T = d/n with Δt = 1/(n · steps_per_layer).
 // Increments of layer ℓ come from the stream (seed, point, sample, ℓ) (its one-word ziggurat
-// Gaussians, drawn in batches by FillGaussianZigguratOneWord), and lanes never mix, so a path depends only on (seed, point, sample): not on
-// thread scheduling, nor on which paths share its batch.
+// Gaussians, drawn for all lanes of a step by FillGaussianZigguratOneWordEach, each lane's values as
+// a separate fill would give them), and lanes never mix, so a path depends only on (seed, point,
+// sample): not on thread scheduling, nor on which paths share its batch.
 #ifndef SIGPROP_COMMON_SDE_SDE_SAMPLER_H_
 #define SIGPROP_COMMON_SDE_SDE_SAMPLER_H_
 

@@ -107,6 +107,43 @@ std::vector<double> RunLanes(const CovarianceSde& sde, const Matrix& v0, double 
   return out;
 }
 
+// The batched ν(ρ) (one Horner scheme for both polynomial pieces, each lane taking its own
+// argument and coefficients) against the one-path ShapedReluNu, bit for bit, in every variant:
+// on a grid over [−1.25, 1.25] with ±½, ±1, ±0 and the doubles next to ±½, in vectors whose lanes
+// are all on one side of |ρ| = ½ and vectors that mix both sides and the clamped ends.
+TEST(ShapedReluNuTest, BatchedLanesEqualTheOnePathFunction) {
+  std::vector<double> rhos;
+  for (int k = -2500; k <= 2500; ++k) rhos.push_back(k * 0.0005);
+  for (double edge : {0.5, -0.5, 1.0, -1.0}) {
+    double below = edge, above = edge;
+    for (int d = 0; d < 4; ++d) {
+      below = std::nextafter(below, -2.0);
+      above = std::nextafter(above, 2.0);
+      rhos.push_back(below);
+      rhos.push_back(above);
+    }
+  }
+  rhos.push_back(0.0);
+  rhos.push_back(-0.0);
+  std::vector<double> mixed = rhos;  // Neighbouring lanes far apart: both pieces in most vectors.
+  for (std::size_t k = 0; k < mixed.size(); ++k) std::swap(mixed[k], mixed[(k * 7919) % mixed.size()]);
+  for (const auto* values : {&rhos, &mixed}) {
+    for (std::size_t first = 0; first + kSdeLanes <= values->size(); first += kSdeLanes) {
+      const double* rho = values->data() + first;
+      for (SdeIsa isa : SupportedSdeIsas()) {
+        double nu[kSdeLanes];
+        BatchedNuForTesting(isa, rho, nu);
+        for (int p = 0; p < kSdeLanes; ++p) {
+          const double expected = ShapedReluNu(rho[p]);
+          ASSERT_EQ(0, std::memcmp(&nu[p], &expected, sizeof expected))
+              << "rho " << rho[p] << " isa " << static_cast<int>(isa) << ": " << nu[p] << " vs "
+              << expected;
+        }
+      }
+    }
+  }
+}
+
 // The batched kernel and the one-path scheme on the same increments agree to rounding (the
 // products are summed in another order and the Cholesky divides differently, so not bit for bit):
 // relative 1e-9 after 200 steps, for every m the kernel has a specialisation of, both blocks on;

@@ -105,6 +105,53 @@ TEST(RandomStreamTest, FillGaussianZigguratOneWordMatchesSingleDrawsAtEveryAlign
   }
 }
 
+// The strided fill and the fill of several streams at once against one-at-a-time draws: the same
+// values in the same slots, the streams left where single draws leave them (the next Uniform()
+// agrees), for fresh streams (every other round) and streams left mid-block (those fall back to
+// the plain fill), for sizes that end inside blocks and batches, and over 300 rounds of 100 draws
+// from 11 streams, so that wedges at a batch's end and tails (5.8e-4 a draw) occur.
+TEST(RandomStreamTest, FillGaussianZigguratOneWordEachMatchesSingleDraws) {
+  constexpr int kStreams = 11;  // More than one group of eight.
+  constexpr std::size_t kStride = 13;
+  for (std::size_t size : {1, 3, 36, 64, 100, 131}) {
+    std::vector<RandomStream> each, single;
+    for (int s = 0; s < kStreams; ++s) {
+      each.emplace_back(0xABCDEF01ull, 5, 100 + s, 7);
+      single.emplace_back(0xABCDEF01ull, 5, 100 + s, 7);
+      for (int k = 0; k < s % 3; ++k) ASSERT_EQ(each[s].Uniform(), single[s].Uniform());
+    }
+    std::vector<double> out(size * kStride, -1.0);
+    RandomStream* streams[kStreams];
+    double* outs[kStreams];
+    for (int s = 0; s < kStreams; ++s) {
+      streams[s] = &each[s];
+      outs[s] = out.data() + s;
+    }
+    const int rounds = size == 100 ? 300 : 20;
+    for (int round = 0; round < rounds; ++round) {
+      if (round % 2 == 1) {  // Fresh streams, as the SDE sampler's every layer: all batched.
+        for (int s = 0; s < kStreams; ++s) {
+          const uint32_t layer = 1000 + static_cast<uint32_t>(round);
+          each[s] = RandomStream(0xABCDEF01ull, 5, 100 + s, layer);
+          single[s] = RandomStream(0xABCDEF01ull, 5, 100 + s, layer);
+        }
+      }
+      RandomStream::FillGaussianZigguratOneWordEach(streams, outs, kStreams, size, kStride);
+      for (int s = 0; s < kStreams; ++s) {
+        for (std::size_t i = 0; i < size; ++i) {
+          ASSERT_EQ(out[i * kStride + s], single[s].GaussianZigguratOneWord())
+              << "size " << size << " round " << round << " stream " << s << " draw " << i;
+        }
+      }
+    }
+    for (int s = 0; s < kStreams; ++s) ASSERT_EQ(each[s].Uniform(), single[s].Uniform());
+    // The slots between the strided values are untouched.
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (i % kStride >= static_cast<std::size_t>(kStreams)) ASSERT_EQ(out[i], -1.0) << i;
+    }
+  }
+}
+
 // The polynomial transform against libm: Box–Muller pairs to a few ulps.
 TEST(RandomStreamTest, TransformAgreesWithLibm) {
   RandomStream a(3, 0, 0, 0), b(3, 0, 0, 0);
