@@ -209,22 +209,33 @@ TEST(EngineTest, DivergenceThresholdStopsEachSampleWhereItFirstCrosses) {
   }
 }
 
-// LIMIT's one trajectory stops at the threshold too: identity attention with λ = γ = 1 and no MLP
-// doubles V each layer, so V_αα = 8 at layer 3 and 16 at layer 4 > 10.
-TEST(EngineTest, DivergenceThresholdStopsTheLimitTrajectory) {
+// Method LIMIT on width 8, λ = γ = 1, attention of `kind` and no MLP: a linear map of V.
+v1::RunSpec LinearLimitRun(int tokens, int depth, v1::AttentionSpec::Kind kind) {
   v1::RunSpec run;
   run.set_method(v1::RunSpec::LIMIT);
   run.set_samples(1);
-  run.set_divergence_threshold(10);
   auto* model = run.mutable_model();
-  model->set_tokens(2);
+  model->set_tokens(tokens);
   model->set_width(8);
-  model->set_depth(6);
-  model->mutable_attention()->set_kind(v1::AttentionSpec::IDENTITY);
+  model->set_depth(depth);
+  model->mutable_attention()->set_kind(kind);
   model->mutable_mlp()->set_activation(v1::MlpSpec::NONE);
+  return run;
+}
+
+std::vector<v1::LayerStats> LimitLayers(const v1::RunSpec& run) {
   auto table = SimulateSamples(run, 0, RunContext{});
-  ASSERT_TRUE(table.ok()) << table.status();
-  const auto layers = Aggregate(*table, run, 0);
+  EXPECT_TRUE(table.ok()) << table.status();
+  if (!table.ok()) return {};
+  return Aggregate(*table, run, 0);
+}
+
+// LIMIT's one trajectory stops at the threshold too: identity attention with λ = γ = 1 and no MLP
+// doubles V each layer, so V_αα = 8 at layer 3 and 16 at layer 4 > 10.
+TEST(EngineTest, DivergenceThresholdStopsTheLimitTrajectory) {
+  v1::RunSpec run = LinearLimitRun(2, 6, v1::AttentionSpec::IDENTITY);
+  run.set_divergence_threshold(10);
+  const auto layers = LimitLayers(run);
   ASSERT_EQ(layers.size(), 7u);
   EXPECT_DOUBLE_EQ(layers[3].stats().at("v11").mean(), 8.0);
   EXPECT_EQ(layers[3].diverged_fraction(), 0.0);
@@ -232,19 +243,10 @@ TEST(EngineTest, DivergenceThresholdStopsTheLimitTrajectory) {
 }
 
 TEST(EngineTest, LimitMethodRunsOneDeterministicTrajectory) {
-  v1::RunSpec run;
-  run.set_method(v1::RunSpec::LIMIT);
-  run.set_samples(1);
-  auto* model = run.mutable_model();
-  model->set_tokens(3);
-  model->set_width(8);
-  model->set_depth(2);
-  model->mutable_attention()->set_kind(v1::AttentionSpec::UNIFORM);
-  model->mutable_mlp()->set_activation(v1::MlpSpec::NONE);
-  model->mutable_initial()->set_rho0(0.5);
-  auto table = SimulateSamples(run, 0, RunContext{});
-  ASSERT_TRUE(table.ok()) << table.status();
-  const auto layers = Aggregate(*table, run, 0);
+  v1::RunSpec run = LinearLimitRun(3, 2, v1::AttentionSpec::UNIFORM);
+  run.mutable_model()->mutable_initial()->set_rho0(0.5);
+  const auto layers = LimitLayers(run);
+  ASSERT_EQ(layers.size(), 3u);
   // λ = γ = 1, unit diagonal, ρ0 = ½: v̄ = (3 + 6·½)/9 = 2/3, so V_1 = V_0 + (2/3)11ᵀ.
   EXPECT_DOUBLE_EQ(layers[1].stats().at("v11").mean(), 1.0 + 2.0 / 3.0);
   EXPECT_EQ(layers[1].method(), v1::RunSpec::LIMIT);
