@@ -1,6 +1,7 @@
 #include "client/compare_command.h"
 
 #include <algorithm>
+#include <iostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,8 @@
 #include "client/output_file.h"
 #include "client/spec_io.h"
 #include "client/connection.h"
+#include "common/compare.h"
+#include "common/finite/sample_observer.h"
 
 namespace sigprop::cli {
 namespace {
@@ -72,6 +75,30 @@ void WriteCompareRows(Format format, const std::string& title,
 
 namespace {
 
+// A comparison whose sides stop paths at different divergence thresholds compares two stopping
+// rules as well as two models (docs/SDE.md (3)); legal, but worth a note on stderr.
+void NoteDifferentThresholds(const v1::CompareSweep& sweep, std::ostream& err) {
+  auto points = ExpandCompareSweep(sweep);
+  if (!points.ok()) return;  // The server reports the error itself.
+  auto threshold = [](const v1::RunSpec& run) {
+    return run.divergence_threshold() > 0 ? run.divergence_threshold()
+                                          : SampleObserver::kDefaultDivergenceThreshold;
+  };
+  int differing = 0;
+  const ComparePoint* first = nullptr;
+  for (const ComparePoint& point : *points) {
+    if (threshold(point.spec.a()) == threshold(point.spec.b())) continue;
+    if (first == nullptr) first = &point;
+    ++differing;
+  }
+  if (first == nullptr) return;
+  err << "sigprop compare: note: " << differing << " of " << points->size()
+      << " points stop a and b at different divergence thresholds (point " << first->index
+      << (first->label.empty() ? "" : ", " + first->label) << ": a at max V_αα > "
+      << threshold(first->spec.a()) << ", b at > " << threshold(first->spec.b())
+      << "); the exploded fractions and ks_with_exploded then compare two stopping rules\n";
+}
+
 absl::Status Compare(const Args& args, const std::atomic<bool>& interrupted) {
   if (args.positional.size() != 1) return absl::InvalidArgumentError("compare needs one SPEC");
   auto format = ParseFormat(args.Get("format", "jsonl"));
@@ -85,6 +112,7 @@ absl::Status Compare(const Args& args, const std::atomic<bool>& interrupted) {
   if (!text.ok()) return text.status();
   v1::CompareSweep sweep;
   if (auto status = ParseSpecMessage(*text, path, &sweep); !status.ok()) return status;
+  NoteDifferentThresholds(sweep, std::cerr);
 
   auto connection = Connect(args, /*allow_embedded=*/true);
   if (!connection.ok()) return connection.status();

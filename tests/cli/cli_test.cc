@@ -235,6 +235,7 @@ TEST_F(CliTest, CompareWritesOneRowPerPointTimeAndStatistic) {
   ASSERT_EQ(csv.status, 0) << csv.err;
   EXPECT_EQ(Lines(csv.out), 1 + 4);
   EXPECT_THAT(csv.out, HasSubstr("point,label,time,statistic,ks_statistic,p_value,wasserstein1,"));
+  EXPECT_THAT(csv.out, HasSubstr(",ks_with_exploded\n"));
 
   const Result table = Run("compare --format table " + spec);
   ASSERT_EQ(table.status, 0) << table.err;
@@ -244,6 +245,22 @@ TEST_F(CliTest, CompareWritesOneRowPerPointTimeAndStatistic) {
 
   // Results do not depend on the thread count.
   EXPECT_EQ(Run("compare --format csv --threads 2 " + spec).out, csv.out);
+}
+
+// One stopping rule on both sides is the quiet case; sides that stop at different divergence
+// thresholds get a one-line note on stderr naming the first such point and both levels.
+TEST_F(CliTest, CompareNotesDifferentDivergenceThresholds) {
+  const Result same = Run("compare " + Write("same.json", kCompareSpec));
+  ASSERT_EQ(same.status, 0) << same.err;
+  EXPECT_EQ(same.err, "");
+  std::string text = kCompareSpec;
+  const std::string b_seed = "\"seed\": \"2\"}";
+  text.replace(text.find(b_seed), b_seed.size(), "\"seed\": \"2\", \"divergence_threshold\": 50}");
+  const Result differing = Run("compare " + Write("differing.json", text));
+  ASSERT_EQ(differing.status, 0) << differing.err;
+  EXPECT_THAT(differing.err, HasSubstr("2 of 2 points stop a and b at different divergence"));
+  EXPECT_THAT(differing.err, HasSubstr("a at max V_αα > 1e+12, b at > 50"));
+  EXPECT_EQ(Lines(differing.err), 1);
 }
 
 TEST_F(CliTest, CompareBadSpecExitsTwoNamingTheField) {
