@@ -88,6 +88,20 @@ std::shared_ptr<grpc::Channel> SmallWindowChannel(int port) {
                                    grpc::InsecureChannelCredentials(), args);
 }
 
+// A Watch stream read by hand on a connection of its own (SmallWindowChannel), 120 s deadline.
+struct RawWatch {
+  RawWatch(int port, const std::string& sweep_id)
+      : stub(v1::Simulation::NewStub(SmallWindowChannel(port))) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    v1::WatchRequest request;
+    request.set_sweep_id(sweep_id);
+    reader = stub->Watch(&context, request);
+  }
+  std::unique_ptr<v1::Simulation::Stub> stub;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::Event>> reader;
+};
+
 // The expected results, computed without the service: the engine directly, in point order.
 std::string DirectJsonl(const v1::SweepSpec& sweep) {
   std::string out;
@@ -133,6 +147,20 @@ class ServiceTest : public ::testing::Test {
     stub_ = v1::Simulation::NewStub(channel_);
   }
   void StartServer() { StartServer(Options()); }
+  // A server with --watch-stall-limit `limit`, and an EventfulSweep of `points` run to the end and
+  // stored, so that the server writes its events at full speed: the sweep's id ("" on failure),
+  // every event into *all.
+  std::string StoredEventfulSweep(absl::Duration limit, int points, std::vector<v1::Event>* all) {
+    ServerOptions options = Options();
+    options.service.watch_stall_limit = limit;
+    StartServer(options);
+    if (HasFatalFailure()) return "";
+    auto submitted = Client().Submit(EventfulSweep(points), {});
+    EXPECT_TRUE(submitted.ok()) << submitted.status();
+    if (!submitted.ok()) return "";
+    *all = WatchAll(submitted->sweep_id(), 0);
+    return submitted->sweep_id();
+  }
   cli::SimulationClient Client(const std::string& token = "") { return cli::SimulationClient(channel_, token); }
   std::string WriteTokens() {
     const std::string path = dir_ + "/tokens";
@@ -243,24 +271,16 @@ TEST_F(ServiceTest, ReattachFromTheMiddleOfALiveSweep) {
 // where to reattach; the server's other watchers go on. Timing is checked only as "dropped within
 // a stall 10× the limit" so that a loaded machine cannot fail it.
 TEST_F(ServiceTest, AWatcherThatStopsReadingIsDroppedAndTheOthersAreNot) {
-  ServerOptions options = Options();
-  options.service.watch_stall_limit = absl::Milliseconds(500);
-  StartServer(options);
-  auto submitted = Client().Submit(EventfulSweep(), {});
-  ASSERT_TRUE(submitted.ok()) << submitted.status();
-  const std::string id = submitted->sweep_id();
-  const auto all = WatchAll(id, 0);  // The whole sweep is stored: the server writes at full speed.
+  std::vector<v1::Event> all;
+  const std::string id = StoredEventfulSweep(absl::Milliseconds(500), 40, &all);
+  ASSERT_FALSE(id.empty());
   ASSERT_TRUE(all.back().has_sweep_finished());
   int64_t bytes = 0;
   for (const auto& e : all) bytes += static_cast<int64_t>(e.ByteSizeLong());
   ASSERT_GT(bytes, 1 << 20) << "the sweep must outgrow the stream window";
 
-  auto stub = v1::Simulation::NewStub(SmallWindowChannel(server_->port()));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-  v1::WatchRequest request;
-  request.set_sweep_id(id);
-  auto reader = stub->Watch(&context, request);
+  RawWatch watch(server_->port(), id);
+  auto& reader = watch.reader;
   v1::Event event;
   ASSERT_TRUE(reader->Read(&event));
   std::vector<int64_t> seen = {event.sequence()};
@@ -300,17 +320,14 @@ TEST_F(ServiceTest, AWatcherThatStopsReadingIsDroppedAndTheOthersAreNot) {
 // The same stall through SimulationClient (what `sigprop watch` and `sigprop run` use): it takes
 // the drop as "reattach from the last event received" and delivers every event exactly once.
 TEST_F(ServiceTest, ASlowClientIsDroppedReattachesAndSeesEveryEventOnce) {
-  ServerOptions options = Options();
-  options.service.watch_stall_limit = absl::Milliseconds(500);
-  StartServer(options);
-  auto submitted = Client().Submit(EventfulSweep(), {});
-  ASSERT_TRUE(submitted.ok()) << submitted.status();
-  const auto all = WatchAll(submitted->sweep_id(), 0);
+  std::vector<v1::Event> all;
+  const std::string id = StoredEventfulSweep(absl::Milliseconds(500), 40, &all);
+  ASSERT_FALSE(id.empty());
 
   cli::SimulationClient slow(SmallWindowChannel(server_->port()), "");
   std::vector<v1::Event> events;
   std::atomic<bool> never{false};
-  auto finished = slow.Watch(submitted->sweep_id(), 0, [&](const v1::Event& e) {
+  auto finished = slow.Watch(id, 0, [&](const v1::Event& e) {
     events.push_back(e);
     // Twice, at the start and in the middle: one stall per stream, two reattachments.
     if (events.size() == 1 || events.size() == all.size() / 2) {
@@ -327,18 +344,11 @@ TEST_F(ServiceTest, ASlowClientIsDroppedReattachesAndSeesEveryEventOnce) {
 
 // --watch-stall-limit 0 turns the drop off: a reader that pauses keeps its stream and reads on.
 TEST_F(ServiceTest, WatchWithoutAStallLimitKeepsAStalledStream) {
-  ServerOptions options = Options();
-  options.service.watch_stall_limit = absl::ZeroDuration();
-  StartServer(options);
-  auto submitted = Client().Submit(EventfulSweep(/*points=*/20), {});
-  ASSERT_TRUE(submitted.ok()) << submitted.status();
-  const auto all = WatchAll(submitted->sweep_id(), 0);
-  auto stub = v1::Simulation::NewStub(SmallWindowChannel(server_->port()));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-  v1::WatchRequest request;
-  request.set_sweep_id(submitted->sweep_id());
-  auto reader = stub->Watch(&context, request);
+  std::vector<v1::Event> all;
+  const std::string id = StoredEventfulSweep(absl::ZeroDuration(), 20, &all);
+  ASSERT_FALSE(id.empty());
+  RawWatch watch(server_->port(), id);
+  auto& reader = watch.reader;
   v1::Event event;
   ASSERT_TRUE(reader->Read(&event));
   std::this_thread::sleep_for(std::chrono::seconds(2));
