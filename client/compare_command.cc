@@ -12,7 +12,7 @@
 #include "client/spec_io.h"
 #include "client/connection.h"
 #include "common/compare.h"
-#include "common/finite/sample_observer.h"
+#include "common/engine.h"
 
 namespace sigprop::cli {
 namespace {
@@ -80,14 +80,10 @@ namespace {
 void NoteDifferentThresholds(const v1::CompareSweep& sweep, std::ostream& err) {
   auto points = ExpandCompareSweep(sweep);
   if (!points.ok()) return;  // The server reports the error itself.
-  auto threshold = [](const v1::RunSpec& run) {
-    return run.divergence_threshold() > 0 ? run.divergence_threshold()
-                                          : SampleObserver::kDefaultDivergenceThreshold;
-  };
   int differing = 0;
   const ComparePoint* first = nullptr;
   for (const ComparePoint& point : *points) {
-    if (threshold(point.spec.a()) == threshold(point.spec.b())) continue;
+    if (DivergenceThreshold(point.spec.a()) == DivergenceThreshold(point.spec.b())) continue;
     if (first == nullptr) first = &point;
     ++differing;
   }
@@ -95,7 +91,8 @@ void NoteDifferentThresholds(const v1::CompareSweep& sweep, std::ostream& err) {
   err << "sigprop compare: note: " << differing << " of " << points->size()
       << " points stop a and b at different divergence thresholds (point " << first->index
       << (first->label.empty() ? "" : ", " + first->label) << ": a at max V_αα > "
-      << threshold(first->spec.a()) << ", b at > " << threshold(first->spec.b())
+      << DivergenceThreshold(first->spec.a()) << ", b at > "
+      << DivergenceThreshold(first->spec.b())
       << "); the exploded fractions and ks_with_exploded then compare two stopping rules\n";
 }
 

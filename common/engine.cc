@@ -220,15 +220,18 @@ std::vector<double> SampleTable::Column(int slot, int stat) const {
   return column;
 }
 
+double DivergenceThreshold(const RunSpec& run) {
+  return run.divergence_threshold() > 0 ? run.divergence_threshold()
+                                        : SampleObserver::kDefaultDivergenceThreshold;
+}
+
 absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
                                             const RunContext& context) {
   const ModelPlan plan = ResolveModel(run.model());
   const RunSpec::Method method = ChooseMethod(run);
   CovarianceStatOptions options;
   options.eigenvalues = run.eigenvalues();
-  const double threshold = run.divergence_threshold() > 0
-                               ? run.divergence_threshold()
-                               : SampleObserver::kDefaultDivergenceThreshold;
+  const double threshold = DivergenceThreshold(run);
 
   if (method == RunSpec::LIMIT) {
     auto trajectory = LimitTrajectory(plan);

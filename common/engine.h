@@ -52,6 +52,10 @@ struct SampleTable {
   std::vector<double> Column(int slot, int stat) const;
 };
 
+// The level of max V_αα past which the run's samples diverge: RunSpec.divergence_threshold, or
+// SPEC §3's 1e12 when it is unset (0).
+double DivergenceThreshold(const v1::RunSpec& run);
+
 // Runs the samples of a validated run. `point` is the sweep point (part of the random key).
 absl::StatusOr<SampleTable> SimulateSamples(const v1::RunSpec& run, int point,
                                             const RunContext& context);
