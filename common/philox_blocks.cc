@@ -22,7 +22,7 @@ constexpr uint32_t kKeyBump0 = 0x9E3779B9u, kKeyBump1 = 0xBB67AE85u;
 void PhiloxBlocksPortable(const uint32_t counter[4], const uint32_t key[2], int count,
                           uint32_t* words) {
   uint32_t x0[kPhiloxBatch], x1[kPhiloxBatch], x2[kPhiloxBatch], x3[kPhiloxBatch];
-  for (int b = 0; b < kPhiloxBatch; ++b) {
+  for (int b = 0; b < count; ++b) {
     x0[b] = counter[0] + static_cast<uint32_t>(b);
     x1[b] = counter[1];
     x2[b] = counter[2];
@@ -30,7 +30,7 @@ void PhiloxBlocksPortable(const uint32_t counter[4], const uint32_t key[2], int 
   }
   uint32_t k0 = key[0], k1 = key[1];
   for (int round = 0; round < 10; ++round) {
-    for (int b = 0; b < kPhiloxBatch; ++b) {
+    for (int b = 0; b < count; ++b) {
       const uint64_t p0 = static_cast<uint64_t>(kMultiplier0) * x0[b];
       const uint64_t p1 = static_cast<uint64_t>(kMultiplier1) * x2[b];
       const uint32_t y0 = static_cast<uint32_t>(p1 >> 32) ^ x1[b] ^ k0;

@@ -327,14 +327,11 @@ std::size_t RandomStream::ZigguratFromBatch(const uint32_t* words, uint32_t firs
       w += k;
       if (k == run) break;
     }
+    // words[w] is the word that missed the fast rectangle above.
     int32_t hz;
     uint32_t iz;
     SplitOneWord(words[w++], &hz, &iz);
-    double x;
-    if (ZigguratFast(z, hz, iz, &x)) {
-      out[i++ * stride] = x;
-      continue;
-    }
+    const double x = hz * z.wn[iz];
     // A wedge (1% of draws) takes its uniform from the batch, as ZigguratSlow would from the
     // stream; on rejection the next word starts a fresh draw, as there.
     if (iz != 0 && w + 2 <= total) {
