@@ -11,6 +11,7 @@
 #include "common/finite/columns_sampler.h"
 #include "common/finite/dense_sampler.h"
 #include "common/finite/gram_sampler.h"
+#include "common/finite/implicit_sampler.h"
 #include "common/finite/sample_observer.h"
 #include "common/limit/limit_map.h"
 #include "common/model_plan.h"
@@ -68,8 +69,9 @@ class TableObserver final : public SampleObserver {
   void OnGradients(int layer, const GradientNorms& g) override {
     const int slot = slot_of_layer_[layer];
     if (slot < 0) return;
-    const double norms[] = {g.wq, g.wk, g.wv, g.w1, g.w2};
-    for (int k = 0; k < 5; ++k) Set(slot, covariance_stats_ + k, norms[k]);
+    const double values[kGradientStats] = {g.wq, g.wk, g.wv, g.w1, g.w2, g.x,
+                                           g.below_floor ? 1.0 : 0.0};
+    for (int k = 0; k < kGradientStats; ++k) Set(slot, covariance_stats_ + k, values[k]);
   }
 
   void OnDiverged(int layer) override {
@@ -198,7 +200,9 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
 
 RunSpec::Method ChooseMethod(const RunSpec& run) {
   if (run.method() != RunSpec::METHOD_UNSPECIFIED) return run.method();
-  if (run.gradients()) return RunSpec::DENSE;
+  // Gradients: the implicit-weight backward pass (SPEC §4a), exact and O(m² n) a layer; DENSE is
+  // the reference, chosen explicitly.
+  if (run.gradients()) return RunSpec::COLUMNS;
   // GRAM where it represents the model (its one approximation, KERNEL MLP sampling, is opt-in),
   // else COLUMNS, which is exact for every block.
   return GramSupports(ResolveModel(run.model())).ok() ? RunSpec::GRAM : RunSpec::COLUMNS;
@@ -287,7 +291,9 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     TableObserver observer(&table, slot_of_layer, options, covariance_stats, first,
                            &context.cancelled, threshold);
     switch (method) {
-      case RunSpec::COLUMNS: return SampleColumns(plan, at, observer);
+      case RunSpec::COLUMNS:
+        return run.gradients() ? SampleColumnsWithGradients(plan, at, observer)
+                               : SampleColumns(plan, at, observer);
       case RunSpec::GRAM: return SampleGram(plan, at, observer);
       default: return SampleDense(plan, at, run.gradients(), observer);
     }
@@ -317,8 +323,10 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
     for (int s = 0; s < table.samples; ++s) diverged += table.diverged[slot * table.samples + s];
     stats.set_diverged_fraction(static_cast<double>(diverged) / table.samples);
     for (size_t k = 0; k < table.names.size(); ++k) {
-      const bool gradient = table.names[k].rfind("grad_", 0) == 0;
-      if (gradient && table.layers[slot] == 0) continue;  // Layer 0 has no weights.
+      // Layer 0 has no weights, only the backward signal at the input.
+      const bool weight_gradient =
+          table.names[k].rfind("grad_", 0) == 0 && table.names[k] != "grad_x";
+      if (weight_gradient && table.layers[slot] == 0) continue;
       const v1::HistogramSpec* histogram = nullptr;
       for (const auto& h : run.histogram()) {
         if (h.statistic() == table.names[k]) histogram = &h;

@@ -23,6 +23,11 @@ namespace sigprop {
 // Layer coordinates with a fixed meaning.
 inline constexpr uint32_t kInputLayer = 0;            // Random rotation of X_0.
 inline constexpr uint32_t kLossLayer = 0xFFFFFFFFu;   // Loss vectors u, y of the gradient (SPEC §3).
+// The implicit-weight backward pass's fresh draws for layer ℓ ≥ 1 (SPEC §4a): a stream disjoint
+// from the forward pass's layers 1..2^31−1 and from kLossLayer.
+inline constexpr uint32_t BackwardLayer(int layer) {
+  return 0x80000000u + static_cast<uint32_t>(layer);
+}
 
 class RandomStream {
  public:

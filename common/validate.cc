@@ -274,6 +274,32 @@ double EstimateCost(const RunSpec& run) {
   }
 }
 
+double EstimateSampleBytes(const RunSpec& run) {
+  const ModelSpec s = ApplyPreset(run.model());
+  const double depth = s.depth();
+  const double n = s.width();
+  const double m = s.tokens();
+  const double n_k = s.key_width() > 0 ? s.key_width() : n;
+  const double hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : n;
+  const bool gradients = run.gradients();
+  double doubles = 0.0;
+  switch (ChooseMethod(run)) {
+    case RunSpec::DENSE:
+      // W_Q, W_K, W_V, W_O, W_1, W_2 of one layer, and (gradients) as many again for dL/dW.
+      doubles = (2 * n * n_k + 2 * n * n + 2 * n * hidden) * (gradients ? 2 : 1) + 12 * m * n;
+      break;
+    case RunSpec::COLUMNS:
+      // X, the branch inputs and their Q̂, G_Q, G_K, G_V, G_O, G_1, G_2, the hidden activations.
+      doubles = m * (10 * n + 2 * n_k + 3 * hidden) + hidden * m;
+      break;
+    default:
+      doubles = m * (n + hidden);
+      break;
+  }
+  if (gradients) doubles += (depth + 1) * m * n;
+  return 8.0 * doubles;
+}
+
 absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limits& limits) {
   if (auto st = CheckFinite(run, path); !st.ok()) return st;
   if (!RunSpec::Method_IsValid(run.method())) {
@@ -323,11 +349,17 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
     }
   }
   const ModelSpec s = ApplyPreset(run.model());
-  if (run.gradients() && run.method() != RunSpec::DENSE &&
-      run.method() != RunSpec::METHOD_UNSPECIFIED) {
+  if (run.gradients() && method != RunSpec::DENSE && method != RunSpec::COLUMNS) {
     return Bad(path, "gradients",
-               absl::StrCat("needs method DENSE (explicit weights), got ",
-                            RunSpec::Method_Name(run.method())));
+               absl::StrCat(
+                   "needs method COLUMNS (implicit weights, any width) or DENSE (explicit "
+                   "weights), got ",
+                   RunSpec::Method_Name(method),
+                   method == RunSpec::GRAM
+                       ? ": the gradient norms need only m×m quantities, but the backward pass "
+                         "must reuse the forward pass's weights, which a chain on V has "
+                         "integrated out (docs/GRADIENTS.md)"
+                       : ": it has no weights to differentiate"));
   }
   if (method == RunSpec::GRAM) {
     if (auto st = GramSupports(ResolveModel(run.model())); !st.ok()) {
@@ -356,6 +388,17 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
     return absl::ResourceExhaustedError(absl::StrCat(
         path, ".samples: ", CostFormula(run, method), " (the cost of method ",
         RunSpec::Method_Name(method), ") = ", cost, " exceeds the budget ", limits.max_cost));
+  }
+  const double in_flight = std::min(run.samples(), std::max(limits.samples_in_flight, 1));
+  const double sample_bytes = EstimateSampleBytes(run);
+  if (in_flight * sample_bytes > limits.max_inflight_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, run.gradients() ? ".gradients" : ".model.width", ": one sample of method ",
+        RunSpec::Method_Name(method), " holds about ", sample_bytes / 1048576.0, " MiB",
+        run.gradients() ? " (the backward pass keeps (depth + 1) × tokens × width doubles)" : "",
+        "; ", in_flight, " in flight at once need ", in_flight * sample_bytes / 1048576.0,
+        " MiB, over the bound of ", limits.max_inflight_bytes / 1048576.0,
+        " MiB; lower model.depth or model.width, or run with fewer threads"));
   }
   const int every = run.record_every() > 0 ? run.record_every() : 1;
   const double recorded = s.depth() / every + 2.0;

@@ -25,7 +25,18 @@ struct Limits {
   // Per-sample values a point may hold for aggregation (samples × recorded layers × statistics);
   // 2^28 doubles is 2 GiB.
   double max_stored_values = 268435456.0;
+  // Memory the samples of one point may hold at once: min(samples, samples_in_flight) ×
+  // EstimateSampleBytes (sigprop-server --max-sample-memory). The server sets samples_in_flight
+  // to its worker threads; validation without a server assumes one.
+  double max_inflight_bytes = 8.0 * 1024 * 1024 * 1024;
+  int samples_in_flight = 1;
 };
+
+// Peak bytes one sample of the run holds, up to small m×m terms: with gradients the layer inputs
+// X_0..X_d that the backward pass keeps, (d + 1)·m·n doubles, plus one layer's working set
+// (DENSE: its n×n weights; COLUMNS: its implicit products, O(m (n + n_k + n_h))); without, one
+// layer's working set.
+double EstimateSampleBytes(const v1::RunSpec& run);
 
 // The work of one point in multiply-adds, up to a constant, for the method that will run
 // (ChooseMethod): DENSE costs samples × depth × width², COLUMNS samples × depth × m²(n + n_h),

@@ -28,6 +28,10 @@ ABSL_FLAG(std::string, tokens, "", "file of 'TOKEN USER' lines; every call then 
 ABSL_FLAG(bool, insecure, false, "allow a non-loopback --listen without --tokens");
 ABSL_FLAG(int64_t, max_points, 100000, "most points one sweep may have");
 ABSL_FLAG(double, max_cost, 1e14, "most work one point may cost (samples × depth × width² for DENSE)");
+ABSL_FLAG(double, max_sample_memory, 8.0 * 1024 * 1024 * 1024,
+          "most bytes the samples of one point may hold at once (samples in flight, at most "
+          "--threads, × bytes per sample; the backward pass of gradients keeps depth × tokens × "
+          "width doubles a sample)");
 ABSL_FLAG(int, max_active_sweeps_per_user, 0, "most queued or running sweeps per user (0: no limit)");
 ABSL_FLAG(int64_t, max_queued_points, 100000, "most points waiting in the scheduler");
 ABSL_FLAG(double, grace, 10.0, "seconds open calls get to finish at shutdown");
@@ -81,6 +85,7 @@ int main(int argc, char** argv) {
   options.insecure = absl::GetFlag(FLAGS_insecure);
   options.service.limits.max_points = absl::GetFlag(FLAGS_max_points);
   options.service.limits.max_cost = absl::GetFlag(FLAGS_max_cost);
+  options.service.limits.max_inflight_bytes = absl::GetFlag(FLAGS_max_sample_memory);
   options.service.max_active_sweeps_per_user = absl::GetFlag(FLAGS_max_active_sweeps_per_user);
   options.max_queued_points = static_cast<size_t>(absl::GetFlag(FLAGS_max_queued_points));
   options.service.watch_stall_limit = absl::Seconds(absl::GetFlag(FLAGS_watch_stall_limit));

@@ -83,8 +83,11 @@ absl::StatusOr<std::unique_ptr<SigpropServer>> SigpropServer::Start(const Server
                          const std::function<bool()>& cancelled) {
         self->runner_->Run(task, arena, cancelled);
       });
+  // Every point's samples share the arena, so at most `threads` of them are in memory at once.
+  ServiceOptions service_options = options.service;
+  service_options.limits.samples_in_flight = scheduling.threads;
   server->service_ = std::make_unique<SimulationService>(
-      options.service, server->store_.get(), server->scheduler_.get(), server->runner_.get(),
+      service_options, server->store_.get(), server->scheduler_.get(), server->runner_.get(),
       &server->hub_, std::move(auth));
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -1,8 +1,10 @@
 #include "common/finite/dense_blocks.h"
 
 #include <cmath>
+#include <limits>
 
 #include "common/finite/attention_matrix.h"
+#include "common/finite/residual_block.h"
 
 namespace sigprop {
 namespace {
@@ -29,49 +31,6 @@ void AttentionMatrix(const AttentionPlan& a, int m, const Matrix* p, Matrix* out
     case AttentionKind::kNone:
       out->setIdentity(m, m);
       return;
-  }
-}
-
-bool HasNorm(const ModelPlan& plan) { return plan.norm != NormKind::kNone; }
-bool IsPreNorm(const ModelPlan& plan) { return HasNorm(plan) && !plan.post_norm; }
-bool IsPostNorm(const ModelPlan& plan) { return HasNorm(plan) && plan.post_norm; }
-
-// X' = λX + γ f(N(X)) or X' = N(λX + γ f(X)). `branch(in, &f)` computes f; `out` may alias `x`.
-template <typename Branch>
-void ResidualForward(const ModelPlan& plan, double lambda, double gamma, const Matrix& x,
-                     ResidualCache* c, Branch&& branch, Matrix* out) {
-  c->input = x;
-  if (IsPreNorm(plan)) {
-    NormForward(plan.norm, c->input, &c->norm);
-    branch(c->norm.y, &c->branch);
-  } else {
-    branch(c->input, &c->branch);
-  }
-  *out = lambda * c->input + gamma * c->branch;
-  if (IsPostNorm(plan)) {
-    NormForward(plan.norm, *out, &c->norm);
-    *out = c->norm.y;
-  }
-}
-
-// Backward of ResidualForward (formulas in dense_blocks.h above LayerBackward).
-// `back(in, df, &d_in)` is the branch's backward at branch input `in`.
-template <typename BranchBackward>
-void ResidualBackward(const ModelPlan& plan, double lambda, double gamma, const ResidualCache& c,
-                      const Matrix& dout, BranchBackward&& back, Matrix* dx) {
-  Matrix d_branch_in;
-  if (IsPostNorm(plan)) {
-    Matrix dz;
-    NormBackward(plan.norm, c.norm, dout, &dz);
-    back(c.input, gamma * dz, &d_branch_in);
-    *dx = lambda * dz + d_branch_in;
-  } else if (IsPreNorm(plan)) {
-    back(c.norm.y, gamma * dout, &d_branch_in);
-    NormBackward(plan.norm, c.norm, d_branch_in, dx);
-    *dx += lambda * dout;
-  } else {
-    back(c.input, gamma * dout, &d_branch_in);
-    *dx = lambda * dout + d_branch_in;
   }
 }
 
@@ -125,29 +84,16 @@ void NormBackward(NormKind kind, const NormCache& cache, const Matrix& dy, Matri
   if (kind == NormKind::kLayer) dx->colwise() -= dx->rowwise().mean();
 }
 
-void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
-                      AttentionCache* cache, Matrix* f) {
+void AttentionHeads(const ModelPlan& plan, AttentionCache* cache, Matrix* concat) {
   const AttentionPlan& a = plan.attention;
   const int m = plan.tokens;
-  const int n = plan.width;
   const int heads = plan.heads;
   const int key_cols = plan.key_width / heads;
-  const int value_cols = n / heads;
-  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(n));
+  const int value_cols = plan.width / heads;
   const bool logits = AttentionUsesLogits(a.kind);
-
-  cache->v.noalias() = y * w.wv;
-  cache->v *= inv_root_n;
-  if (logits) {
-    cache->q.noalias() = y * w.wq;
-    cache->q *= inv_root_n;
-    cache->k.noalias() = y * w.wk;
-    cache->k *= inv_root_n;
-  }
   cache->p.resize(logits ? heads : 0);
   cache->a.resize(heads);
-  Matrix& concat = a.output_projection ? cache->heads : *f;
-  concat.resize(m, n);
+  concat->resize(m, plan.width);
   for (int h = 0; h < heads; ++h) {
     if (logits) {
       Matrix& p = cache->p[h];
@@ -157,58 +103,90 @@ void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix
       MaskedSoftmax(a.causal, &p);
     }
     AttentionMatrix(a, m, logits ? &cache->p[h] : nullptr, &cache->a[h]);
-    concat.middleCols(h * value_cols, value_cols).noalias() =
+    concat->middleCols(h * value_cols, value_cols).noalias() =
         cache->a[h] * cache->v.middleCols(h * value_cols, value_cols);
   }
-  if (a.output_projection) {
+}
+
+void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
+                      AttentionCache* cache, Matrix* f) {
+  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
+  cache->v.noalias() = y * w.wv;
+  cache->v *= inv_root_n;
+  if (AttentionUsesLogits(plan.attention.kind)) {
+    cache->q.noalias() = y * w.wq;
+    cache->q *= inv_root_n;
+    cache->k.noalias() = y * w.wk;
+    cache->k *= inv_root_n;
+  }
+  Matrix& concat = plan.attention.output_projection ? cache->heads : *f;
+  AttentionHeads(plan, cache, &concat);
+  if (plan.attention.output_projection) {
     f->noalias() = cache->heads * w.wo;
     *f *= inv_root_n;
   }
 }
 
-void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
-                       const AttentionCache& cache, const Matrix& df, Matrix* dy,
-                       LayerWeights* grad) {
+void AttentionHeadsBackward(const ModelPlan& plan, const AttentionCache& cache, const Matrix& dc,
+                            AttentionCotangents* out) {
   const AttentionPlan& a = plan.attention;
   const int m = plan.tokens;
-  const int n = plan.width;
   const int heads = plan.heads;
   const int key_cols = plan.key_width / heads;
-  const int value_cols = n / heads;
-  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(n));
+  const int value_cols = plan.width / heads;
   const bool logits = AttentionUsesLogits(a.kind);
-
-  Matrix d_heads;
-  if (a.output_projection) d_heads.noalias() = inv_root_n * df * w.wo.transpose();
-  const Matrix& dc = a.output_projection ? d_heads : df;
-
-  Matrix dv(m, n);
-  Matrix dq, dk;
+  out->dv.resize(m, plan.width);
+  double q_rounding = 0.0, k_rounding = 0.0;
   if (logits) {
-    dq.resize(m, plan.key_width);
-    dk.resize(m, plan.key_width);
+    out->dq.resize(m, plan.key_width);
+    out->dk.resize(m, plan.key_width);
   }
-  Matrix dp, ds;
+  Matrix dp, ds, scale;
   for (int h = 0; h < heads; ++h) {
     const auto dc_h = dc.middleCols(h * value_cols, value_cols);
-    dv.middleCols(h * value_cols, value_cols).noalias() = cache.a[h].transpose() * dc_h;
+    out->dv.middleCols(h * value_cols, value_cols).noalias() = cache.a[h].transpose() * dc_h;
     if (!logits) continue;
     const Matrix& p = cache.p[h];
+    const auto q_h = cache.q.middleCols(h * key_cols, key_cols);
+    const auto k_h = cache.k.middleCols(h * key_cols, key_cols);
     dp.noalias() = dc_h * cache.v.middleCols(h * value_cols, value_cols).transpose();
     const Vector row_dot = p.cwiseProduct(dp).rowwise().sum();
     ds = p.cwiseProduct(dp.colwise() - row_dot) / a.tau;
-    dq.middleCols(h * key_cols, key_cols).noalias() =
-        ds * cache.k.middleCols(h * key_cols, key_cols);
-    dk.middleCols(h * key_cols, key_cols).noalias() =
-        ds.transpose() * cache.q.middleCols(h * key_cols, key_cols);
+    out->dq.middleCols(h * key_cols, key_cols).noalias() = ds * k_h;
+    out->dk.middleCols(h * key_cols, key_cols).noalias() = ds.transpose() * q_h;
+    // Ŝ = P ⊙ (|dP| + rowsum(P ⊙ |dP|) 1ᵀ)/τ bounds the terms whose difference dS is.
+    const Matrix abs_dp = dp.cwiseAbs();
+    const Vector abs_dot = p.cwiseProduct(abs_dp).rowwise().sum();
+    scale = p.cwiseProduct(abs_dp.colwise() + abs_dot) / a.tau;
+    const double s2 = scale.squaredNorm();
+    q_rounding += s2 * k_h.squaredNorm();
+    k_rounding += s2 * q_h.squaredNorm();
   }
-  grad->wv.noalias() = inv_root_n * y.transpose() * dv;
-  dy->noalias() = inv_root_n * dv * w.wv.transpose();
+  const double slack = kSoftmaxRoundingSlack * m * std::numeric_limits<double>::epsilon();
+  out->dq_rounding = slack * std::sqrt(q_rounding);
+  out->dk_rounding = slack * std::sqrt(k_rounding);
+}
+
+void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
+                       const AttentionCache& cache, const Matrix& df, Matrix* dy,
+                       LayerWeights* grad, GradientFloor* floor) {
+  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
+  const bool logits = AttentionUsesLogits(plan.attention.kind);
+  Matrix d_heads;
+  if (plan.attention.output_projection) d_heads.noalias() = inv_root_n * df * w.wo.transpose();
+  const Matrix& dc = plan.attention.output_projection ? d_heads : df;
+  AttentionCotangents d;
+  AttentionHeadsBackward(plan, cache, dc, &d);
+  grad->wv.noalias() = inv_root_n * y.transpose() * d.dv;
+  dy->noalias() = inv_root_n * d.dv * w.wv.transpose();
   if (logits) {
-    grad->wq.noalias() = inv_root_n * y.transpose() * dq;
-    grad->wk.noalias() = inv_root_n * y.transpose() * dk;
-    dy->noalias() += inv_root_n * dq * w.wq.transpose();
-    dy->noalias() += inv_root_n * dk * w.wk.transpose();
+    grad->wq.noalias() = inv_root_n * y.transpose() * d.dq;
+    grad->wk.noalias() = inv_root_n * y.transpose() * d.dk;
+    dy->noalias() += inv_root_n * d.dq * w.wq.transpose();
+    dy->noalias() += inv_root_n * d.dk * w.wk.transpose();
+    const double y_scale = y.norm() * inv_root_n;
+    floor->wq = y_scale * d.dq_rounding;
+    floor->wk = y_scale * d.dk_rounding;
   }
 }
 
@@ -254,8 +232,9 @@ void LayerForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& x,
 }
 
 void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCache& cache,
-                   const Matrix& dout, Matrix* dx, LayerWeights* grad) {
+                   const Matrix& dout, Matrix* dx, LayerWeights* grad, GradientFloor* floor) {
   *grad = LayerWeights();
+  *floor = GradientFloor();
   *dx = dout;
   if (plan.mlp.enabled()) {
     const Matrix d_next = *dx;
@@ -271,7 +250,7 @@ void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCach
     ResidualBackward(
         plan, plan.attention.skip, plan.attention.branch, cache.attention_block, d_next,
         [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
-          AttentionBackward(plan, w, in, cache.attention, df, d_in, grad);
+          AttentionBackward(plan, w, in, cache.attention, df, d_in, grad, floor);
         },
         dx);
   }

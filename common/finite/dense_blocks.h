@@ -66,15 +66,40 @@ struct AttentionCache {
 void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
                       AttentionCache* cache, Matrix* f);
 
-// Backward of attention given dF. With dC = dF W_Oᵀ / sqrt(n) (or dF), per head:
+// The part of AttentionForward after the projections, shared with the implicit-weight sampler:
+// from cache->q, k, v (already formed) to P_h, A_h and the concatenated heads A_h V_h.
+void AttentionHeads(const ModelPlan& plan, AttentionCache* cache, Matrix* concat);
+
+// Gradients of the head outputs' inputs, given dC = dL/d(concatenated heads). Per head:
 //   dV_h = A_hᵀ dC_h,   dA_h = dC_h V_hᵀ,   dP_h = dA_h (SOFTMAX, SHAPED),
 //   dS_h = P_h ⊙ (dP_h − rowsum(P_h ⊙ dP_h) 1ᵀ) / τ      (masked entries have P = 0, so dS = 0),
-//   dQ_h = dS_h K_h,   dK_h = dS_hᵀ Q_h;
+//   dQ_h = dS_h K_h,   dK_h = dS_hᵀ Q_h.
+// Under rank collapse the rows of dP_h are constant and dS_h is a difference of equal terms: zero
+// in exact arithmetic, rounding noise in floating point. dq_rounding bounds the Frobenius norm of
+// that noise in dQ: slack · m · ε · sqrt(Σ_h ‖Ŝ_h‖² ‖K_h‖²), Ŝ_h = P_h ⊙ (|dP_h| +
+// rowsum(P_h ⊙ |dP_h|) 1ᵀ)/τ the size of the terms dS_h subtracts (dk_rounding likewise with Q_h).
+struct AttentionCotangents {
+  Matrix dq, dk;  // m × n_k (logit kinds only).
+  Matrix dv;      // m × n.
+  double dq_rounding = 0.0, dk_rounding = 0.0;
+};
+inline constexpr double kSoftmaxRoundingSlack = 8.0;
+void AttentionHeadsBackward(const ModelPlan& plan, const AttentionCache& cache, const Matrix& dc,
+                            AttentionCotangents* out);
+
+// The level below which ‖dL/dW_Q‖_F, ‖dL/dW_K‖_F are rounding noise, not a measurement: the
+// rounding bound of dQ (dK) above times ‖Y‖_F/sqrt(n), since dW_Q = Yᵀ dQ/sqrt(n). Zero where
+// the attention kind has no logits.
+struct GradientFloor {
+  double wq = 0.0, wk = 0.0;
+};
+
+// Backward of attention given dF. With dC = dF W_Oᵀ / sqrt(n) (or dF), AttentionHeadsBackward,
 // then dW_Q = Yᵀ dQ / sqrt(n), dW_K = Yᵀ dK / sqrt(n), dW_V = Yᵀ dV / sqrt(n) and
 // dY = (dQ W_Qᵀ + dK W_Kᵀ + dV W_Vᵀ) / sqrt(n). dW_O is not formed (SPEC §3 does not report it).
 void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
                        const AttentionCache& cache, const Matrix& df, Matrix* dy,
-                       LayerWeights* grad);
+                       LayerWeights* grad, GradientFloor* floor);
 
 // MLP f(Y) = sqrt(c/n_h) φ(H) W_2 with H = Y W_1 / sqrt(n) (SPEC §2).
 struct MlpCache {
@@ -109,13 +134,10 @@ struct LayerCache {
 void LayerForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& x, LayerCache* cache,
                   Matrix* out);
 
-// Given dL/dX_ℓ, returns dL/dX_{ℓ−1} and the layer's weight gradients (absent blocks: empty).
-// Residual block backward, for dX' the incoming gradient:
-//   no norm:   dX = λ dX' + f_back(γ dX')
-//   pre-norm:  dX = λ dX' + N_back(f_back(γ dX'))
-//   post-norm: dZ = N_back(dX'),  dX = λ dZ + f_back(γ dZ).
+// Given dL/dX_ℓ, returns dL/dX_{ℓ−1}, the layer's weight gradients (absent blocks: empty) and the
+// rounding floor of its query and key gradients; each block backward as residual_block.h.
 void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCache& cache,
-                   const Matrix& dout, Matrix* dx, LayerWeights* grad);
+                   const Matrix& dout, Matrix* dx, LayerWeights* grad, GradientFloor* floor);
 
 }  // namespace sigprop
 

@@ -1,6 +1,7 @@
 #include "common/finite/dense_sampler.h"
 
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include <Eigen/QR>
@@ -45,22 +46,33 @@ void Covariance(const Matrix& x, Matrix* v) {
   }
 }
 
-GradientNorms Norms(const LayerWeights& grad) {
-  GradientNorms g;
-  g.wq = grad.wq.norm();
-  g.wk = grad.wk.norm();
-  g.wv = grad.wv.norm();
-  g.w1 = grad.w1.norm();
-  g.w2 = grad.w2.norm();
-  return g;
-}
-
 absl::Status Cancelled(const SampleCoordinates& at, const char* pass, int layer) {
   return absl::CancelledError(absl::StrCat("dense sample ", at.sample, " of point ", at.point,
                                            " cancelled in the ", pass, " pass at layer ", layer));
 }
 
 }  // namespace
+
+GradientNorms ReportedNorms(const LayerWeights& grad, const GradientFloor& floor,
+                            const Matrix& d_output) {
+  GradientNorms g;
+  g.wq = grad.wq.norm();
+  g.wk = grad.wk.norm();
+  g.wv = grad.wv.norm();
+  g.w1 = grad.w1.norm();
+  g.w2 = grad.w2.norm();
+  g.x = d_output.norm() / std::sqrt(static_cast<double>(d_output.cols()));
+  g.below_floor = (grad.wq.size() > 0 && g.wq <= floor.wq) || (grad.wk.size() > 0 && g.wk <= floor.wk);
+  return g;
+}
+
+GradientNorms InputGradientNorms(const Matrix& d_input) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  GradientNorms g;
+  g.wq = g.wk = g.wv = g.w1 = g.w2 = nan;
+  g.x = d_input.norm() / std::sqrt(static_cast<double>(d_input.cols()));
+  return g;
+}
 
 absl::StatusOr<Matrix> DenseInput(const ModelPlan& plan, RandomStream& stream) {
   const int m = plan.tokens;
@@ -103,19 +115,21 @@ Matrix DenseLossGradient(const Matrix& x, const LossTargets& targets) {
 
 absl::Status BackpropagateDense(const ModelPlan& plan, const std::vector<Matrix>& inputs,
                                 const LossTargets& targets, LayerWeightSource weights,
-                                LayerGradientSink sink) {
+                                LayerGradientSink sink, Matrix* d_input) {
   const int depth = static_cast<int>(inputs.size()) - 1;
   Matrix d_out = DenseLossGradient(inputs[depth], targets);
   Matrix d_in, recomputed;
   LayerWeights w, grad;
+  GradientFloor floor;
   LayerCache cache;
   for (int layer = depth; layer >= 1; --layer) {
     weights(layer, &w);
     LayerForward(plan, w, inputs[layer - 1], &cache, &recomputed);
-    LayerBackward(plan, w, cache, d_out, &d_in, &grad);
-    if (absl::Status s = sink(layer, grad); !s.ok()) return s;
+    LayerBackward(plan, w, cache, d_out, &d_in, &grad, &floor);
+    if (absl::Status s = sink(layer, LayerGradient{grad, floor, d_out}); !s.ok()) return s;
     std::swap(d_out, d_in);
   }
+  if (d_input != nullptr) *d_input = std::move(d_out);
   return absl::OkStatus();
 }
 
@@ -152,17 +166,22 @@ absl::Status SampleDense(const ModelPlan& plan, const SampleCoordinates& at, boo
 
   RandomStream loss_stream(at.seed, at.point, at.sample, kLossLayer);
   const LossTargets targets = DrawLossTargets(plan, loss_stream);
-  return BackpropagateDense(
+  Matrix d_input;
+  absl::Status status = BackpropagateDense(
       plan, inputs, targets,
       [&](int layer, LayerWeights* weights) {
         RandomStream stream(at.seed, at.point, at.sample, static_cast<uint32_t>(layer));
         DrawLayerWeights(plan, stream, weights);
       },
-      [&](int layer, const LayerWeights& grad) {
+      [&](int layer, const LayerGradient& grad) {
         if (observer.Cancelled()) return Cancelled(at, "backward", layer);
-        observer.OnGradients(layer, Norms(grad));
+        observer.OnGradients(layer, ReportedNorms(grad.weights, grad.floor, grad.d_output));
         return absl::OkStatus();
-      });
+      },
+      &d_input);
+  if (!status.ok()) return status;
+  observer.OnGradients(0, InputGradientNorms(d_input));
+  return absl::OkStatus();
 }
 
 }  // namespace sigprop

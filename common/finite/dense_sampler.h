@@ -53,15 +53,29 @@ Matrix DenseLossGradient(const Matrix& x, const LossTargets& targets);
 
 // Supplies layer ℓ's weights (SampleDense: DrawLayerWeights on the layer's stream).
 using LayerWeightSource = absl::FunctionRef<void(int layer, LayerWeights* w)>;
-// Receives layer ℓ's weight gradients; a non-OK status stops the backward pass and is returned.
-using LayerGradientSink = absl::FunctionRef<absl::Status(int layer, const LayerWeights& grad)>;
+// What the backward pass hands over for layer ℓ: dL/dW_ℓ, the rounding floor of its query and
+// key gradients, and dL/dX_ℓ (the gradient at the layer's output).
+struct LayerGradient {
+  const LayerWeights& weights;
+  const GradientFloor& floor;
+  const Matrix& d_output;
+};
+// Receives layer ℓ's gradients; a non-OK status stops the backward pass and is returned.
+using LayerGradientSink = absl::FunctionRef<absl::Status(int layer, const LayerGradient& grad)>;
 
 // Backward pass from L(X_d) down to layer 1. `inputs` holds X_0..X_d (inputs[ℓ] = X_ℓ). For
 // ℓ = d..1: fetches W_ℓ from `weights`, recomputes layer ℓ's forward pass from X_{ℓ−1} to refill
-// its cache, back-propagates dL/dX_ℓ to dL/dX_{ℓ−1} and hands dL/dW_ℓ to `sink`.
+// its cache, back-propagates dL/dX_ℓ to dL/dX_{ℓ−1} and hands dL/dW_ℓ to `sink`. Returns
+// dL/dX_0 in `d_input` when that is not null.
 absl::Status BackpropagateDense(const ModelPlan& plan, const std::vector<Matrix>& inputs,
                                 const LossTargets& targets, LayerWeightSource weights,
-                                LayerGradientSink sink);
+                                LayerGradientSink sink, Matrix* d_input = nullptr);
+
+// The norms a sampler reports for one layer from its gradients (n the width).
+GradientNorms ReportedNorms(const LayerWeights& grad, const GradientFloor& floor,
+                            const Matrix& d_output);
+// Layer 0's report: the backward signal at the input, NaN weight norms.
+GradientNorms InputGradientNorms(const Matrix& d_input);
 
 }  // namespace sigprop
 

@@ -18,15 +18,22 @@ struct SampleCoordinates {
   uint32_t sample = 0;
 };
 
-// Frobenius norms of dL/dW for the N(0,1) weights of one layer (SPEC §3); zero where the block
-// is absent.
+// One layer's gradients (SPEC §3, §4a): Frobenius norms of dL/dW for the N(0,1) weights of layer
+// ℓ (zero where the block is absent; NaN at layer 0, which has no weights), the backward signal
+// ‖dL/dX_ℓ‖_F / sqrt(n), and whether ‖dL/dW_Q‖ or ‖dL/dW_K‖ lies within its rounding floor
+// (dense_blocks.h GradientFloor): then it is floating-point noise, not a measurement.
 struct GradientNorms {
   double wq = 0.0, wk = 0.0, wv = 0.0, w1 = 0.0, w2 = 0.0;
+  double x = 0.0;
+  bool below_floor = false;
 };
 
-// Statistic names of the five norms, in GradientNorms order.
-inline const char* const kGradientStatNames[] = {"grad_wq", "grad_wk", "grad_wv", "grad_w1",
-                                                 "grad_w2"};
+// Statistic names in GradientNorms order. "grad_floor_fraction" is 1 for a sample whose grad_wq
+// or grad_wk is below its floor, else 0, so its mean over samples is the fraction below.
+inline const char* const kGradientStatNames[] = {"grad_wq", "grad_wk", "grad_wv",
+                                                 "grad_w1", "grad_w2", "grad_x",
+                                                 "grad_floor_fraction"};
+inline constexpr int kGradientStats = 7;
 // COLUMNS and GRAM: negative eigenvalues clamped by their matrix roots so far (OnRootRepairs).
 inline constexpr const char* kRootRepairsStatName = "psd_repairs";
 
@@ -36,7 +43,8 @@ class SampleObserver {
   // Called for layer 0 (the input) and after every layer ℓ = 1..depth whose covariance the
   // driver wants (WantsLayer). V is m×m, symmetric.
   virtual void OnCovariance(int layer, const Matrix& v) = 0;
-  // Gradient norms of layer ℓ = 1..depth (DENSE with gradients only), after the backward pass.
+  // Gradients of layer ℓ = depth down to 0 (DENSE and COLUMNS with gradients), after the forward
+  // pass; layer 0 carries only the backward signal x.
   virtual void OnGradients(int layer, const GradientNorms& norms) = 0;
   // Samplers that take matrix roots (COLUMNS, GRAM) report, with each wanted layer, how many
   // negative eigenvalues (rounding, e.g. under rank collapse) they have clamped to zero since the

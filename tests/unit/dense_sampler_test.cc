@@ -137,8 +137,8 @@ std::vector<LayerWeights> BackpropagatedGradients(const ModelPlan& plan, const M
   const absl::Status status = BackpropagateDense(
       plan, ForwardInputs(plan, x0, weights), targets,
       [&](int layer, LayerWeights* w) { *w = weights[layer - 1]; },
-      [&](int layer, const LayerWeights& g) {
-        grads[layer - 1] = g;
+      [&](int layer, const LayerGradient& g) {
+        grads[layer - 1] = g.weights;
         return absl::OkStatus();
       });
   EXPECT_TRUE(status.ok()) << status;
@@ -255,7 +255,7 @@ TEST(DenseSamplerTest, ReportedGradientsMatchExplicitWeights) {
   const std::vector<LayerWeights> grads = BackpropagatedGradients(plan, x0, weights, targets);
   const std::vector<Matrix> inputs = ForwardInputs(plan, x0, weights);
 
-  ASSERT_EQ(obs.gradients.size(), static_cast<size_t>(plan.depth));
+  ASSERT_EQ(obs.gradients.size(), static_cast<size_t>(plan.depth) + 1);
   for (int l = 1; l <= plan.depth; ++l) {
     const GradientNorms& g = obs.gradients.at(l);
     EXPECT_EQ(g.wq, grads[l - 1].wq.norm());

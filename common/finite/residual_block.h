@@ -1,0 +1,63 @@
+// The residual wrapper every block of SPEC §2 shares, for the samplers that keep the representation
+// X and back-propagate through it (dense weights, implicit weights):
+//
+//     pre-norm or no norm:  X ← λX + γ f(N(X))        post-norm:  X ← N(λX + γ f(X)),
+//
+// and its backward pass, for dX' the incoming gradient:
+//   no norm:   dX = λ dX' + f_back(γ dX')
+//   pre-norm:  dX = λ dX' + N_back(f_back(γ dX'))
+//   post-norm: dZ = N_back(dX'),  dX = λ dZ + f_back(γ dZ).
+#ifndef SIGPROP_COMMON_FINITE_RESIDUAL_BLOCK_H_
+#define SIGPROP_COMMON_FINITE_RESIDUAL_BLOCK_H_
+
+#include "common/finite/dense_blocks.h"
+#include "common/linalg.h"
+#include "common/model_plan.h"
+
+namespace sigprop {
+
+inline bool HasNorm(const ModelPlan& plan) { return plan.norm != NormKind::kNone; }
+inline bool IsPreNorm(const ModelPlan& plan) { return HasNorm(plan) && !plan.post_norm; }
+inline bool IsPostNorm(const ModelPlan& plan) { return HasNorm(plan) && plan.post_norm; }
+
+// X' from X; `branch(in, &f)` computes f at the branch input `in`; `out` may alias `x`.
+template <typename Branch>
+void ResidualForward(const ModelPlan& plan, double lambda, double gamma, const Matrix& x,
+                     ResidualCache* c, Branch&& branch, Matrix* out) {
+  c->input = x;
+  if (IsPreNorm(plan)) {
+    NormForward(plan.norm, c->input, &c->norm);
+    branch(c->norm.y, &c->branch);
+  } else {
+    branch(c->input, &c->branch);
+  }
+  *out = lambda * c->input + gamma * c->branch;
+  if (IsPostNorm(plan)) {
+    NormForward(plan.norm, *out, &c->norm);
+    *out = c->norm.y;
+  }
+}
+
+// dX from dX'; `back(in, df, &d_in)` is the branch's backward at branch input `in`.
+template <typename BranchBackward>
+void ResidualBackward(const ModelPlan& plan, double lambda, double gamma, const ResidualCache& c,
+                      const Matrix& dout, BranchBackward&& back, Matrix* dx) {
+  Matrix d_branch_in;
+  if (IsPostNorm(plan)) {
+    Matrix dz;
+    NormBackward(plan.norm, c.norm, dout, &dz);
+    back(c.input, gamma * dz, &d_branch_in);
+    *dx = lambda * dz + d_branch_in;
+  } else if (IsPreNorm(plan)) {
+    back(c.norm.y, gamma * dout, &d_branch_in);
+    NormBackward(plan.norm, c.norm, d_branch_in, dx);
+    *dx += lambda * dout;
+  } else {
+    back(c.input, gamma * dout, &d_branch_in);
+    *dx = lambda * dout + d_branch_in;
+  }
+}
+
+}  // namespace sigprop
+
+#endif  // SIGPROP_COMMON_FINITE_RESIDUAL_BLOCK_H_
