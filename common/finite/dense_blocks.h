@@ -31,8 +31,8 @@ struct LayerWeights {
 // Whether the attention kind reads Q Kᵀ (and so owns W_Q, W_K).
 bool AttentionUsesLogits(AttentionKind kind);
 
-// Draws a layer's weights from its stream RandomStream(seed, point, sample, ℓ) in this fixed order,
-// each matrix row by row: W_Q, W_K, W_V, W_O, W_1, W_2, skipping the absent ones. The backward pass
+// Draws a layer's weights from its stream RandomStream(seed, point, sample, ℓ) by the one-word
+// ziggurat, in this fixed order, each matrix row by row: W_Q, W_K, W_V, W_O, W_1, W_2, skipping the absent ones. The backward pass
 // calls it again on a fresh stream with the same coordinates and gets the same weights back.
 // Matrices already of the right shape are refilled without reallocating.
 void DrawLayerWeights(const ModelPlan& plan, RandomStream& stream, LayerWeights* w);

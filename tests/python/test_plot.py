@@ -95,8 +95,32 @@ def test_gradient_norms(small_results, tmp_path):
     assert [ax.get_title() for ax in panels] == LEGENDS
     for ax in panels:
         assert len(ax.lines) == 3 and ax.get_yscale() == "log"
-    assert legend_texts(panels[0]) == ["‖∂L/∂W_Q‖_F", "‖∂L/∂W_K‖_F", "‖∂L/∂W_V‖_F"]
-    assert panels[0].get_ylabel() == "gradient norm ‖∂L/∂W‖_F"
+    assert legend_texts(panels[0])[:3] == ["‖∂L/∂W_Q‖_F", "‖∂L/∂W_K‖_F", "‖∂L/∂W_V‖_F"]
+    assert panels[0].get_ylabel() == "gradient norm"
+
+
+def test_gradient_norms_with_the_backward_signal(small_results, tmp_path):
+    figure = plot.gradient_norms(small_results, weights=("grad_wq", "grad_x"), columns=2)
+    written(figure, tmp_path, "grad_x")
+    panels = [ax for ax in figure.axes if ax.get_visible()]
+    for ax in panels:
+        assert len(ax.lines) == 2
+    assert legend_texts(panels[0])[:2] == ["‖∂L/∂W_Q‖_F", "‖∂L/∂X_ℓ‖_F/√n"]
+
+
+def test_gradient_norms_grey_out_layers_at_the_rounding_floor(small_results, tmp_path):
+    frame = small_results.copy()
+    floor = frame["statistic"] == "grad_floor_fraction"
+    assert floor.any(), "runs with gradients report grad_floor_fraction"
+    frame.loc[floor, "mean"] = 0.0
+    frame.loc[floor & (frame["point"] == 0) & frame["layer"].isin([3, 4]), "mean"] = 1.0
+    figure = plot.gradient_norms(frame, columns=2)
+    written(figure, tmp_path, "grad_floor")
+    panels = [ax for ax in figure.axes if ax.get_visible()]
+    spans = lambda ax: [p for p in ax.patches if p.get_facecolor()[:3] == (0.8, 0.8, 0.8)]
+    assert len(spans(panels[0])) == 2
+    assert all(len(spans(ax)) == 0 for ax in panels[1:])
+    assert "rounding floor" in legend_texts(panels[0])[-1]
 
 
 def test_stability_map_of_a_statistic(small_results, tmp_path):

@@ -70,6 +70,15 @@ TEST(EngineTest, ByteIdenticalAtOneTwoAndFourThreads) {
   EXPECT_EQ(one, RunWithThreads(run, 4));
 }
 
+// SmallRun has gradients, so the test above covers COLUMNS' implicit backward; the same for DENSE.
+TEST(EngineTest, DenseGradientsByteIdenticalAtOneAndTwoThreads) {
+  v1::RunSpec run = SmallRun();
+  run.set_method(v1::RunSpec::DENSE);
+  const std::string one = RunWithThreads(run, 1);
+  EXPECT_FALSE(one.empty());
+  EXPECT_EQ(one, RunWithThreads(run, 2));
+}
+
 TEST(EngineTest, PointIndexAndSeedChangeTheDraws) {
   const v1::RunSpec run = SmallRun();
   oneapi::tbb::task_arena arena(2);
@@ -79,7 +88,8 @@ TEST(EngineTest, PointIndexAndSeedChangeTheDraws) {
   auto b = SimulateSamples(run, 1, context);
   ASSERT_TRUE(a.ok() && b.ok());
   const int slot = static_cast<int>(a->layers.size()) - 1;
-  EXPECT_NE(a->At(slot, a->StatIndex("v11"), 0), b->At(slot, b->StatIndex("v11"), 0));
+  // Not v11: post-LayerNorm makes every diagonal entry 1.
+  EXPECT_NE(a->At(slot, a->StatIndex("rho12"), 0), b->At(slot, b->StatIndex("rho12"), 0));
 }
 
 TEST(EngineTest, RecordsLayerZeroEveryKthAndTheLast) {
@@ -107,9 +117,12 @@ TEST(EngineTest, AggregatesMatchTheTable) {
   EXPECT_DOUBLE_EQ(layers[slot].t(), 4.0 / 16);
   EXPECT_EQ(layers[slot].mean_covariance_size(), 16);
   EXPECT_EQ(layers[0].stats().count("grad_wq"), 0u);  // no weights at layer 0
+  EXPECT_EQ(layers[0].stats().count("grad_floor_fraction"), 0u);
+  EXPECT_EQ(layers[0].stats().count("grad_x"), 1u);  // the backward signal at the input
+  EXPECT_EQ(layers[0].stats().at("grad_x").count(), table->samples);
   EXPECT_EQ(layers[1].stats().count("grad_wq"), 1u);
   EXPECT_EQ(layers[1].stats().count("eig_3"), 1u);
-  EXPECT_EQ(layers[1].method(), v1::RunSpec::DENSE);
+  EXPECT_EQ(layers[1].method(), v1::RunSpec::COLUMNS);  // gradients choose COLUMNS
 }
 
 TEST(EngineTest, CancellationStopsTheRun) {

@@ -231,7 +231,7 @@ TEST(EngineMethodTest, DefaultIsGramWhereExactElseColumnsAndIsReported) {
   EXPECT_EQ(ChooseMethod(heads), RunSpec::GRAM);
   RunSpec gradients = run;
   gradients.set_gradients(true);
-  EXPECT_EQ(ChooseMethod(gradients), RunSpec::DENSE);
+  EXPECT_EQ(ChooseMethod(gradients), RunSpec::COLUMNS);
 
   RunSpec kernel = run;
   kernel.mutable_model()->mutable_mlp()->set_mlp_sampling(MlpSpec::KERNEL);

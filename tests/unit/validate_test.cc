@@ -151,12 +151,47 @@ TEST(ValidateTest, DivergenceThresholdBetweenTheInputAndTheDefault) {
   ExpectInvalid(run, "base.divergence_threshold", "got 2e+12");
 }
 
-TEST(ValidateTest, GradientsNeedDense) {
+TEST(ValidateTest, GradientsNeedColumnsOrDense) {
   v1::RunSpec run = GoodRun();
   run.set_gradients(true);
+  EXPECT_TRUE(Check(run).ok()) << Check(run);  // Unset method: COLUMNS.
+  run.set_method(v1::RunSpec::DENSE);
+  EXPECT_TRUE(Check(run).ok()) << Check(run);
   run.set_method(v1::RunSpec::LIMIT);
   run.mutable_model()->mutable_attention()->set_kind(v1::AttentionSpec::UNIFORM);
-  ExpectInvalid(run, "base.gradients", "DENSE");
+  ExpectInvalid(run, "base.gradients", "no weights");
+  run.set_method(v1::RunSpec::GRAM);
+  ExpectInvalid(run, "base.gradients", "needs method COLUMNS");
+  ExpectInvalid(run, "base.gradients", "docs/GRADIENTS.md");
+}
+
+// min(samples, samples in flight) × EstimateSampleBytes against the bound, naming the field; the
+// COLUMNS estimate is (d + 1)·m·n doubles plus one layer's working set.
+TEST(ValidateTest, InFlightMemoryOfGradientsIsBounded) {
+  v1::RunSpec run = GoodRun();
+  run.set_gradients(true);
+  run.set_samples(4);
+  auto* model = run.mutable_model();
+  model->set_tokens(8);
+  model->set_width(4096);
+  model->set_depth(64);
+  const double bytes = EstimateSampleBytes(run);
+  EXPECT_GT(bytes, 8.0 * 65 * 8 * 4096);
+  EXPECT_LT(bytes, 8.0 * 65 * 8 * 4096 * 1.5);
+  Limits limits;
+  limits.samples_in_flight = 2;
+  limits.max_inflight_bytes = 2 * bytes;
+  EXPECT_TRUE(ValidateRun(run, "base", limits).ok());
+  limits.samples_in_flight = 3;
+  const absl::Status status = ValidateRun(run, "base", limits);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("base.gradients"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("MiB"), std::string::npos) << status;
+  run.set_samples(2);  // Only two samples can be in flight.
+  EXPECT_TRUE(ValidateRun(run, "base", limits).ok());
+  // DENSE keeps its n×n weights: far more per sample.
+  run.set_method(v1::RunSpec::DENSE);
+  EXPECT_GT(EstimateSampleBytes(run), 20 * bytes);
 }
 
 TEST(ValidateTest, LimitOfSoftmaxIsRandom) {

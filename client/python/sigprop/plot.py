@@ -63,6 +63,8 @@ STATISTIC_LABELS = {
     "grad_wv": "‖∂L/∂W_V‖_F",
     "grad_w1": "‖∂L/∂W_1‖_F",
     "grad_w2": "‖∂L/∂W_2‖_F",
+    "grad_x": "‖∂L/∂X_ℓ‖_F/√n",
+    "grad_floor_fraction": "fraction of samples below the rounding floor",
 }
 
 AXIS_LABELS = {
@@ -76,7 +78,7 @@ STATISTIC_SYMBOLS = {"rho_mean": "ρ", "rho_min": "min ρ", "rho12": "ρ₁₂",
                      "v11": "V₁₁", "v23": "V₂₃", "log_det": "log det V"}
 
 WEIGHT_COLORS = {"grad_wq": "tab:blue", "grad_wk": "tab:orange", "grad_wv": "tab:green",
-                 "grad_w1": "tab:red", "grad_w2": "tab:purple"}
+                 "grad_w1": "tab:red", "grad_w2": "tab:purple", "grad_x": "tab:gray"}
 
 
 def _figure(width, height):
@@ -278,11 +280,15 @@ def gradient_norms(frame, weights=("grad_wq", "grad_wk", "grad_wv"), points=None
                    x="layer", log=True, columns=3):
     """Median and 25–75% band of the gradient norm of each weight versus depth; a panel per point.
 
-    Needs `gradients: true` (DENSE). Zero norms (exact collapse) do not show on the log scale.
+    Needs `gradients: true` (COLUMNS or DENSE). `weights` may include "grad_x", the backward
+    signal ‖∂L/∂X_ℓ‖/√n. Layers where at least half the samples' ‖∂L/∂W_Q‖ or ‖∂L/∂W_K‖ lies below
+    its floating-point rounding floor ("grad_floor_fraction" ≥ 0.5) are greyed out: the values
+    there are rounding noise, not measurements. Zero norms do not show on the log scale.
     """
     rows = frame[frame["statistic"].isin(weights)]
     if rows.empty:
-        raise ValueError(f"no gradient statistics {list(weights)}: run DENSE with gradients: true")
+        raise ValueError(f"no gradient statistics {list(weights)}: run with gradients: true")
+    floors = frame[frame["statistic"] == "grad_floor_fraction"]
     points = _points(rows, points)
     columns = min(columns, len(points))
     lines = math.ceil(len(points) / columns)
@@ -298,6 +304,10 @@ def gradient_norms(frame, weights=("grad_wq", "grad_wk", "grad_wv"), points=None
             ax.fill_between(data[x], data["q25"], data["q75"], color=color, alpha=0.25, linewidth=0)
             ax.plot(data[x], data["q50"], color=color, linewidth=1.6,
                     label=STATISTIC_LABELS.get(weight, weight))
+        floored = floors[(floors["point"] == point) & (floors["mean"] >= 0.5)]
+        for i, at in enumerate(sorted(floored[x])):
+            ax.axvspan(at - 0.5, at + 0.5, color="0.8", alpha=0.6, linewidth=0,
+                       label="‖∂L/∂W_Q‖, ‖∂L/∂W_K‖ at rounding floor" if i == 0 else None)
         if log:
             ax.set_yscale("log")
         ax.set_title(point_label(frame, point, by), fontsize=9)
@@ -306,8 +316,9 @@ def gradient_norms(frame, weights=("grad_wq", "grad_wk", "grad_wv"), points=None
     for ax in grid.flat[len(points):]:
         ax.set_visible(False)
     for row in grid:
-        row[0].set_ylabel("gradient norm ‖∂L/∂W‖_F")
-    grid.flat[0].legend(fontsize=8)
+        row[0].set_ylabel("gradient norm")
+    for ax in grid.flat[:len(points)]:
+        ax.legend(fontsize=7)
     return figure
 
 
