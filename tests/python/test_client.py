@@ -17,9 +17,9 @@ from conftest import ROOT, SMALL_SPEC, WAIT_S
 SLOW_SPEC = {
     "name": "slow",
     "base": {
-        "model": {"tokens": 8, "width": 32, "depth": 32, "preset": "PAPER_A_STANDARD"},
+        "model": {"tokens": 8, "width": 64, "depth": 64, "preset": "PAPER_A_STANDARD"},
         "method": "DENSE",
-        "samples": 100,
+        "samples": 200,
         "seed": "11",
     },
     "axes": [{"field": "seed", "values": [1, 2, 3, 4, 5]}],
