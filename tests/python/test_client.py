@@ -213,9 +213,9 @@ def test_watch_reattaches_after_the_server_restarts(tmp_path):
         # Points cut by the restart started again: more starts than points, one finish each.
         assert counts["point_started"] > 5
         layers = [(e.point, e.layer.layer) for e in events if e.HasField("layer")]
-        assert sorted(layers) == [(p, l) for p in range(5) for l in range(33)]
+        assert sorted(layers) == [(p, l) for p in range(5) for l in range(65)]
         df = sweep.results(timeout=WAIT_S)
-        assert len(df[df.statistic == "rho_mean"]) == 5 * 33
+        assert len(df[df.statistic == "rho_mean"]) == 5 * 65
 
 
 def test_auth_failure_raises_a_clear_exception():
