@@ -14,7 +14,7 @@ if command -v taskset >/dev/null; then pin=(taskset -c 0); fi
 
 cpp_json="$("${pin[@]}" "$build/bench/gradient_bench" --benchmark_filter='BM_Gradients/' \
   --benchmark_format=json)"
-py_json="$("${pin[@]}" /usr/bin/python3 bench/reference/gradients_torch.py --widths 64 256 1024 4096 \
+py_json="$("${pin[@]}" /usr/bin/python3 bench/reference/gradients_torch.py --widths 64 256 1024 2048 \
   --depth 32 --seconds 2)"
 
 CPP_JSON="$cpp_json" PY_JSON="$py_json" /usr/bin/python3 - <<'PY'
