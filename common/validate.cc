@@ -289,8 +289,9 @@ double EstimateSampleBytes(const RunSpec& run) {
       doubles = (2 * n * n_k + 2 * n * n + 2 * n * hidden) * (gradients ? 2 : 1) + 12 * m * n;
       break;
     case RunSpec::COLUMNS:
-      // X, the branch inputs and their Q̂, G_Q, G_K, G_V, G_O, G_1, G_2, the hidden activations.
-      doubles = m * (10 * n + 2 * n_k + 3 * hidden) + hidden * m;
+      // Four implicit inputs with their QR factors, Q̂ and backward draws, G_Q, G_K, G_V, G_O,
+      // G_1, G_2, the residual caches, the hidden activations (about 20 m×n and 6 m×n_h).
+      doubles = m * (20 * n + 2 * n_k + 6 * hidden);
       break;
     default:
       doubles = m * (n + hidden);
@@ -389,16 +390,21 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
         path, ".samples: ", CostFormula(run, method), " (the cost of method ",
         RunSpec::Method_Name(method), ") = ", cost, " exceeds the budget ", limits.max_cost));
   }
-  const double in_flight = std::min(run.samples(), std::max(limits.samples_in_flight, 1));
-  const double sample_bytes = EstimateSampleBytes(run);
-  if (in_flight * sample_bytes > limits.max_inflight_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        path, run.gradients() ? ".gradients" : ".model.width", ": one sample of method ",
-        RunSpec::Method_Name(method), " holds about ", sample_bytes / 1048576.0, " MiB",
-        run.gradients() ? " (the backward pass keeps (depth + 1) × tokens × width doubles)" : "",
-        "; ", in_flight, " in flight at once need ", in_flight * sample_bytes / 1048576.0,
-        " MiB, over the bound of ", limits.max_inflight_bytes / 1048576.0,
-        " MiB; lower model.depth or model.width, or run with fewer threads"));
+  // Only the backward pass's memory grows with depth; the forward samplers hold one layer. The
+  // arena runs at most samples_in_flight samples of all points together, so a point whose every
+  // slot could hold one of its samples stays within the bound whatever else runs.
+  if (run.gradients()) {
+    const double in_flight = std::max(limits.samples_in_flight, 1);
+    const double sample_bytes = EstimateSampleBytes(run);
+    if (in_flight * sample_bytes > limits.max_inflight_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          path, ".gradients: one sample of method ", RunSpec::Method_Name(method),
+          " with gradients holds about ", sample_bytes / 1048576.0,
+          " MiB (the backward pass keeps (depth + 1) × tokens × width doubles); ", in_flight,
+          " in flight at once need ", in_flight * sample_bytes / 1048576.0,
+          " MiB, over the bound of ", limits.max_inflight_bytes / 1048576.0,
+          " MiB; lower model.depth or model.width, or run with fewer threads"));
+    }
   }
   const int every = run.record_every() > 0 ? run.record_every() : 1;
   const double recorded = s.depth() / every + 2.0;

@@ -25,9 +25,10 @@ struct Limits {
   // Per-sample values a point may hold for aggregation (samples × recorded layers × statistics);
   // 2^28 doubles is 2 GiB.
   double max_stored_values = 268435456.0;
-  // Memory the samples of one point may hold at once: min(samples, samples_in_flight) ×
+  // Memory the samples of a run with gradients may hold at once: samples_in_flight ×
   // EstimateSampleBytes (sigprop-server --max-sample-memory). The server sets samples_in_flight
-  // to its worker threads; validation without a server assumes one.
+  // to its worker threads (the arena that every point's samples share); validation without a
+  // server assumes one.
   double max_inflight_bytes = 8.0 * 1024 * 1024 * 1024;
   int samples_in_flight = 1;
 };

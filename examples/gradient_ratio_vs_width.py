@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The question after paper A's: at the first layer, how small is ‖∂L/∂W_Q‖ next to ‖∂L/∂W_V‖, and
 does it depend on the width or only on the depth? Median ratio of the two norms at layer 1 (over
-32 samples) versus width 64 … 4096 for depths 8 … 64: post-LN softmax attention with λ = γ = 1
+96 samples) versus width 64 … 4096 for depths 8 … 64: post-LN softmax attention with λ = γ = 1
 against the depth-scaled residual γ = 1/√d (method COLUMNS, gradients by implicit weights).
 """
 
@@ -31,7 +31,7 @@ for ax, (preset, title) in zip(axes, [("PAPER_A_STANDARD", "λ = γ = 1 (post-LN
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 axes[0].set_ylabel("median ‖∂L/∂W_Q‖ / median ‖∂L/∂W_V‖ at layer 1")
-figure.suptitle("Queries' gradient relative to values' at the first layer (m = 8, 32 samples)")
+figure.suptitle("Queries' gradient relative to values' at the first layer (m = 8, 96 samples)")
 print("median ratio at layer 1:")
 print(table.pivot_table(index=["model.preset", "model.depth"], columns="model.width",
                         values="ratio").to_string(float_format=lambda v: f"{v:.3g}"))

@@ -29,9 +29,8 @@ ABSL_FLAG(bool, insecure, false, "allow a non-loopback --listen without --tokens
 ABSL_FLAG(int64_t, max_points, 100000, "most points one sweep may have");
 ABSL_FLAG(double, max_cost, 1e14, "most work one point may cost (samples × depth × width² for DENSE)");
 ABSL_FLAG(double, max_sample_memory, 8.0 * 1024 * 1024 * 1024,
-          "most bytes the samples of one point may hold at once (samples in flight, at most "
-          "--threads, × bytes per sample; the backward pass of gradients keeps depth × tokens × "
-          "width doubles a sample)");
+          "most bytes the samples of runs with gradients may hold at once (--threads × bytes "
+          "per sample; the backward pass keeps (depth + 1) × tokens × width doubles a sample)");
 ABSL_FLAG(int, max_active_sweeps_per_user, 0, "most queued or running sweeps per user (0: no limit)");
 ABSL_FLAG(int64_t, max_queued_points, 100000, "most points waiting in the scheduler");
 ABSL_FLAG(double, grace, 10.0, "seconds open calls get to finish at shutdown");
