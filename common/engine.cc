@@ -51,6 +51,7 @@ class TableObserver final : public SampleObserver {
         sample_(sample),
         cancelled_(cancelled),
         repairs_stat_(table->StatIndex(kRootRepairsStatName)),
+        attention_stat_(table->StatIndex(kAttentionStatNames[0])),
         divergence_threshold_(divergence_threshold),
         buffer_(covariance_stats) {}
 
@@ -83,6 +84,13 @@ class TableObserver final : public SampleObserver {
     }
   }
 
+  void OnAttention(int layer, const AttentionStats& a) override {
+    const int slot = slot_of_layer_[layer];
+    if (slot < 0 || attention_stat_ < 0) return;
+    const double values[kAttentionStats] = {a.entropy, a.max_logit, a.gap};
+    for (int k = 0; k < kAttentionStats; ++k) Set(slot, attention_stat_ + k, values[k]);
+  }
+
   void OnRootRepairs(int layer, int clamped) override {
     const int slot = slot_of_layer_[layer];
     if (slot < 0 || repairs_stat_ < 0) return;
@@ -108,6 +116,7 @@ class TableObserver final : public SampleObserver {
   int sample_;
   const std::function<bool()>* cancelled_;
   int repairs_stat_;
+  int attention_stat_;
   double divergence_threshold_;
   std::vector<double> buffer_;
 };
@@ -187,6 +196,9 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
     for (const char* name : kGradientStatNames) table.names.push_back(name);
   }
   if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) table.names.push_back(kRootRepairsStatName);
+  if (HasAttentionStats(method, plan)) {
+    for (const char* name : kAttentionStatNames) table.names.push_back(name);
+  }
   table.values.assign(table.layers.size() * table.names.size() * samples, kNaN);
   table.diverged.assign(table.layers.size() * samples, 0);
   if (run.mean_covariance()) {
@@ -197,6 +209,11 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
 }
 
 }  // namespace
+
+bool HasAttentionStats(RunSpec::Method method, const ModelPlan& plan) {
+  return plan.attention.enabled() &&
+         (method == RunSpec::DENSE || method == RunSpec::COLUMNS || method == RunSpec::GRAM);
+}
 
 RunSpec::Method ChooseMethod(const RunSpec& run) {
   if (run.method() != RunSpec::METHOD_UNSPECIFIED) return run.method();

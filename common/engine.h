@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "oneapi/tbb/task_arena.h"
 #include "absl/status/statusor.h"
+#include "common/model_plan.h"
 #include "sigprop/v1/results.pb.h"
 #include "sigprop/v1/run.pb.h"
 
@@ -27,6 +28,10 @@ struct RunContext {
   // Samples finished so far; called from one thread at a time, at most ~100 times a point.
   std::function<void(int done, int total)> progress;
 };
+
+// Whether a run records attention_entropy, attention_max_logit and attention_gap: the samplers
+// that form the attention matrix, for a model with an attention block.
+bool HasAttentionStats(v1::RunSpec::Method method, const ModelPlan& plan);
 
 // The method that runs when RunSpec.method is METHOD_UNSPECIFIED.
 v1::RunSpec::Method ChooseMethod(const v1::RunSpec& run);

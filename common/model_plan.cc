@@ -1,5 +1,6 @@
 #include "common/model_plan.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace sigprop {
@@ -53,6 +54,41 @@ void FillPaperA(ModelSpec* s, bool scaled) {
   }
 }
 
+// He & Hofmann's simplified block (arXiv 2311.01906), sequential or parallel.
+void FillSimplified(ModelSpec* s, bool parallel) {
+  AttentionSpec* a = s->mutable_attention();
+  if (a->kind() == AttentionSpec::KIND_UNSPECIFIED) a->set_kind(AttentionSpec::SOFTMAX);
+  if (!a->has_identity_gain()) a->set_identity_gain(1.0);
+  if (!a->has_attention_gain()) a->set_attention_gain(1.0);
+  if (!a->has_centre_gain()) a->set_centre_gain(1.0);
+  a->set_identity_values(true);
+  if (!a->has_skip_scale()) a->set_skip_scale(0.0);
+  if (!a->has_branch_scale()) a->set_branch_scale(1.0);
+  MlpSpec* mlp = s->mutable_mlp();
+  if (mlp->activation() == MlpSpec::ACTIVATION_UNSPECIFIED) mlp->set_activation(MlpSpec::RELU);
+  if (!mlp->has_branch_scale()) mlp->set_branch_scale(1.0);
+  if (!mlp->has_skip_scale()) mlp->set_skip_scale(parallel ? 0.0 : 1.0);
+  if (s->norm() == ModelSpec::NORM_UNSPECIFIED) s->set_norm(ModelSpec::PRE_RMS);
+  if (s->residual() == ModelSpec::RESIDUAL_UNSPECIFIED) s->set_residual(ModelSpec::EXPLICIT);
+  if (parallel) s->set_parallel(true);
+}
+
+// Depth-µP: 1/n_k logits (per head), 1/sqrt(depth) branches, pre-LayerNorm.
+void FillDepthMup(ModelSpec* s) {
+  AttentionSpec* a = s->mutable_attention();
+  if (a->kind() == AttentionSpec::KIND_UNSPECIFIED) a->set_kind(AttentionSpec::SOFTMAX);
+  if (!a->has_tau() && !a->has_tau0()) {
+    const int heads = s->heads() > 0 ? s->heads() : 1;
+    const int key_width = s->key_width() > 0 ? s->key_width() : s->width();
+    a->set_tau(static_cast<double>(key_width) / heads);
+  }
+  if (s->mlp().activation() == MlpSpec::ACTIVATION_UNSPECIFIED) {
+    s->mutable_mlp()->set_activation(MlpSpec::RELU);
+  }
+  if (s->norm() == ModelSpec::NORM_UNSPECIFIED) s->set_norm(ModelSpec::PRE_LAYER);
+  if (s->residual() == ModelSpec::RESIDUAL_UNSPECIFIED) s->set_residual(ModelSpec::DEPTH_SCALED);
+}
+
 // λ, γ of one block under the model's residual mode (SPEC §2 "Residual scaling").
 void ResolveScales(const ModelSpec& s, bool has_branch, double branch, bool has_skip, double skip,
                    double* lambda, double* gamma) {
@@ -78,6 +114,8 @@ AttentionKind ToKind(AttentionSpec::Kind kind) {
     case AttentionSpec::SHAPED: return AttentionKind::kShaped;
     case AttentionSpec::IDENTITY: return AttentionKind::kIdentity;
     case AttentionSpec::NONE: return AttentionKind::kNone;
+    case AttentionSpec::SIGMOID: return AttentionKind::kSigmoid;
+    case AttentionSpec::RELU: return AttentionKind::kRelu;
     default: return AttentionKind::kSoftmax;
   }
 }
@@ -103,6 +141,9 @@ ModelSpec ApplyPreset(const ModelSpec& spec) {
     case ModelSpec::SHAPED_TRANSFORMER: FillShaped(&s, true, true); break;
     case ModelSpec::SHAPED_ATTENTION_ONLY: FillShaped(&s, true, false); break;
     case ModelSpec::SHAPED_MLP_ONLY: FillShaped(&s, false, true); break;
+    case ModelSpec::SIMPLIFIED_SAS: FillSimplified(&s, false); break;
+    case ModelSpec::SIMPLIFIED_SAS_P: FillSimplified(&s, true); break;
+    case ModelSpec::DEPTH_MUP: FillDepthMup(&s); break;
     default: break;
   }
   return s;
@@ -133,6 +174,21 @@ ModelPlan ResolveModel(const ModelSpec& spec) {
   }
   ResolveScales(s, a.has_branch_scale(), a.branch_scale(), a.has_skip_scale(), a.skip_scale(),
                 &p.attention.skip, &p.attention.branch);
+  p.attention.sigmoid_bias =
+      a.has_bias() ? a.bias() : -std::log(static_cast<double>(std::max(s.tokens(), 1)));
+  p.attention.relu_power = a.has_relu_power() ? a.relu_power() : 1.0;
+  switch (a.qk_norm()) {
+    case AttentionSpec::QkNorm::RMS: p.attention.qk_norm = QkNormKind::kRms; break;
+    case AttentionSpec::QkNorm::LAYER: p.attention.qk_norm = QkNormKind::kLayer; break;
+    default: p.attention.qk_norm = QkNormKind::kNone; break;
+  }
+  p.attention.window = a.window();
+  p.attention.alibi = a.alibi();
+  if (a.has_identity_gain()) p.attention.identity_gain = a.identity_gain();
+  if (a.has_attention_gain()) p.attention.attention_gain = a.attention_gain();
+  if (a.has_centre_gain()) p.attention.centre_gain = a.centre_gain();
+  p.attention.identity_values = a.identity_values();
+  p.parallel = s.parallel();
 
   const MlpSpec& m = s.mlp();
   p.mlp.c_plus = m.c_plus();

@@ -8,6 +8,7 @@
 #include "common/engine.h"
 #include "common/finite/gram_sampler.h"
 #include "common/finite/sample_observer.h"
+#include "common/limit/limit_map.h"
 #include "common/compare.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
@@ -121,6 +122,59 @@ absl::Status ValidateScales(const ModelSpec& s, const std::string& path, const s
   return absl::OkStatus();
 }
 
+// The later literature's attention fields (issue 15): each is read by some kinds only, and a
+// field the model would ignore is refused rather than silently dropped.
+absl::Status ValidateAttentionKnobs(const ModelSpec& s, const std::string& path) {
+  const AttentionSpec& a = s.attention();
+  const AttentionSpec::Kind kind =
+      a.kind() == AttentionSpec::KIND_UNSPECIFIED ? AttentionSpec::SOFTMAX : a.kind();
+  const bool logits = kind == AttentionSpec::SOFTMAX || kind == AttentionSpec::SHAPED ||
+                      kind == AttentionSpec::SIGMOID || kind == AttentionSpec::RELU;
+  const std::string kind_name = AttentionSpec::Kind_Name(kind);
+  if (a.has_bias() && kind != AttentionSpec::SIGMOID) {
+    return Bad(path, "attention.bias", "is read by kind SIGMOID only, got kind " + kind_name);
+  }
+  if (a.has_relu_power() && kind != AttentionSpec::RELU) {
+    return Bad(path, "attention.relu_power", "is read by kind RELU only, got kind " + kind_name);
+  }
+  if (a.has_relu_power() && !(a.relu_power() >= 0.0)) {
+    return Bad(path, "attention.relu_power", absl::StrCat("must be ≥ 0, got ", a.relu_power()));
+  }
+  if (!AttentionSpec::QkNorm::Kind_IsValid(a.qk_norm())) {
+    return Bad(path, "attention.qk_norm", absl::StrCat("unknown value ", a.qk_norm()));
+  }
+  const bool qk_norm = a.qk_norm() == AttentionSpec::QkNorm::RMS ||
+                       a.qk_norm() == AttentionSpec::QkNorm::LAYER;
+  if (qk_norm && !logits) {
+    return Bad(path, "attention.qk_norm",
+               "normalises queries and keys, which kind " + kind_name + " does not have");
+  }
+  if (qk_norm && a.qk_norm() == AttentionSpec::QkNorm::LAYER) {
+    const int heads = s.heads() > 0 ? s.heads() : 1;
+    const int key_width = s.key_width() > 0 ? s.key_width() : s.width();
+    if (key_width / heads < 2) {
+      return Bad(path, "attention.qk_norm",
+                 "LAYER centres each query over its head's key features and needs key_width/heads "
+                 "≥ 2");
+    }
+  }
+  if (a.window() < 0) {
+    return Bad(path, "attention.window", absl::StrCat("must be ≥ 0 (0: no window), got ", a.window()));
+  }
+  if (a.alibi() && !logits) {
+    return Bad(path, "attention.alibi", "biases the logits, which kind " + kind_name + " does not have");
+  }
+  if (a.identity_values() && s.output_projection()) {
+    return Bad(path, "attention.identity_values",
+               "W_V = I goes without W_O (the value path of a simplified block); unset "
+               "output_projection");
+  }
+  if (s.parallel() && (kind == AttentionSpec::NONE || s.mlp().activation() == MlpSpec::NONE)) {
+    return Bad(path, "parallel", "sums an attention and an MLP branch; the model lacks one");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
                            const std::string& path, const Limits& limits) {
   const ModelSpec s = ApplyPreset(spec);
@@ -166,6 +220,7 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
       !st.ok()) {
     return st;
   }
+  if (auto st = ValidateAttentionKnobs(s, path); !st.ok()) return st;
   const MlpSpec& mlp = s.mlp();
   if (!MlpSpec::Activation_IsValid(mlp.activation())) {
     return Bad(path, "mlp.activation", absl::StrCat("unknown value ", mlp.activation()));
@@ -210,6 +265,9 @@ std::vector<std::string> RunStatisticNames(const RunSpec& run) {
   const RunSpec::Method method = ChooseMethod(run);
   if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) {
     statistics.push_back(kRootRepairsStatName);
+  }
+  if (HasAttentionStats(method, ResolveModel(run.model()))) {
+    for (const char* name : kAttentionStatNames) statistics.push_back(name);
   }
   return statistics;
 }
@@ -375,11 +433,18 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
   }
   if (run.method() == RunSpec::LIMIT && s.attention().kind() != AttentionSpec::NONE &&
       (s.attention().kind() == AttentionSpec::SOFTMAX ||
+       s.attention().kind() == AttentionSpec::SIGMOID ||
+       s.attention().kind() == AttentionSpec::RELU ||
        s.attention().kind() == AttentionSpec::KIND_UNSPECIFIED)) {
     return Bad(model_path, "attention.kind",
-               "method LIMIT has no deterministic limit for SOFTMAX attention: at τ = sqrt(n_k) "
-               "the logits stay O(1) and random as n → ∞, so the limit is itself random; "
-               "use DENSE, COLUMNS or GRAM at a large width");
+               "method LIMIT has no deterministic limit for SOFTMAX, SIGMOID or RELU attention: at "
+               "τ = sqrt(n_k) the logits stay O(1) and random as n → ∞, so the limit is itself "
+               "random; use DENSE, COLUMNS or GRAM at a large width");
+  }
+  if (run.method() == RunSpec::LIMIT) {
+    if (auto trajectory = LimitSupports(ResolveModel(run.model())); !trajectory.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ".", trajectory.message()));
+    }
   }
   if (run.method() == RunSpec::SDE) {
     if (auto st = ValidateSde(run, path, model_path); !st.ok()) return st;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/finite/attention_matrix.h"
+#include "common/finite/dense_blocks.h"
 #include "common/finite/mix_rows.h"
 
 namespace sigprop {
@@ -55,37 +56,42 @@ void ApplyActivation(const Activation& phi, Block&& h) {
 
 }  // namespace
 
-bool UsesLogits(AttentionKind kind) {
-  return kind == AttentionKind::kSoftmax || kind == AttentionKind::kShaped;
-}
-
 void DrawAttentionMixing(const ModelPlan& plan, const Matrix& l, RandomStream& stream,
                          BlockWorkspace* ws) {
   const AttentionPlan& a = plan.attention;
   const int m = plan.tokens;
   const int heads = plan.heads;
+  const int head_keys = plan.key_width / heads;
+  const NormKind qk_kind = a.qk_norm == QkNormKind::kLayer ? NormKind::kLayer : NormKind::kRms;
   ws->mixing.resize(heads);
+  ws->function.resize(a.uses_logits() ? heads : 0);
+  ws->max_logit = 0.0;
   for (int h = 0; h < heads; ++h) {
-    Matrix& mix = ws->mixing[h];
-    if (UsesLogits(a.kind)) {
-      DrawWishartRoot(m, plan.key_width / heads, stream, &ws->key_root);
+    if (!a.uses_logits()) {
+      AttentionFromFunction(a, m, nullptr, &ws->mixing[h]);
+      continue;
+    }
+    Matrix& p = ws->function[h];
+    if (a.qk_norm != QkNormKind::kNone) {
+      // The per-token norms need Q_h and K_h themselves: Q_h = L G_Q, K_h = L G_K, O(m² n_k/H).
+      ws->z.resize(m, head_keys);
+      stream.FillGaussian(ws->z.data(), static_cast<std::size_t>(ws->z.size()));
+      NormForward(qk_kind, l * ws->z, &ws->q_norm);
+      stream.FillGaussian(ws->z.data(), static_cast<std::size_t>(ws->z.size()));
+      NormForward(qk_kind, l * ws->z, &ws->k_norm);
+      p.noalias() = ws->q_norm.y * ws->k_norm.y.transpose();
+    } else {
+      DrawWishartRoot(m, head_keys, stream, &ws->key_root);
       ws->z.resize(m, ws->key_root.cols());
       stream.FillGaussian(ws->z.data(), static_cast<std::size_t>(ws->z.size()));
-      // Q Kᵀ/τ = (L Z')(L R)ᵀ/τ.
+      // Q Kᵀ = (L Z')(L R)ᵀ.
       ws->product.noalias() = l * ws->z;
       ws->wishart.noalias() = l * ws->key_root;
-      mix.noalias() = ws->product * ws->wishart.transpose();
-      mix /= a.tau;
-      MaskedSoftmax(a.causal, &mix);
-      if (a.kind == AttentionKind::kShaped) {
-        mix -= UniformAttention(m, a.causal);
-        mix.diagonal().array() += 1.0;
-      }
-    } else if (a.kind == AttentionKind::kUniform) {
-      mix = UniformAttention(m, a.causal);
-    } else {
-      mix.setIdentity(m, m);
+      p.noalias() = ws->product * ws->wishart.transpose();
     }
+    p /= a.tau;
+    ws->max_logit = std::max(ws->max_logit, ApplyAttentionFunction(a, h, heads, &p));
+    AttentionFromFunction(a, m, &p, &ws->mixing[h]);
   }
 }
 

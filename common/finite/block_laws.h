@@ -20,6 +20,7 @@
 
 #include <vector>
 
+#include "common/finite/dense_blocks.h"
 #include "common/finite/wishart.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
@@ -30,17 +31,18 @@ namespace sigprop {
 // Buffers reused from layer to layer, so that the per-layer loop does not allocate once the
 // shapes are known.
 struct BlockWorkspace {
-  std::vector<Matrix> mixing;  // A_h, per head.
+  std::vector<Matrix> mixing;    // A_h, per head.
+  std::vector<Matrix> function;  // P_h, per head (logit kinds): for the attention statistics.
+  double max_logit = 0.0;        // Largest |q·k|/τ of the last DrawAttentionMixing.
+  NormCache q_norm, k_norm;      // Under qk_norm.
   Matrix logits, key_root, z, product, kernel, wishart, hidden;
   SymmetricRoot roots;
   int repairs = 0;  // Eigenvalues clamped by SymmetricRoot since the sample began.
 };
 
-// Whether the attention kind reads the logits Q Kᵀ (SOFTMAX, SHAPED).
-bool UsesLogits(AttentionKind kind);
-
-// A_h for every head (SPEC §2 kinds; causal masks as the dense sampler) given the root `l` of the
-// attention input's covariance. Draws, per head and only for logit kinds: R then Z'.
+// A_h for every head (SPEC §2 kinds, masks, ALiBi, the matrix skip: attention_matrix.h) given the
+// root `l` of the attention input's covariance. Draws, per head and only for logit kinds: R then
+// Z', or under qk_norm G_Q then G_K (m × n_k/H each: the per-token norms need Q_h and K_h).
 void DrawAttentionMixing(const ModelPlan& plan, const Matrix& l, RandomStream& stream,
                          BlockWorkspace* ws);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/finite/attention_matrix.h"
 #include "common/finite/block_laws.h"
 #include "common/finite/dense_sampler.h"
 #include "common/rng.h"
@@ -13,7 +14,7 @@ namespace {
 
 struct ColumnsWorkspace {
   BlockWorkspace block;
-  Matrix v_in, l_in, f, g, heads_f;
+  Matrix v_in, l_in, f, mlp_f, g, heads_f, y;
   Vector mean, scale;
 };
 
@@ -56,6 +57,12 @@ void AddBranch(const Matrix& f, double gamma, int begin, int cols, RandomStream&
   }
 }
 
+// The branch input N(X) itself (identity_values reads its features): X under post-norm or no norm.
+void BranchInput(const ModelPlan& plan, const Matrix& x, Matrix* y) {
+  *y = x;
+  if (plan.norm != NormKind::kNone && !plan.post_norm) NormaliseRows(plan.norm, y);
+}
+
 // One residual block on X; `branch(l_in)` prepares the branch roots and `apply(x)` adds γ f.
 template <typename Branch, typename Apply>
 void ColumnsBlock(const ModelPlan& plan, double lambda, const Matrix& v, ColumnsWorkspace* ws,
@@ -67,6 +74,53 @@ void ColumnsBlock(const ModelPlan& plan, double lambda, const Matrix& v, Columns
   apply(x);
   if (plan.norm != NormKind::kNone && plan.post_norm) NormaliseRows(plan.norm, x);
 }
+
+// The attention branch of one layer: the mixing matrices (and the branch root where one root
+// serves every feature), and what it adds to X.
+class AttentionBranch {
+ public:
+  AttentionBranch(const ModelPlan& plan, RandomStream& stream, ColumnsWorkspace* ws)
+      : plan_(plan), stream_(stream), ws_(ws) {}
+
+  // Given the root of the branch input's covariance; `x` is X before the block (identity_values
+  // reads the branch input's own features).
+  void Prepare(const Matrix& l, const Matrix& x) {
+    DrawAttentionMixing(plan_, l, stream_, &ws_->block);
+    if (plan_.attention.identity_values) {
+      BranchInput(plan_, x, &ws_->y);
+    } else if (OneRoot()) {
+      AttentionBranchRoot(plan_, l, stream_, &ws_->block, &ws_->f);
+    }
+  }
+
+  // X += γ f.
+  void Add(double gamma, Matrix* out) {
+    const int heads = plan_.heads;
+    const int head_cols = plan_.width / heads;
+    if (plan_.attention.identity_values) {
+      for (int h = 0; h < heads; ++h) {
+        out->middleCols(h * head_cols, head_cols).noalias() +=
+            (gamma * ws_->block.mixing[h]) * ws_->y.middleCols(h * head_cols, head_cols);
+      }
+      return;
+    }
+    if (OneRoot()) {
+      AddBranch(ws_->f, gamma, 0, plan_.width, stream_, ws_, out);
+      return;
+    }
+    for (int h = 0; h < heads; ++h) {
+      ws_->heads_f.noalias() = ws_->block.mixing[h] * ws_->l_in;
+      AddBranch(ws_->heads_f, gamma, h * head_cols, head_cols, stream_, ws_, out);
+    }
+  }
+
+ private:
+  bool OneRoot() const { return plan_.heads == 1 || plan_.attention.output_projection; }
+
+  const ModelPlan& plan_;
+  RandomStream& stream_;
+  ColumnsWorkspace* ws_;
+};
 
 }  // namespace
 
@@ -81,46 +135,54 @@ absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
   observer.OnCovariance(0, v);
   observer.OnRootRepairs(0, 0);
   ColumnsWorkspace ws;
-  const int heads = plan.heads;
-  const int head_cols = plan.width / heads;
-  const bool one_root = heads == 1 || plan.attention.output_projection;
   for (int layer = 1; layer <= plan.depth; ++layer) {
     if (observer.Cancelled()) {
       return absl::CancelledError(absl::StrCat("columns sample ", at.sample, " of point ",
                                                at.point, " cancelled at layer ", layer));
     }
     RandomStream stream(at.seed, at.point, at.sample, static_cast<uint32_t>(layer));
-    const double gamma_a = plan.attention.branch;
-    if (plan.attention.enabled()) {
+    AttentionBranch attention(plan, stream, &ws);
+    auto mlp_root = [&](const Matrix& l, Matrix* f) {
+      MlpBranchRoot(plan, l, /*allow_kernel=*/false, stream, &ws.block, f);
+    };
+    if (plan.parallel) {
+      // Both branches read one input; their weights are independent, so each adds its own F G.
       ColumnsBlock(
           plan, plan.attention.skip, v, &ws, &x,
           [&](const Matrix& l) {
-            DrawAttentionMixing(plan, l, stream, &ws.block);
-            if (one_root) AttentionBranchRoot(plan, l, stream, &ws.block, &ws.f);
+            attention.Prepare(l, x);
+            mlp_root(l, &ws.mlp_f);
           },
           [&](Matrix* out) {
-            if (one_root) {
-              AddBranch(ws.f, gamma_a, 0, plan.width, stream, &ws, out);
-              return;
-            }
-            for (int h = 0; h < heads; ++h) {
-              ws.heads_f.noalias() = ws.block.mixing[h] * ws.l_in;
-              AddBranch(ws.heads_f, gamma_a, h * head_cols, head_cols, stream, &ws, out);
-            }
+            attention.Add(plan.attention.branch, out);
+            AddBranch(ws.mlp_f, plan.mlp.branch, 0, plan.width, stream, &ws, out);
           });
       Covariance(x, &v);
-    }
-    if (plan.mlp.enabled()) {
-      ColumnsBlock(
-          plan, plan.mlp.skip, v, &ws, &x,
-          [&](const Matrix& l) {
-            MlpBranchRoot(plan, l, /*allow_kernel=*/false, stream, &ws.block, &ws.f);
-          },
-          [&](Matrix* out) { AddBranch(ws.f, plan.mlp.branch, 0, plan.width, stream, &ws, out); });
-      Covariance(x, &v);
+    } else {
+      if (plan.attention.enabled()) {
+        ColumnsBlock(
+            plan, plan.attention.skip, v, &ws, &x,
+            [&](const Matrix& l) { attention.Prepare(l, x); },
+            [&](Matrix* out) { attention.Add(plan.attention.branch, out); });
+        Covariance(x, &v);
+      }
+      if (plan.mlp.enabled()) {
+        ColumnsBlock(
+            plan, plan.mlp.skip, v, &ws, &x, [&](const Matrix& l) { mlp_root(l, &ws.mlp_f); },
+            [&](Matrix* out) {
+              AddBranch(ws.mlp_f, plan.mlp.branch, 0, plan.width, stream, &ws, out);
+            });
+        Covariance(x, &v);
+      }
     }
     if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
-    if (observer.WantsLayer(layer)) observer.OnRootRepairs(layer, ws.block.repairs);
+    if (observer.WantsLayer(layer)) {
+      observer.OnRootRepairs(layer, ws.block.repairs);
+      if (plan.attention.enabled()) {
+        observer.OnAttention(layer, SummariseAttention(plan.attention, ws.block.function,
+                                                       ws.block.mixing, ws.block.max_logit));
+      }
+    }
   }
   return absl::OkStatus();
 }

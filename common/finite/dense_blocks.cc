@@ -1,5 +1,6 @@
 #include "common/finite/dense_blocks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -16,42 +17,18 @@ void DrawGaussian(RandomStream& stream, int rows, int cols, Matrix* w) {
   stream.FillGaussianZigguratOneWord(w->data(), static_cast<std::size_t>(w->size()));
 }
 
-// A_h from P_h (SPEC §2 kinds); `p` is read only by SOFTMAX and SHAPED.
-void AttentionMatrix(const AttentionPlan& a, int m, const Matrix* p, Matrix* out) {
-  switch (a.kind) {
-    case AttentionKind::kSoftmax:
-      *out = *p;
-      return;
-    case AttentionKind::kShaped:
-      *out = *p - UniformAttention(m, a.causal);
-      out->diagonal().array() += 1.0;
-      return;
-    case AttentionKind::kUniform:
-      *out = UniformAttention(m, a.causal);
-      return;
-    case AttentionKind::kIdentity:
-    case AttentionKind::kNone:
-      out->setIdentity(m, m);
-      return;
-  }
-}
-
 }  // namespace
-
-bool AttentionUsesLogits(AttentionKind kind) {
-  return kind == AttentionKind::kSoftmax || kind == AttentionKind::kShaped;
-}
 
 void DrawLayerWeights(const ModelPlan& plan, RandomStream& stream, LayerWeights* w) {
   const int n = plan.width;
-  if (plan.attention.enabled() && AttentionUsesLogits(plan.attention.kind)) {
+  if (plan.attention.enabled() && plan.attention.uses_logits()) {
     DrawGaussian(stream, n, plan.key_width, &w->wq);
     DrawGaussian(stream, n, plan.key_width, &w->wk);
   } else {
     w->wq.resize(0, 0);
     w->wk.resize(0, 0);
   }
-  if (plan.attention.enabled()) {
+  if (plan.attention.enabled() && !plan.attention.identity_values) {
     DrawGaussian(stream, n, n, &w->wv);
   } else {
     w->wv.resize(0, 0);
@@ -92,19 +69,30 @@ void AttentionHeads(const ModelPlan& plan, AttentionCache* cache, Matrix* concat
   const int heads = plan.heads;
   const int key_cols = plan.key_width / heads;
   const int value_cols = plan.width / heads;
-  const bool logits = AttentionUsesLogits(a.kind);
+  const bool logits = a.uses_logits();
+  const bool qk_norm = logits && a.qk_norm != QkNormKind::kNone;
+  const NormKind qk_kind = a.qk_norm == QkNormKind::kLayer ? NormKind::kLayer : NormKind::kRms;
   cache->p.resize(logits ? heads : 0);
   cache->a.resize(heads);
+  cache->q_norm.resize(qk_norm ? heads : 0);
+  cache->k_norm.resize(qk_norm ? heads : 0);
+  cache->max_logit = 0.0;
   concat->resize(m, plan.width);
   for (int h = 0; h < heads; ++h) {
     if (logits) {
       Matrix& p = cache->p[h];
-      p.noalias() = cache->q.middleCols(h * key_cols, key_cols) *
-                    cache->k.middleCols(h * key_cols, key_cols).transpose();
+      if (qk_norm) {
+        NormForward(qk_kind, cache->q.middleCols(h * key_cols, key_cols), &cache->q_norm[h]);
+        NormForward(qk_kind, cache->k.middleCols(h * key_cols, key_cols), &cache->k_norm[h]);
+        p.noalias() = cache->q_norm[h].y * cache->k_norm[h].y.transpose();
+      } else {
+        p.noalias() = cache->q.middleCols(h * key_cols, key_cols) *
+                      cache->k.middleCols(h * key_cols, key_cols).transpose();
+      }
       p /= a.tau;
-      MaskedSoftmax(a.causal, &p);
+      cache->max_logit = std::max(cache->max_logit, ApplyAttentionFunction(a, h, heads, &p));
     }
-    AttentionMatrix(a, m, logits ? &cache->p[h] : nullptr, &cache->a[h]);
+    AttentionFromFunction(a, m, logits ? &cache->p[h] : nullptr, &cache->a[h]);
     concat->middleCols(h * value_cols, value_cols).noalias() =
         cache->a[h] * cache->v.middleCols(h * value_cols, value_cols);
   }
@@ -113,9 +101,13 @@ void AttentionHeads(const ModelPlan& plan, AttentionCache* cache, Matrix* concat
 void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
                       AttentionCache* cache, Matrix* f) {
   const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
-  cache->v.noalias() = y * w.wv;
-  cache->v *= inv_root_n;
-  if (AttentionUsesLogits(plan.attention.kind)) {
+  if (plan.attention.identity_values) {
+    cache->v = y;
+  } else {
+    cache->v.noalias() = y * w.wv;
+    cache->v *= inv_root_n;
+  }
+  if (plan.attention.uses_logits()) {
     cache->q.noalias() = y * w.wq;
     cache->q *= inv_root_n;
     cache->k.noalias() = y * w.wk;
@@ -136,26 +128,40 @@ void AttentionHeadsBackward(const ModelPlan& plan, const AttentionCache& cache, 
   const int heads = plan.heads;
   const int key_cols = plan.key_width / heads;
   const int value_cols = plan.width / heads;
-  const bool logits = AttentionUsesLogits(a.kind);
+  const bool logits = a.uses_logits();
+  const bool qk_norm = logits && a.qk_norm != QkNormKind::kNone;
+  const NormKind qk_kind = a.qk_norm == QkNormKind::kLayer ? NormKind::kLayer : NormKind::kRms;
+  // The rounding floor concerns the softmax's cancellation (header comment).
+  const bool softmax = a.kind == AttentionKind::kSoftmax || a.kind == AttentionKind::kShaped;
   out->dv.resize(m, plan.width);
   double q_rounding = 0.0, k_rounding = 0.0;
   if (logits) {
     out->dq.resize(m, plan.key_width);
     out->dk.resize(m, plan.key_width);
   }
-  Matrix dp, ds, scale;
+  Matrix dp, ds, scale, dq_h, dk_h;
   for (int h = 0; h < heads; ++h) {
     const auto dc_h = dc.middleCols(h * value_cols, value_cols);
     out->dv.middleCols(h * value_cols, value_cols).noalias() = cache.a[h].transpose() * dc_h;
     if (!logits) continue;
     const Matrix& p = cache.p[h];
-    const auto q_h = cache.q.middleCols(h * key_cols, key_cols);
-    const auto k_h = cache.k.middleCols(h * key_cols, key_cols);
-    dp.noalias() = dc_h * cache.v.middleCols(h * value_cols, value_cols).transpose();
-    const Vector row_dot = p.cwiseProduct(dp).rowwise().sum();
-    ds = p.cwiseProduct(dp.colwise() - row_dot) / a.tau;
-    out->dq.middleCols(h * key_cols, key_cols).noalias() = ds * k_h;
-    out->dk.middleCols(h * key_cols, key_cols).noalias() = ds.transpose() * q_h;
+    const Matrix q_h = qk_norm ? cache.q_norm[h].y : cache.q.middleCols(h * key_cols, key_cols);
+    const Matrix k_h = qk_norm ? cache.k_norm[h].y : cache.k.middleCols(h * key_cols, key_cols);
+    // dA = dC Vᵀ and A = αI + βP − γC, so dP = β dA.
+    dp.noalias() = a.AttentionGain() * dc_h * cache.v.middleCols(h * value_cols, value_cols).transpose();
+    AttentionFunctionBackward(a, p, dp, &ds);
+    ds /= a.tau;
+    dq_h.noalias() = ds * k_h;
+    dk_h.noalias() = ds.transpose() * q_h;
+    if (qk_norm) {
+      NormBackward(qk_kind, cache.q_norm[h], Matrix(dq_h), &dq_h);
+      NormBackward(qk_kind, cache.k_norm[h], Matrix(dk_h), &dk_h);
+    }
+    {
+      out->dq.middleCols(h * key_cols, key_cols) = dq_h;
+      out->dk.middleCols(h * key_cols, key_cols) = dk_h;
+    }
+    if (!softmax) continue;
     // Ŝ = P ⊙ (|dP| + rowsum(P ⊙ |dP|) 1ᵀ)/τ bounds the terms whose difference dS is.
     const Matrix abs_dp = dp.cwiseAbs();
     const Vector abs_dot = p.cwiseProduct(abs_dp).rowwise().sum();
@@ -173,14 +179,18 @@ void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matri
                        const AttentionCache& cache, const Matrix& df, Matrix* dy,
                        LayerWeights* grad, GradientFloor* floor) {
   const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
-  const bool logits = AttentionUsesLogits(plan.attention.kind);
+  const bool logits = plan.attention.uses_logits();
   Matrix d_heads;
   if (plan.attention.output_projection) d_heads.noalias() = inv_root_n * df * w.wo.transpose();
   const Matrix& dc = plan.attention.output_projection ? d_heads : df;
   AttentionCotangents d;
   AttentionHeadsBackward(plan, cache, dc, &d);
-  grad->wv.noalias() = inv_root_n * y.transpose() * d.dv;
-  dy->noalias() = inv_root_n * d.dv * w.wv.transpose();
+  if (plan.attention.identity_values) {
+    *dy = d.dv;
+  } else {
+    grad->wv.noalias() = inv_root_n * y.transpose() * d.dv;
+    dy->noalias() = inv_root_n * d.dv * w.wv.transpose();
+  }
   if (logits) {
     grad->wq.noalias() = inv_root_n * y.transpose() * d.dq;
     grad->wk.noalias() = inv_root_n * y.transpose() * d.dk;
@@ -219,17 +229,21 @@ void MlpBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
 
 void LayerForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& x, LayerCache* cache,
                   Matrix* out) {
+  auto attention = [&](const Matrix& in, Matrix* f) {
+    AttentionForward(plan, w, in, &cache->attention, f);
+  };
+  auto mlp = [&](const Matrix& in, Matrix* f) { MlpForward(plan, w, in, &cache->mlp, f); };
+  if (plan.parallel) {
+    ParallelForward(plan, x, &cache->attention_block, &cache->mlp_block, attention, mlp, out);
+    return;
+  }
   *out = x;
   if (plan.attention.enabled()) {
-    ResidualForward(
-        plan, plan.attention.skip, plan.attention.branch, *out, &cache->attention_block,
-        [&](const Matrix& in, Matrix* f) { AttentionForward(plan, w, in, &cache->attention, f); },
-        out);
+    ResidualForward(plan, plan.attention.skip, plan.attention.branch, *out,
+                    &cache->attention_block, attention, out);
   }
   if (plan.mlp.enabled()) {
-    ResidualForward(
-        plan, plan.mlp.skip, plan.mlp.branch, *out, &cache->mlp_block,
-        [&](const Matrix& in, Matrix* f) { MlpForward(plan, w, in, &cache->mlp, f); }, out);
+    ResidualForward(plan, plan.mlp.skip, plan.mlp.branch, *out, &cache->mlp_block, mlp, out);
   }
 }
 
@@ -237,24 +251,25 @@ void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCach
                    const Matrix& dout, Matrix* dx, LayerWeights* grad, GradientFloor* floor) {
   *grad = LayerWeights();
   *floor = GradientFloor();
+  auto attention = [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
+    AttentionBackward(plan, w, in, cache.attention, df, d_in, grad, floor);
+  };
+  auto mlp = [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
+    MlpBackward(plan, w, in, cache.mlp, df, d_in, grad);
+  };
+  if (plan.parallel) {
+    ParallelBackward(plan, cache.attention_block, dout, attention, mlp, dx);
+    return;
+  }
   *dx = dout;
   if (plan.mlp.enabled()) {
     const Matrix d_next = *dx;
-    ResidualBackward(
-        plan, plan.mlp.skip, plan.mlp.branch, cache.mlp_block, d_next,
-        [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
-          MlpBackward(plan, w, in, cache.mlp, df, d_in, grad);
-        },
-        dx);
+    ResidualBackward(plan, plan.mlp.skip, plan.mlp.branch, cache.mlp_block, d_next, mlp, dx);
   }
   if (plan.attention.enabled()) {
     const Matrix d_next = *dx;
-    ResidualBackward(
-        plan, plan.attention.skip, plan.attention.branch, cache.attention_block, d_next,
-        [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
-          AttentionBackward(plan, w, in, cache.attention, df, d_in, grad, floor);
-        },
-        dx);
+    ResidualBackward(plan, plan.attention.skip, plan.attention.branch, cache.attention_block,
+                     d_next, attention, dx);
   }
 }
 

@@ -18,8 +18,9 @@
 namespace sigprop {
 
 // The N(0,1) weights of one layer, or (same shapes) their gradients dL/dW. A matrix the plan does
-// not use is empty: W_Q, W_K exist only for SOFTMAX and SHAPED attention (the other kinds ignore
-// the logits), W_V for any attention, W_O only with output_projection, W_1, W_2 only with an MLP.
+// not use is empty: W_Q, W_K exist only for the kinds that read the logits
+// (AttentionPlan::uses_logits), W_V for any attention without identity_values, W_O only with
+// output_projection, W_1, W_2 only with an MLP.
 struct LayerWeights {
   Matrix wq, wk;  // n × n_k; head h owns columns [h·n_k/H, (h+1)·n_k/H).
   Matrix wv;      // n × n;   head h owns columns [h·n/H, (h+1)·n/H).
@@ -27,9 +28,6 @@ struct LayerWeights {
   Matrix w1;      // n × n_h.
   Matrix w2;      // n_h × n.
 };
-
-// Whether the attention kind reads Q Kᵀ (and so owns W_Q, W_K).
-bool AttentionUsesLogits(AttentionKind kind);
 
 // Draws a layer's weights from its stream RandomStream(seed, point, sample, ℓ) by the one-word
 // ziggurat, in this fixed order, each matrix row by row: W_Q, W_K, W_V, W_O, W_1, W_2, skipping the absent ones. The backward pass
@@ -50,18 +48,18 @@ void NormForward(NormKind kind, const Matrix& x, NormCache* cache);
 void NormBackward(NormKind kind, const NormCache& cache, const Matrix& dy, Matrix* dx);
 
 // Attention f(Y) = A(Y) Y W_V / sqrt(n) per head, heads concatenated, then × W_O / sqrt(n) if
-// output_projection (SPEC §2). Per head h: Q_h = Y W_Q^h / sqrt(n), K_h = Y W_K^h / sqrt(n),
-// P_h = softmax(Q_h K_hᵀ / τ) row-wise (causal: entries j > i masked before normalising), and
-//   SOFTMAX  A = P,   SHAPED  A = I + P − U,   UNIFORM  A = U,   IDENTITY  A = I,
-// with U = 11ᵀ/m, or with a causal mask the causal uniform matrix U_ij = 1/(i+1) for j ≤ i (that
-// is softmax of zero logits under the same mask, so SHAPED stays centred: A = I at zero logits,
-// and causal UNIFORM is the zero-logit limit of causal SOFTMAX, as U is of SOFTMAX).
+// output_projection (SPEC §2; W_V = I with identity_values). Per head h: Q_h = Y W_Q^h / sqrt(n),
+// K_h = Y W_K^h / sqrt(n), normalised per token under qk_norm, P_h the attention function of
+// Q_h K_hᵀ/τ under the mask and A_h = αI + βP_h − γC (attention_matrix.h; SHAPED is α = β = γ = 1,
+// UNIFORM has P = C, IDENTITY P = I).
 struct AttentionCache {
   Matrix q, k;               // m × n_k, all heads (logit kinds only).
-  Matrix v;                  // m × n, Y W_V / sqrt(n).
+  Matrix v;                  // m × n, Y W_V / sqrt(n) (Y with identity_values).
+  std::vector<NormCache> q_norm, k_norm;  // Per head, under qk_norm.
   std::vector<Matrix> p;     // Per head P_h (logit kinds only).
   std::vector<Matrix> a;     // Per head A_h.
   Matrix heads;              // m × n, concatenated A_h V_h (output_projection only).
+  double max_logit = 0.0;    // Largest |q·k|/τ over heads and visible entries.
 };
 void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
                       AttentionCache* cache, Matrix* f);
@@ -71,13 +69,15 @@ void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix
 void AttentionHeads(const ModelPlan& plan, AttentionCache* cache, Matrix* concat);
 
 // Gradients of the head outputs' inputs, given dC = dL/d(concatenated heads). Per head:
-//   dV_h = A_hᵀ dC_h,   dA_h = dC_h V_hᵀ,   dP_h = dA_h (SOFTMAX, SHAPED),
-//   dS_h = P_h ⊙ (dP_h − rowsum(P_h ⊙ dP_h) 1ᵀ) / τ      (masked entries have P = 0, so dS = 0),
-//   dQ_h = dS_h K_h,   dK_h = dS_hᵀ Q_h.
-// Under rank collapse the rows of dP_h are constant and dS_h is a difference of equal terms: zero
-// in exact arithmetic, rounding noise in floating point. dq_rounding bounds the Frobenius norm of
-// that noise in dQ: slack · m · ε · sqrt(Σ_h ‖Ŝ_h‖² ‖K_h‖²), Ŝ_h = P_h ⊙ (|dP_h| +
-// rowsum(P_h ⊙ |dP_h|) 1ᵀ)/τ the size of the terms dS_h subtracts (dk_rounding likewise with Q_h).
+//   dV_h = A_hᵀ dC_h,   dA_h = dC_h V_hᵀ,   dP_h = β dA_h (logit kinds),
+//   dS_h from dP_h by the attention function's Jacobian (attention_matrix.h), divided by τ
+//   (masked entries have P = 0, so dS = 0),
+//   dQ_h = dS_h K_h,   dK_h = dS_hᵀ Q_h, then through qk_norm's backward when it is on.
+// Under rank collapse the rows of dP_h are constant and the softmax's dS_h is a difference of
+// equal terms: zero in exact arithmetic, rounding noise in floating point. dq_rounding bounds the
+// Frobenius norm of that noise in dQ: slack · m · ε · sqrt(Σ_h ‖Ŝ_h‖² ‖K_h‖²), Ŝ_h = P_h ⊙ (|dP_h| +
+// rowsum(P_h ⊙ |dP_h|) 1ᵀ)/τ the size of the terms dS_h subtracts (dk_rounding likewise with Q_h);
+// 0 for SIGMOID and RELU, whose backward subtracts nothing.
 struct AttentionCotangents {
   Matrix dq, dk;  // m × n_k (logit kinds only).
   Matrix dv;      // m × n.

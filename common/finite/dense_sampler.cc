@@ -160,6 +160,10 @@ absl::Status SampleDense(const ModelPlan& plan, const SampleCoordinates& at, boo
     std::swap(x, next);
     Covariance(x, &v);
     if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
+    if (plan.attention.enabled() && observer.WantsLayer(layer)) {
+      observer.OnAttention(layer, SummariseAttention(plan.attention, cache.attention.p,
+                                                     cache.attention.a, cache.attention.max_logit));
+    }
     if (gradients) inputs.push_back(x);
   }
   if (!gradients) return absl::OkStatus();

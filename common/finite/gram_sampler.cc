@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/finite/attention_matrix.h"
 #include "common/finite/block_laws.h"
 #include "common/finite/wishart.h"
 #include "common/rng.h"
@@ -109,6 +110,15 @@ void InputBlocks(const ModelPlan& plan, const SampleCoordinates& at, GramWorkspa
 }  // namespace
 
 absl::Status GramSupports(const ModelPlan& plan) {
+  if (plan.attention.identity_values) {
+    return absl::InvalidArgumentError(
+        "model.attention.identity_values: the branch A·N(X) is not a fresh Gaussian product, and "
+        "GRAM's update assumes one; use method COLUMNS");
+  }
+  if (plan.parallel) {
+    return absl::InvalidArgumentError(
+        "model.parallel: GRAM updates V one residual block at a time; use method COLUMNS");
+  }
   if (plan.norm == NormKind::kLayer) {
     return absl::InvalidArgumentError(
         "model.norm: LayerNorm needs feature rows, which GRAM does not keep; use method COLUMNS");
@@ -161,7 +171,13 @@ absl::Status SampleGram(const ModelPlan& plan, const SampleCoordinates& at,
                 });
     }
     if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
-    if (observer.WantsLayer(layer)) observer.OnRootRepairs(layer, ws.block.repairs);
+    if (observer.WantsLayer(layer)) {
+      observer.OnRootRepairs(layer, ws.block.repairs);
+      if (plan.attention.enabled()) {
+        observer.OnAttention(layer, SummariseAttention(plan.attention, ws.block.function,
+                                                       ws.block.mixing, ws.block.max_logit));
+      }
+    }
   }
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/finite/attention_matrix.h"
 #include "common/finite/dense_sampler.h"
 #include "common/finite/residual_block.h"
 
@@ -17,11 +18,15 @@ void AttentionForwardImplicit(const ModelPlan& plan, const Matrix& y, RandomStre
                               ImplicitLayerCache* c, Matrix* f) {
   AttentionCache& a = c->attention;
   c->attention_input.Factor(y);
-  if (AttentionUsesLogits(plan.attention.kind)) {
+  if (plan.attention.uses_logits()) {
     c->attention_input.Project(plan.key_width, stream, &c->g_q, &a.q);
     c->attention_input.Project(plan.key_width, stream, &c->g_k, &a.k);
   }
-  c->attention_input.Project(plan.width, stream, &c->g_v, &a.v);
+  if (plan.attention.identity_values) {
+    a.v = y;
+  } else {
+    c->attention_input.Project(plan.width, stream, &c->g_v, &a.v);
+  }
   if (!plan.attention.output_projection) {
     AttentionHeads(plan, &a, f);
     return;
@@ -43,15 +48,16 @@ void AttentionBackwardImplicit(const ModelPlan& plan, ImplicitLayerCache& c, con
   AttentionCotangents d;
   AttentionHeadsBackward(plan, c.attention, plan.attention.output_projection ? d_heads : df, &d);
   c.attention_input.BeginBackward();
-  if (AttentionUsesLogits(plan.attention.kind)) {
+  if (plan.attention.uses_logits()) {
     norms->wq = c.attention_input.AddCotangent(c.g_q, d.dq);
     norms->wk = c.attention_input.AddCotangent(c.g_k, d.dk);
     const double y_scale = y.norm() / std::sqrt(static_cast<double>(plan.width));
     norms->below_floor =
         norms->wq <= y_scale * d.dq_rounding || norms->wk <= y_scale * d.dk_rounding;
   }
-  norms->wv = c.attention_input.AddCotangent(c.g_v, d.dv);
+  if (!plan.attention.identity_values) norms->wv = c.attention_input.AddCotangent(c.g_v, d.dv);
   c.attention_input.Backward(law, stream, dy);
+  if (plan.attention.identity_values) *dy += d.dv;
 }
 
 // H = L G_1 and f = L_φ G_2 for the hidden input sqrt(c) φ(H): the dense MLP
@@ -98,17 +104,21 @@ absl::Status Cancelled(const SampleCoordinates& at, const char* pass, int layer)
 
 void ImplicitLayerForward(const ModelPlan& plan, const Matrix& x, RandomStream& stream,
                           ImplicitLayerCache* cache, Matrix* out) {
+  auto attention = [&](const Matrix& in, Matrix* f) {
+    AttentionForwardImplicit(plan, in, stream, cache, f);
+  };
+  auto mlp = [&](const Matrix& in, Matrix* f) { MlpForwardImplicit(plan, in, stream, cache, f); };
+  if (plan.parallel) {
+    ParallelForward(plan, x, &cache->attention_block, &cache->mlp_block, attention, mlp, out);
+    return;
+  }
   *out = x;
   if (plan.attention.enabled()) {
-    ResidualForward(
-        plan, plan.attention.skip, plan.attention.branch, *out, &cache->attention_block,
-        [&](const Matrix& in, Matrix* f) { AttentionForwardImplicit(plan, in, stream, cache, f); },
-        out);
+    ResidualForward(plan, plan.attention.skip, plan.attention.branch, *out,
+                    &cache->attention_block, attention, out);
   }
   if (plan.mlp.enabled()) {
-    ResidualForward(
-        plan, plan.mlp.skip, plan.mlp.branch, *out, &cache->mlp_block,
-        [&](const Matrix& in, Matrix* f) { MlpForwardImplicit(plan, in, stream, cache, f); }, out);
+    ResidualForward(plan, plan.mlp.skip, plan.mlp.branch, *out, &cache->mlp_block, mlp, out);
   }
 }
 
@@ -116,24 +126,25 @@ void ImplicitLayerBackward(const ModelPlan& plan, ImplicitLayerCache& cache, con
                            BackwardLaw law, RandomStream& stream, Matrix* dx,
                            GradientNorms* norms) {
   *norms = GradientNorms();
+  auto attention = [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
+    AttentionBackwardImplicit(plan, cache, in, df, law, stream, d_in, norms);
+  };
+  auto mlp = [&](const Matrix&, const Matrix& df, Matrix* d_in) {
+    MlpBackwardImplicit(plan, cache, df, law, stream, d_in, norms);
+  };
+  if (plan.parallel) {
+    ParallelBackward(plan, cache.attention_block, dout, attention, mlp, dx);
+    return;
+  }
   *dx = dout;
   if (plan.mlp.enabled()) {
     const Matrix d_next = *dx;
-    ResidualBackward(
-        plan, plan.mlp.skip, plan.mlp.branch, cache.mlp_block, d_next,
-        [&](const Matrix&, const Matrix& df, Matrix* d_in) {
-          MlpBackwardImplicit(plan, cache, df, law, stream, d_in, norms);
-        },
-        dx);
+    ResidualBackward(plan, plan.mlp.skip, plan.mlp.branch, cache.mlp_block, d_next, mlp, dx);
   }
   if (plan.attention.enabled()) {
     const Matrix d_next = *dx;
-    ResidualBackward(
-        plan, plan.attention.skip, plan.attention.branch, cache.attention_block, d_next,
-        [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
-          AttentionBackwardImplicit(plan, cache, in, df, law, stream, d_in, norms);
-        },
-        dx);
+    ResidualBackward(plan, plan.attention.skip, plan.attention.branch, cache.attention_block,
+                     d_next, attention, dx);
   }
 }
 
@@ -156,8 +167,14 @@ absl::Status SampleColumnsWithGradients(const ModelPlan& plan, const SampleCoord
     ImplicitLayerForward(plan, inputs.back(), stream, &cache, &next);
     Covariance(next, &v);
     if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
-    // The forward pass takes no matrix roots here (L comes from a QR), so nothing is clamped.
-    if (observer.WantsLayer(layer)) observer.OnRootRepairs(layer, 0);
+    if (observer.WantsLayer(layer)) {
+      // The forward pass takes no matrix roots here (L comes from a QR), so nothing is clamped.
+      observer.OnRootRepairs(layer, 0);
+      if (plan.attention.enabled()) {
+        const AttentionCache& a = cache.attention;
+        observer.OnAttention(layer, SummariseAttention(plan.attention, a.p, a.a, a.max_logit));
+      }
+    }
     inputs.push_back(next);
   }
 

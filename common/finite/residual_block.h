@@ -3,7 +3,8 @@
 //
 //     pre-norm or no norm:  X ← λX + γ f(N(X))        post-norm:  X ← N(λX + γ f(X)),
 //
-// and its backward pass, for dX' the incoming gradient:
+// (and the parallel block's two branches on one input, below), and the backward pass, for dX'
+// the incoming gradient:
 //   no norm:   dX = λ dX' + f_back(γ dX')
 //   pre-norm:  dX = λ dX' + N_back(f_back(γ dX'))
 //   post-norm: dZ = N_back(dX'),  dX = λ dZ + f_back(γ dZ).
@@ -55,6 +56,50 @@ void ResidualBackward(const ModelPlan& plan, double lambda, double gamma, const 
   } else {
     back(c.input, gamma * dout, &d_branch_in);
     *dx = lambda * dout + d_branch_in;
+  }
+}
+
+// The parallel block (ModelPlan::parallel): X' = λX + γ_a f_a(N(X)) + γ_f f_f(N(X)), or post-norm
+// X' = N(λX + γ_a f_a(X) + γ_f f_f(X)). The input, the norm and f_a live in `c`, f_f in
+// `f_cache->branch`. λ is the attention block's skip.
+template <typename BranchA, typename BranchF>
+void ParallelForward(const ModelPlan& plan, const Matrix& x, ResidualCache* c,
+                     ResidualCache* f_cache, BranchA&& branch_a, BranchF&& branch_f, Matrix* out) {
+  c->input = x;
+  const Matrix* in = &c->input;
+  if (IsPreNorm(plan)) {
+    NormForward(plan.norm, c->input, &c->norm);
+    in = &c->norm.y;
+  }
+  branch_a(*in, &c->branch);
+  branch_f(*in, &f_cache->branch);
+  *out = plan.attention.skip * c->input + plan.attention.branch * c->branch +
+         plan.mlp.branch * f_cache->branch;
+  if (IsPostNorm(plan)) {
+    NormForward(plan.norm, *out, &c->norm);
+    *out = c->norm.y;
+  }
+}
+
+// dX from dX' for ParallelForward: both branches' backward at the shared input, summed.
+template <typename BackA, typename BackF>
+void ParallelBackward(const ModelPlan& plan, const ResidualCache& c, const Matrix& dout,
+                      BackA&& back_a, BackF&& back_f, Matrix* dx) {
+  const Matrix* d_sum = &dout;
+  Matrix dz, d_a, d_f;
+  if (IsPostNorm(plan)) {
+    NormBackward(plan.norm, c.norm, dout, &dz);
+    d_sum = &dz;
+  }
+  const Matrix& in = IsPreNorm(plan) ? c.norm.y : c.input;
+  back_a(in, plan.attention.branch * *d_sum, &d_a);
+  back_f(in, plan.mlp.branch * *d_sum, &d_f);
+  d_a += d_f;
+  if (IsPreNorm(plan)) {
+    NormBackward(plan.norm, c.norm, d_a, dx);
+    *dx += plan.attention.skip * dout;
+  } else {
+    *dx = plan.attention.skip * *d_sum + d_a;
   }
 }
 

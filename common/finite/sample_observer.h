@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/finite/attention_matrix.h"
 #include "common/linalg.h"
 
 namespace sigprop {
@@ -50,6 +51,9 @@ class SampleObserver {
   // negative eigenvalues (rounding, e.g. under rank collapse) they have clamped to zero since the
   // sample began (wishart.h SymmetricRoot). Exact-arithmetic PSD inputs give 0.
   virtual void OnRootRepairs(int /*layer*/, int /*clamped*/) {}
+  // The samplers that form the attention matrix (DENSE, COLUMNS, GRAM) report, with each wanted
+  // layer, its statistics (attention_matrix.h).
+  virtual void OnAttention(int /*layer*/, const AttentionStats& /*stats*/) {}
   // The sample diverged at `layer` (SPEC §3); the kernel stops after this call.
   virtual void OnDiverged(int layer) = 0;
   // Whether layer ℓ's covariance is recorded (record_every); kernels may skip forming V otherwise.

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "common/finite/attention_matrix.h"
 
 namespace sigprop {
@@ -78,18 +79,16 @@ Matrix RmsNormalise(const Matrix& v) {
   return scale.asDiagonal() * v * scale.asDiagonal();
 }
 
-// K = A∞ V A∞ᵀ with A∞ the attention matrix's infinite-width limit: 11ᵀ/m (UNIFORM) or C (causal
-// UNIFORM); I for SHAPED (logits vanish like 1/sqrt(n), causal or not) and IDENTITY.
+// K = A∞ V A∞ᵀ with A∞ the attention matrix's infinite-width limit (deterministic): the attention
+// function of zero logits (SHAPED: they vanish like 1/sqrt(n); ALiBi's bias stays), i.e. C under
+// the mask for SHAPED and UNIFORM, I for IDENTITY, then the matrix skip αI + βP − γC.
 Matrix AttentionKernel(const AttentionPlan& attention, const Matrix& v) {
   const int m = static_cast<int>(v.rows());
-  if (attention.kind == AttentionKind::kUniform) {
-    if (!attention.causal) return Matrix::Constant(m, m, v.sum() / (static_cast<double>(m) * m));
-    // The causal softmax at zero logits (attention_matrix.h), as in the finite samplers.
-    const Matrix c = UniformAttention(m, /*causal=*/true);
-    const Matrix k = c * v * c.transpose();
-    return 0.5 * (k + k.transpose());
-  }
-  return v;
+  Matrix p = Matrix::Zero(m, m), a;
+  if (attention.uses_logits()) ApplyAttentionFunction(attention, 0, 1, &p);
+  AttentionFromFunction(attention, m, &p, &a);
+  const Matrix k = a * v * a.transpose();
+  return 0.5 * (k + k.transpose());
 }
 
 template <typename Kernel>
@@ -119,19 +118,46 @@ Matrix MlpKernel(const Activation& activation, const Matrix& v) {
   return activation.c * v;
 }
 
-absl::StatusOr<std::vector<Matrix>> LimitTrajectory(const ModelPlan& plan) {
-  if (plan.attention.kind == AttentionKind::kSoftmax) {
+absl::Status LimitSupports(const ModelPlan& plan) {
+  const AttentionKind kind = plan.attention.kind;
+  if (kind == AttentionKind::kSoftmax || kind == AttentionKind::kSigmoid ||
+      kind == AttentionKind::kRelu) {
     return absl::InvalidArgumentError(
-        "model.attention.kind: SOFTMAX has no deterministic infinite-width limit: at "
-        "τ = sqrt(n_k) the logits QKᵀ/τ stay O(1) and random as n → ∞, so the attention "
+        "model.attention.kind: SOFTMAX, SIGMOID and RELU have no deterministic infinite-width "
+        "limit: at τ = sqrt(n_k) the logits QKᵀ/τ stay O(1) and random as n → ∞, so the attention "
         "matrix and V stay random (SPEC §5); use UNIFORM, SHAPED or IDENTITY, or a finite-width "
         "sampler");
   }
+  const char* unsupported = plan.attention.identity_values ? "model.attention.identity_values"
+                            : plan.attention.alibi         ? "model.attention.alibi"
+                            : plan.attention.qk_norm != QkNormKind::kNone ? "model.attention.qk_norm"
+                                                                          : nullptr;
+  if (unsupported != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        unsupported, ": method LIMIT has no closed form for it (identity values keep the "
+                     "branch correlated with the stream; ALiBi and QK-norm act on logits that "
+                     "SHAPED's limit removes); use a finite-width method"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Matrix>> LimitTrajectory(const ModelPlan& plan) {
+  if (absl::Status supported = LimitSupports(plan); !supported.ok()) return supported;
   std::vector<Matrix> trajectory;
   trajectory.reserve(plan.depth + 1);
   trajectory.push_back(plan.v0);
   Matrix v = plan.v0;
   for (int layer = 1; layer <= plan.depth; ++layer) {
+    if (plan.parallel) {
+      // Independent fresh weights: the two branches' kernels add, with no cross term.
+      v = ResidualStep(plan, plan.attention.skip, 1.0, v, [&](const Matrix& x) {
+        const double ga = plan.attention.branch, gf = plan.mlp.branch;
+        return Matrix(ga * ga * AttentionKernel(plan.attention, x) +
+                      gf * gf * MlpKernel(plan.mlp.activation, x));
+      });
+      trajectory.push_back(v);
+      continue;
+    }
     if (plan.attention.enabled()) {
       v = ResidualStep(plan, plan.attention.skip, plan.attention.branch, v,
                        [&](const Matrix& x) { return AttentionKernel(plan.attention, x); });

@@ -44,6 +44,11 @@ namespace sigprop {
 // there is no deterministic map to return.
 absl::StatusOr<std::vector<Matrix>> LimitTrajectory(const ModelPlan& plan);
 
+// OK when the model has a deterministic limit here; else INVALID_ARGUMENT naming the field
+// ("model.attention.kind: …"): SOFTMAX, SIGMOID and RELU attention (random limits), identity
+// values, ALiBi and QK-norm.
+absl::Status LimitSupports(const ModelPlan& plan);
+
 // One MLP kernel map, K = c·E[φ(u)φ(u)ᵀ] for u ~ N(0, V), with σ_α = sqrt(V_αα),
 // ρ = V_αβ/(σ_α σ_β), θ = arccos ρ:
 // - LINEAR (and kNone, whose φ is the identity): K = c·V.

@@ -66,6 +66,23 @@ absl::StatusOr<CovarianceSde> CovarianceSde::FromPlan(const ModelPlan& plan) {
   double lin_variance = 0.0, attention_scale = 0.0, attention_drift = 0.0, mlp_drift = 0.0;
 
   const AttentionPlan& a = plan.attention;
+  // The SDE of SPEC §6 is derived for the shaped block as paper B defines it; none of the later
+  // literature's knobs (issue 15) has one here.
+  const char* unsupported = plan.parallel                                 ? "parallel"
+                            : a.window > 0                                ? "attention.window"
+                            : a.alibi                                     ? "attention.alibi"
+                            : a.qk_norm != QkNormKind::kNone              ? "attention.qk_norm"
+                            : a.identity_values                           ? "attention.identity_values"
+                            : a.kind == AttentionKind::kShaped &&
+                                      (a.IdentityGain() != 1.0 || a.AttentionGain() != 1.0 ||
+                                       a.CentreGain() != 1.0)
+                                ? "attention.identity_gain"
+                                : nullptr;
+  if (unsupported != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        unsupported, ": method SDE has no covariance SDE for it (SPEC §6 covers paper B's shaped "
+                     "block only); use a finite-width method"));
+  }
   if (a.enabled()) {
     if (a.kind != AttentionKind::kShaped && a.kind != AttentionKind::kIdentity) {
       return absl::InvalidArgumentError(

@@ -82,6 +82,7 @@ struct GradientCase {
   MlpSpec::Activation activation;
   ModelSpec::Norm norm;
   int n, n_k, n_h;
+  void (*knobs)(ModelSpec*) = nullptr;  // The later literature's fields (issue 15), if any.
 };
 
 void PrintTo(const GradientCase& c, std::ostream* os) { *os << c.name; }
@@ -104,6 +105,7 @@ ModelPlan GradientPlan(const GradientCase& c) {
   s.mutable_mlp()->set_skip_scale(0.9);
   s.mutable_mlp()->set_branch_scale(0.5);
   s.mutable_initial()->set_rho0(0.3);
+  if (c.knobs != nullptr) c.knobs(&s);
   return ResolveModel(s);
 }
 
@@ -204,8 +206,9 @@ TEST_P(DenseGradientTest, MatchesCentralFiniteDifferences) {
       ++checked;
     }
   }
-  const int per_layer = (AttentionUsesLogits(plan.attention.kind) ? 2 : 0) +
-                        (plan.attention.enabled() ? 1 : 0) + (plan.mlp.enabled() ? 2 : 0);
+  const int per_layer = (plan.attention.uses_logits() ? 2 : 0) +
+                        (plan.attention.enabled() && !plan.attention.identity_values ? 1 : 0) +
+                        (plan.mlp.enabled() ? 2 : 0);
   EXPECT_EQ(checked, plan.depth * per_layer);
 }
 
@@ -235,7 +238,42 @@ INSTANTIATE_TEST_SUITE_P(
         GradientCase{"ShapedOnlyNoNorm", AttentionSpec::SHAPED, true, 1, false, MlpSpec::NONE,
                      ModelSpec::NONE, 4, 4, 4},
         GradientCase{"MlpOnlyTanhPostLayer", AttentionSpec::NONE, false, 1, false, MlpSpec::TANH,
-                     ModelSpec::POST_LAYER, 5, 5, 3}),
+                     ModelSpec::POST_LAYER, 5, 5, 3},
+        // Issue 15's attention functions, masks, norms and blocks.
+        GradientCase{"SigmoidBiasPreRms", AttentionSpec::SIGMOID, false, 1, false, MlpSpec::RELU,
+                     ModelSpec::PRE_RMS, 4, 4, 4,
+                     [](ModelSpec* s) { s->mutable_attention()->set_bias(-0.5); }},
+        GradientCase{"CausalReluWindowPostLayer", AttentionSpec::RELU, true, 1, false,
+                     MlpSpec::GELU, ModelSpec::POST_LAYER, 5, 4, 4,
+                     [](ModelSpec* s) {
+                       s->mutable_attention()->set_window(1);
+                       s->mutable_attention()->set_relu_power(0.5);
+                     }},
+        GradientCase{"SoftmaxQkRmsAlibiTwoHeads", AttentionSpec::SOFTMAX, false, 2, true,
+                     MlpSpec::RELU, ModelSpec::PRE_LAYER, 6, 6, 4,
+                     [](ModelSpec* s) {
+                       s->mutable_attention()->set_qk_norm(AttentionSpec::QkNorm::RMS);
+                       s->mutable_attention()->set_alibi(true);
+                     }},
+        GradientCase{"SigmoidQkLayerTwoSidedWindow", AttentionSpec::SIGMOID, false, 1, false,
+                     MlpSpec::TANH, ModelSpec::NONE, 4, 6, 4,
+                     [](ModelSpec* s) {
+                       s->mutable_attention()->set_qk_norm(AttentionSpec::QkNorm::LAYER);
+                       s->mutable_attention()->set_window(1);
+                     }},
+        GradientCase{"MatrixSkipIdentityValuesTwoHeads", AttentionSpec::SOFTMAX, true, 2, false,
+                     MlpSpec::RELU, ModelSpec::PRE_RMS, 6, 4, 4,
+                     [](ModelSpec* s) {
+                       s->mutable_attention()->set_identity_gain(0.8);
+                       s->mutable_attention()->set_attention_gain(1.2);
+                       s->mutable_attention()->set_centre_gain(0.5);
+                       s->mutable_attention()->set_identity_values(true);
+                     }},
+        GradientCase{"ParallelPreLayer", AttentionSpec::SOFTMAX, false, 1, false, MlpSpec::GELU,
+                     ModelSpec::PRE_LAYER, 5, 5, 4, [](ModelSpec* s) { s->set_parallel(true); }},
+        GradientCase{"ParallelShapedPostRms", AttentionSpec::SHAPED, true, 2, true,
+                     MlpSpec::TANH, ModelSpec::POST_RMS, 4, 4, 6,
+                     [](ModelSpec* s) { s->set_parallel(true); }}),
     [](const ::testing::TestParamInfo<GradientCase>& info) { return info.param.name; });
 
 // The norms SampleDense reports come from weights regenerated from the layer streams; they must be

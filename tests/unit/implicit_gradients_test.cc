@@ -199,10 +199,10 @@ TEST(ImplicitGradientsTest, RankCollapseZeroesQueryAndKeyGradientsToRounding) {
 // ---------------------------------------------------------------------------------------------
 // 3. Law: COLUMNS against DENSE.
 //
-// Per case 2 layers × 6 statistics = 12 two-sample KS tests of 1500 against 1500 samples, 14
-// cases: 168 tests. A pair fails at p < 1e-4 (the samples of one method are shared by its 6
+// Per case 2 layers × 6 statistics = 12 two-sample KS tests of 1500 against 1500 samples, 20
+// cases: 240 tests. A pair fails at p < 1e-4 (the samples of one method are shared by its 6
 // statistics, so the tests are dependent; the family's false-alarm rate under H0 is at most
-// 168 × 1e-4 ≈ 1.7 %). The seeds are fixed, so a pass does not flicker and a failure reproduces.
+// 240 × 1e-4 ≈ 2.4 %). The seeds are fixed, so a pass does not flicker and a failure reproduces.
 // Power: the negative control (fresh weights in the backward pass) must be rejected by the same
 // test, same threshold and sample size, at n = 8 (SPEC §4a measured p = 4e-4 with 4000 samples at
 // depth 4–8; here the last layer's grad_x after 6 layers carries the error of each of them).
@@ -224,6 +224,7 @@ struct LawCase {
   ModelSpec::Residual residual;
   bool custom_v0;
   int width;
+  void (*knobs)(ModelSpec*) = nullptr;  // The later literature's fields (issue 15), if any.
 };
 
 void PrintTo(const LawCase& c, std::ostream* os) { *os << c.name; }
@@ -258,6 +259,7 @@ ModelPlan LawPlan(const LawCase& c, int depth) {
   } else {
     s.mutable_initial()->set_rho0(0.3);
   }
+  if (c.knobs != nullptr) c.knobs(&s);
   return ResolveModel(s);
 }
 
@@ -364,6 +366,31 @@ const LawCase kCases[] = {
      ModelSpec::POST_LAYER, ModelSpec::EXPLICIT, false, 16},
     {"CausalSoftmaxProjectionNoNorm", AttentionSpec::SOFTMAX, true, 1, true, 0, MlpSpec::GELU, 0,
      ModelSpec::NONE, ModelSpec::UNIT_SUM, false, 8},
+    // Hidden width below the token count: the implicit input has k = n_in < m.
+    {"HiddenWidth2BelowTokens", AttentionSpec::SOFTMAX, false, 1, false, 0, MlpSpec::RELU, 2,
+     ModelSpec::PRE_RMS, ModelSpec::UNIT_SUM, false, 16},
+    // Issue 15's knobs.
+    {"SigmoidPreLayer", AttentionSpec::SIGMOID, false, 1, false, 0, MlpSpec::RELU, 0,
+     ModelSpec::PRE_LAYER, ModelSpec::UNIT_SUM, false, 16},
+    {"CausalReluWindow", AttentionSpec::RELU, true, 1, false, 0, MlpSpec::GELU, 0,
+     ModelSpec::PRE_RMS, ModelSpec::UNIT_SUM, false, 16,
+     [](ModelSpec* s) { s->mutable_attention()->set_window(1); }},
+    {"QkNormRmsAlibiTwoHeads", AttentionSpec::SOFTMAX, false, 2, true, 0, MlpSpec::RELU, 0,
+     ModelSpec::POST_LAYER, ModelSpec::EXPLICIT, false, 16,
+     [](ModelSpec* s) {
+       s->mutable_attention()->set_qk_norm(AttentionSpec::QkNorm::RMS);
+       s->mutable_attention()->set_alibi(true);
+     }},
+    {"MatrixSkipIdentityValues", AttentionSpec::SOFTMAX, true, 2, false, 0, MlpSpec::RELU, 0,
+     ModelSpec::PRE_RMS, ModelSpec::UNIT_SUM, false, 16,
+     [](ModelSpec* s) {
+       s->mutable_attention()->set_identity_gain(0.8);
+       s->mutable_attention()->set_centre_gain(0.5);
+       s->mutable_attention()->set_identity_values(true);
+     }},
+    {"ParallelPreLayer", AttentionSpec::SOFTMAX, false, 1, false, 0, MlpSpec::GELU, 0,
+     ModelSpec::PRE_LAYER, ModelSpec::UNIT_SUM, false, 16,
+     [](ModelSpec* s) { s->set_parallel(true); }},
 };
 
 INSTANTIATE_TEST_SUITE_P(EveryBlock, ImplicitLawTest, ::testing::ValuesIn(kCases),
