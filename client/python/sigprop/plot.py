@@ -46,6 +46,9 @@ PRESET_NAMES = {
     "SHAPED_TRANSFORMER": "shaped transformer",
     "SHAPED_ATTENTION_ONLY": "shaped attention only",
     "SHAPED_MLP_ONLY": "shaped MLP only",
+    "SIMPLIFIED_SAS": "simplified attention sub-block (SAS)",
+    "SIMPLIFIED_SAS_P": "simplified parallel block (SAS-P)",
+    "DEPTH_MUP": "depth-µP",
 }
 
 STATISTIC_LABELS = {
@@ -65,6 +68,9 @@ STATISTIC_LABELS = {
     "grad_w2": "‖∂L/∂W_2‖_F",
     "grad_x": "‖∂L/∂X_ℓ‖_F/√n",
     "grad_floor_fraction": "fraction of samples below the rounding floor",
+    "attention_entropy": "attention entropy (mean row entropy, nats)",
+    "attention_max_logit": "largest attention logit |q·k|/τ",
+    "attention_gap": "spectral gap σ₁(A) − σ₂(A)",
 }
 
 AXIS_LABELS = {
