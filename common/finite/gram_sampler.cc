@@ -14,8 +14,13 @@ namespace {
 
 struct GramWorkspace {
   BlockWorkspace block;
-  std::vector<Matrix> f;  // Branch roots: one shared by every feature block, or one per head.
-  Matrix l, l_in, l_block, z, t, cross, root, chol_s;
+  // Branch roots: one shared by every feature block, or one per head; none when the branch has no
+  // fresh Gaussian product (identity values without a parallel MLP).
+  std::vector<Matrix> f;
+  // Skip matrices M_b of X_b ← M_b X_b + γ F G: empty for the scalar λ; with identity values
+  // M_b = λI + γ_a A_b S (S the pre-norm's row scaling), one shared or one per head.
+  std::vector<Matrix> skip;
+  Matrix l, l_in, l_block, z, t, cross, root, chol_s, attention_f, mlp_f, kernel;
   Vector scale;
 };
 
@@ -54,6 +59,14 @@ void GramBlock(const ModelPlan& plan, double lambda, double gamma, RandomStream&
   v->setZero();
   for (int b = 0; b < count; ++b) {
     Matrix& vb = (*blocks)[b];
+    const Matrix* skip = ws->skip.empty() ? nullptr : &ws->skip[ws->skip.size() == 1 ? 0 : b];
+    if (ws->f.empty()) {
+      // X_b ← M_b X_b exactly.
+      vb = (*skip * vb * skip->transpose()).eval();
+      vb = (0.5 * (vb + vb.transpose())).eval();
+      *v += vb;
+      continue;
+    }
     const Matrix& f = ws->f[ws->f.size() == 1 ? 0 : b];
     const Matrix* l = &ws->l;
     if (count > 1) {
@@ -64,10 +77,17 @@ void GramBlock(const ModelPlan& plan, double lambda, double gamma, RandomStream&
     stream.FillGaussian(ws->z.data(), static_cast<std::size_t>(ws->z.size()));
     DrawWishartRoot(m, n / count - m, stream, &ws->root);
     // T = F Z, C = L Tᵀ: the cross term is C + Cᵀ and F Z Zᵀ Fᵀ = T Tᵀ; F W Fᵀ = (F R)(F R)ᵀ.
+    // With a skip matrix M the stream part is M X_b: M V_b Mᵀ and C = M L Tᵀ.
     ws->t.noalias() = f * ws->z;
-    ws->cross.noalias() = (*l) * ws->t.transpose();
-    vb *= lambda * lambda;
-    vb += (lambda * gamma / root_n) * (ws->cross + ws->cross.transpose());
+    if (skip != nullptr) {
+      ws->cross.noalias() = *skip * (*l) * ws->t.transpose();
+      vb = (*skip * vb * skip->transpose()).eval();
+      vb += (gamma / root_n) * (ws->cross + ws->cross.transpose());
+    } else {
+      ws->cross.noalias() = (*l) * ws->t.transpose();
+      vb *= lambda * lambda;
+      vb += (lambda * gamma / root_n) * (ws->cross + ws->cross.transpose());
+    }
     ws->cross.noalias() = ws->t * ws->t.transpose();
     ws->t.noalias() = f * ws->root;
     ws->cross.noalias() += ws->t * ws->t.transpose();
@@ -107,18 +127,34 @@ void InputBlocks(const ModelPlan& plan, const SampleCoordinates& at, GramWorkspa
   }
 }
 
+// Identity values: the attention branch of block b is A_b Y_b with Y = S X (S = D^{-1/2} under
+// pre-RMSNorm, else I), no Gaussian product, so X_b ← (λI + γ A_b S) X_b: M_b per block (per
+// head when heads keep their own features, else A_0 shared).
+void IdentityValuesSkip(const ModelPlan& plan, double lambda, double gamma, int count,
+                        GramWorkspace* ws) {
+  const bool pre_rms = plan.norm == NormKind::kRms && !plan.post_norm;
+  ws->skip.resize(count);
+  for (int b = 0; b < count; ++b) {
+    Matrix& skip = ws->skip[b];
+    skip = gamma * ws->block.mixing[count > 1 ? b : 0];
+    if (pre_rms) skip = (skip * ws->scale.asDiagonal()).eval();
+    skip.diagonal().array() += lambda;
+  }
+}
+
+void ReportExtras(const ModelPlan& plan, int layer, const GramWorkspace& ws,
+                  SampleObserver& observer) {
+  if (!observer.WantsLayer(layer)) return;
+  observer.OnRootRepairs(layer, ws.block.repairs);
+  if (plan.attention.enabled()) {
+    observer.OnAttention(layer, SummariseAttention(plan.attention, ws.block.function,
+                                                   ws.block.mixing, ws.block.max_logit));
+  }
+}
+
 }  // namespace
 
 absl::Status GramSupports(const ModelPlan& plan) {
-  if (plan.attention.identity_values) {
-    return absl::InvalidArgumentError(
-        "model.attention.identity_values: the branch A·N(X) is not a fresh Gaussian product, and "
-        "GRAM's update assumes one; use method COLUMNS");
-  }
-  if (plan.parallel) {
-    return absl::InvalidArgumentError(
-        "model.parallel: GRAM updates V one residual block at a time; use method COLUMNS");
-  }
   if (plan.norm == NormKind::kLayer) {
     return absl::InvalidArgumentError(
         "model.norm: LayerNorm needs feature rows, which GRAM does not keep; use method COLUMNS");
@@ -150,7 +186,44 @@ absl::Status SampleGram(const ModelPlan& plan, const SampleCoordinates& at,
                                                " cancelled at layer ", layer));
     }
     RandomStream stream(at.seed, at.point, at.sample, static_cast<uint32_t>(layer));
-    if (plan.attention.enabled()) {
+    ws.skip.clear();
+    if (plan.parallel) {
+      // One block: X_b ← λX_b + γ_a f_a + γ_f f_f with independent weights, so the Gaussian parts
+      // add as one F_b G_b with F_b F_bᵀ = γ_a² F_a F_aᵀ + γ_f² F_f F_fᵀ (identity values: the
+      // attention branch joins the skip matrix instead).
+      GramBlock(plan, plan.attention.skip, 1.0, stream, &ws, &blocks, &v, [&](const Matrix& l) {
+        const int count = static_cast<int>(blocks.size());
+        DrawAttentionMixing(plan, l, stream, &ws.block);
+        if (plan.attention.identity_values) {
+          IdentityValuesSkip(plan, plan.attention.skip, plan.attention.branch, count, &ws);
+        } else if (!per_head) {
+          AttentionBranchRoot(plan, l, stream, &ws.block, &ws.attention_f);
+        }
+        MlpBranchRoot(plan, l, /*allow_kernel=*/true, stream, &ws.block, &ws.mlp_f);
+        ws.f.resize(count);
+        for (int b = 0; b < count; ++b) {
+          const double ga = plan.attention.branch, gf = plan.mlp.branch;
+          ws.kernel.noalias() = gf * gf * ws.mlp_f * ws.mlp_f.transpose();
+          if (!plan.attention.identity_values) {
+            if (per_head) ws.attention_f.noalias() = ws.block.mixing[b] * l;
+            ws.kernel.noalias() += ga * ga * ws.attention_f * ws.attention_f.transpose();
+          }
+          ws.block.repairs += ws.block.roots.Compute(ws.kernel, &ws.f[b]);
+        }
+      });
+      if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
+      ReportExtras(plan, layer, ws, observer);
+      continue;
+    }
+    if (plan.attention.enabled() && plan.attention.identity_values) {
+      GramBlock(plan, plan.attention.skip, plan.attention.branch, stream, &ws, &blocks, &v,
+                [&](const Matrix& l) {
+                  DrawAttentionMixing(plan, l, stream, &ws.block);
+                  IdentityValuesSkip(plan, plan.attention.skip, plan.attention.branch,
+                                     static_cast<int>(blocks.size()), &ws);
+                  ws.f.clear();
+                });
+    } else if (plan.attention.enabled()) {
       GramBlock(plan, plan.attention.skip, plan.attention.branch, stream, &ws, &blocks, &v,
                 [&](const Matrix& l) {
                   DrawAttentionMixing(plan, l, stream, &ws.block);
@@ -164,6 +237,7 @@ absl::Status SampleGram(const ModelPlan& plan, const SampleCoordinates& at,
                 });
     }
     if (plan.mlp.enabled()) {
+      ws.skip.clear();
       GramBlock(plan, plan.mlp.skip, plan.mlp.branch, stream, &ws, &blocks, &v,
                 [&](const Matrix& l) {
                   ws.f.resize(1);
@@ -171,13 +245,7 @@ absl::Status SampleGram(const ModelPlan& plan, const SampleCoordinates& at,
                 });
     }
     if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
-    if (observer.WantsLayer(layer)) {
-      observer.OnRootRepairs(layer, ws.block.repairs);
-      if (plan.attention.enabled()) {
-        observer.OnAttention(layer, SummariseAttention(plan.attention, ws.block.function,
-                                                       ws.block.mixing, ws.block.max_logit));
-      }
-    }
+    ReportExtras(plan, layer, ws, observer);
   }
   return absl::OkStatus();
 }

@@ -3,8 +3,8 @@
 //
 // 1. Law: two-sample KS of COLUMNS and (where it runs the model) GRAM against DENSE on V₁₁, ρ₁₂, V₂₃
 //    and the attention statistics at the last layer, for each new knob and preset. 1500 samples a
-//    method; a pair fails at p < 1e-4. 15 cases × up to 2 methods × 6 statistics ≤ 180 tests, so
-//    under H0 the family trips with probability ≤ 1.8 % (dependent tests: less). The seeds are
+//    method; a pair fails at p < 1e-4. 17 cases × up to 2 methods × 6 statistics ≤ 204 tests, so
+//    under H0 the family trips with probability ≤ 2 % (dependent tests: less). The seeds are
 //    fixed: a pass does not flicker and a failure reproduces. Statistics that are constant by
 //    construction (V₁₁ after RMSNorm, the largest logit of UNIFORM) are compared to 1e-9 instead.
 // 2. Closed forms: uniform attention's entropy is log m, causal log(m!)/m, windowed the mean of
@@ -171,6 +171,19 @@ const Knob kKnobs[] = {
      [](ModelSpec* s) {
        s->set_parallel(true);
        s->set_norm(ModelSpec::POST_LAYER);
+     }},
+    {"ParallelTwoHeadsNoProjection",
+     [](ModelSpec* s) {
+       s->set_parallel(true);
+       s->set_heads(2);
+     }},
+    {"ParallelIdentityValuesPostRms",
+     [](ModelSpec* s) {
+       s->set_parallel(true);
+       s->mutable_attention()->set_identity_values(true);
+       s->mutable_attention()->set_identity_gain(1.0);
+       s->mutable_attention()->set_centre_gain(1.0);
+       s->set_norm(ModelSpec::POST_RMS);
      }},
     {"SimplifiedSas", [](ModelSpec* s) {
        s->Clear();
@@ -345,16 +358,11 @@ TEST(AttentionRefusalTest, EveryRefusalNamesItsField) {
       "base.model.parallel", "lacks one");
   ExpectRefused(
       [](RunSpec* r) {
-        r->mutable_model()->set_parallel(true);
+        r->mutable_model()->set_preset(ModelSpec::DEPTH_MUP);
+        r->mutable_model()->set_norm(ModelSpec::NORM_UNSPECIFIED);
         r->set_method(RunSpec::GRAM);
       },
-      "base.model.parallel", "COLUMNS");
-  ExpectRefused(
-      [](RunSpec* r) {
-        r->mutable_model()->mutable_attention()->set_identity_values(true);
-        r->set_method(RunSpec::GRAM);
-      },
-      "base.model.attention.identity_values", "COLUMNS");
+      "base.model.norm", "COLUMNS");
   ExpectRefused(
       [](RunSpec* r) {
         r->mutable_model()->mutable_attention()->set_kind(AttentionSpec::SIGMOID);
@@ -382,6 +390,9 @@ TEST(AttentionRefusalTest, EveryRefusalNamesItsField) {
 // An unset method picks COLUMNS for what GRAM cannot run, and the new statistics are reported.
 TEST(AttentionRefusalTest, DefaultMethodAndStatistics) {
   RunSpec run = KnobRun({"", [](ModelSpec* s) { s->set_parallel(true); }});
+  EXPECT_EQ(ChooseMethod(run), RunSpec::GRAM);
+  run = KnobRun({"", [](ModelSpec* s) { s->set_preset(ModelSpec::DEPTH_MUP); }});
+  run.mutable_model()->set_norm(ModelSpec::NORM_UNSPECIFIED);  // The preset's pre-LayerNorm.
   EXPECT_EQ(ChooseMethod(run), RunSpec::COLUMNS);
   run = KnobRun({"", [](ModelSpec* s) { s->mutable_attention()->set_window(2); }});
   EXPECT_EQ(ChooseMethod(run), RunSpec::GRAM);
