@@ -233,18 +233,7 @@ void LayerForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& x,
     AttentionForward(plan, w, in, &cache->attention, f);
   };
   auto mlp = [&](const Matrix& in, Matrix* f) { MlpForward(plan, w, in, &cache->mlp, f); };
-  if (plan.parallel) {
-    ParallelForward(plan, x, &cache->attention_block, &cache->mlp_block, attention, mlp, out);
-    return;
-  }
-  *out = x;
-  if (plan.attention.enabled()) {
-    ResidualForward(plan, plan.attention.skip, plan.attention.branch, *out,
-                    &cache->attention_block, attention, out);
-  }
-  if (plan.mlp.enabled()) {
-    ResidualForward(plan, plan.mlp.skip, plan.mlp.branch, *out, &cache->mlp_block, mlp, out);
-  }
+  LayerOfBlocks(plan, x, &cache->attention_block, &cache->mlp_block, attention, mlp, out);
 }
 
 void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCache& cache,
@@ -257,20 +246,7 @@ void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCach
   auto mlp = [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
     MlpBackward(plan, w, in, cache.mlp, df, d_in, grad);
   };
-  if (plan.parallel) {
-    ParallelBackward(plan, cache.attention_block, dout, attention, mlp, dx);
-    return;
-  }
-  *dx = dout;
-  if (plan.mlp.enabled()) {
-    const Matrix d_next = *dx;
-    ResidualBackward(plan, plan.mlp.skip, plan.mlp.branch, cache.mlp_block, d_next, mlp, dx);
-  }
-  if (plan.attention.enabled()) {
-    const Matrix d_next = *dx;
-    ResidualBackward(plan, plan.attention.skip, plan.attention.branch, cache.attention_block,
-                     d_next, attention, dx);
-  }
+  LayerOfBlocksBackward(plan, cache.attention_block, cache.mlp_block, dout, attention, mlp, dx);
 }
 
 }  // namespace sigprop

@@ -108,18 +108,7 @@ void ImplicitLayerForward(const ModelPlan& plan, const Matrix& x, RandomStream& 
     AttentionForwardImplicit(plan, in, stream, cache, f);
   };
   auto mlp = [&](const Matrix& in, Matrix* f) { MlpForwardImplicit(plan, in, stream, cache, f); };
-  if (plan.parallel) {
-    ParallelForward(plan, x, &cache->attention_block, &cache->mlp_block, attention, mlp, out);
-    return;
-  }
-  *out = x;
-  if (plan.attention.enabled()) {
-    ResidualForward(plan, plan.attention.skip, plan.attention.branch, *out,
-                    &cache->attention_block, attention, out);
-  }
-  if (plan.mlp.enabled()) {
-    ResidualForward(plan, plan.mlp.skip, plan.mlp.branch, *out, &cache->mlp_block, mlp, out);
-  }
+  LayerOfBlocks(plan, x, &cache->attention_block, &cache->mlp_block, attention, mlp, out);
 }
 
 void ImplicitLayerBackward(const ModelPlan& plan, ImplicitLayerCache& cache, const Matrix& dout,
@@ -132,20 +121,7 @@ void ImplicitLayerBackward(const ModelPlan& plan, ImplicitLayerCache& cache, con
   auto mlp = [&](const Matrix&, const Matrix& df, Matrix* d_in) {
     MlpBackwardImplicit(plan, cache, df, law, stream, d_in, norms);
   };
-  if (plan.parallel) {
-    ParallelBackward(plan, cache.attention_block, dout, attention, mlp, dx);
-    return;
-  }
-  *dx = dout;
-  if (plan.mlp.enabled()) {
-    const Matrix d_next = *dx;
-    ResidualBackward(plan, plan.mlp.skip, plan.mlp.branch, cache.mlp_block, d_next, mlp, dx);
-  }
-  if (plan.attention.enabled()) {
-    const Matrix d_next = *dx;
-    ResidualBackward(plan, plan.attention.skip, plan.attention.branch, cache.attention_block,
-                     d_next, attention, dx);
-  }
+  LayerOfBlocksBackward(plan, cache.attention_block, cache.mlp_block, dout, attention, mlp, dx);
 }
 
 absl::Status SampleColumnsWithGradients(const ModelPlan& plan, const SampleCoordinates& at,

@@ -103,6 +103,46 @@ void ParallelBackward(const ModelPlan& plan, const ResidualCache& c, const Matri
   }
 }
 
+// One layer from its branches: the parallel block, or the attention block then the MLP block (each
+// when enabled). `attention(in, &f)` and `mlp(in, &f)` compute the branches.
+template <typename Attention, typename Mlp>
+void LayerOfBlocks(const ModelPlan& plan, const Matrix& x, ResidualCache* attention_block,
+                   ResidualCache* mlp_block, Attention&& attention, Mlp&& mlp, Matrix* out) {
+  if (plan.parallel) {
+    ParallelForward(plan, x, attention_block, mlp_block, attention, mlp, out);
+    return;
+  }
+  *out = x;
+  if (plan.attention.enabled()) {
+    ResidualForward(plan, plan.attention.skip, plan.attention.branch, *out, attention_block,
+                    attention, out);
+  }
+  if (plan.mlp.enabled()) {
+    ResidualForward(plan, plan.mlp.skip, plan.mlp.branch, *out, mlp_block, mlp, out);
+  }
+}
+
+// Backward of LayerOfBlocks; `attention(in, df, &d_in)`, `mlp(in, df, &d_in)` the branches'.
+template <typename AttentionBack, typename MlpBack>
+void LayerOfBlocksBackward(const ModelPlan& plan, const ResidualCache& attention_block,
+                           const ResidualCache& mlp_block, const Matrix& dout,
+                           AttentionBack&& attention, MlpBack&& mlp, Matrix* dx) {
+  if (plan.parallel) {
+    ParallelBackward(plan, attention_block, dout, attention, mlp, dx);
+    return;
+  }
+  *dx = dout;
+  if (plan.mlp.enabled()) {
+    const Matrix d_next = *dx;
+    ResidualBackward(plan, plan.mlp.skip, plan.mlp.branch, mlp_block, d_next, mlp, dx);
+  }
+  if (plan.attention.enabled()) {
+    const Matrix d_next = *dx;
+    ResidualBackward(plan, plan.attention.skip, plan.attention.branch, attention_block, d_next,
+                     attention, dx);
+  }
+}
+
 }  // namespace sigprop
 
 #endif  // SIGPROP_COMMON_FINITE_RESIDUAL_BLOCK_H_
