@@ -2,7 +2,8 @@
 # Gradients at init, one core, side by side in one run (issue 14): COLUMNS with its implicit
 # backward, DENSE with explicit weights (bench/gradient_bench.cc) and PyTorch autograd
 # (bench/reference/gradients_torch.py, Debian's python3-torch), paper A standard block, m = 8,
-# depth 32. Prints layer-samples/s per width and the ratios; then the 2-thread wall-clock target
+# depth 32 (depth 4 for DENSE and PyTorch at n = 4096: the per-layer rate, in minutes and memory
+# that fit). Prints layer-samples/s per width and the ratios; then the 2-thread wall-clock target
 # (n = 4096, depth 64, 16 samples) and its peak RSS.
 #   usage: bench/run_gradient_comparison.sh [BUILD_DIR]   (default build/release; target gradient_bench)
 set -euo pipefail
@@ -16,11 +17,16 @@ cpp_json="$("${pin[@]}" "$build/bench/gradient_bench" --benchmark_filter='BM_Gra
   --benchmark_format=json)"
 py_json="$("${pin[@]}" /usr/bin/python3 bench/reference/gradients_torch.py --widths 64 256 1024 2048 \
   --depth 32 --seconds 2)"
+# At n = 4096 autograd keeps 32 layers × 5 weights of 128 MiB (21 GiB): depth 4 gives the same
+# per-layer rate in 2.7 GiB.
+py_4096="$("${pin[@]}" /usr/bin/python3 bench/reference/gradients_torch.py --widths 4096 --depth 4 \
+  --seconds 2)"
 
-CPP_JSON="$cpp_json" PY_JSON="$py_json" /usr/bin/python3 - <<'PY'
+CPP_JSON="$cpp_json" PY_JSON="$py_json" PY_4096="$py_4096" /usr/bin/python3 - <<'PY'
 import json, os
 cpp = json.loads(os.environ["CPP_JSON"])
 py = json.loads(os.environ["PY_JSON"])
+py["layer_samples_per_s"].update(json.loads(os.environ["PY_4096"])["layer_samples_per_s"])
 rate = {}
 for b in cpp["benchmarks"]:
     parts = dict(p.split(":") for p in b["name"].split("/")[1:] if ":" in p)

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -249,6 +250,29 @@ TEST(AttentionClosedFormTest, UniformAttentionEntropy) {
               (2 * std::log(2.0) + 2 * std::log(3.0)) / m, 1e-12);
 }
 
+// DENSE's Monte-Carlo mean of V₁ over 4000 samples and its standard error, entry by entry.
+std::pair<Matrix, Matrix> DenseMeanOfFirstLayer(const ModelSpec& s) {
+  RunSpec run;
+  *run.mutable_model() = s;
+  run.mutable_model()->set_depth(1);
+  run.set_method(RunSpec::DENSE);
+  run.set_samples(4000);
+  run.set_seed(7);
+  run.set_mean_covariance(true);
+  auto table = SimulateSamples(run, 0, RunContext{});
+  EXPECT_TRUE(table.ok()) << table.status();
+  const int m = s.tokens();
+  Matrix sum = Matrix::Zero(m, m), sum2 = Matrix::Zero(m, m);
+  for (int k = 0; k < run.samples(); ++k) {
+    const Eigen::Map<const Matrix> vk(&table->covariances[(run.samples() + k) * m * m], m, m);
+    sum += vk;
+    sum2 += vk.cwiseProduct(vk);
+  }
+  const Matrix mean = sum / run.samples();
+  const Matrix se = ((sum2 / run.samples() - mean.cwiseProduct(mean)) / run.samples()).cwiseSqrt();
+  return {mean, se};
+}
+
 // With uniform attention, a linear MLP, λ = γ = 1 and no norm, fresh weights give, at any width,
 // E V' = V + C V Cᵀ + V = 2V + v̄11ᵀ for the parallel block and 2(V + v̄11ᵀ) for the sequential one
 // (C = 11ᵀ/m, v̄ = 1ᵀV1/m²). The LIMIT map must give both exactly, and DENSE's Monte-Carlo mean of
@@ -275,28 +299,48 @@ TEST(AttentionClosedFormTest, ParallelBlockMeanRecursion) {
   EXPECT_LT(((*LimitTrajectory(parallel_plan))[1] - parallel_mean).norm(), 1e-12);
   EXPECT_LT(((*LimitTrajectory(sequential_plan))[1] - sequential_mean).norm(), 1e-12);
 
-  RunSpec run;
-  *run.mutable_model() = s;
-  run.set_method(RunSpec::DENSE);
-  run.set_samples(4000);
-  run.set_seed(7);
-  run.set_mean_covariance(true);
-  auto table = SimulateSamples(run, 0, RunContext{});
-  ASSERT_TRUE(table.ok()) << table.status();
-  Matrix sum = Matrix::Zero(4, 4), sum2 = Matrix::Zero(4, 4);
-  for (int k = 0; k < run.samples(); ++k) {
-    const Eigen::Map<const Matrix> vk(&table->covariances[(run.samples() + k) * 16], 4, 4);
-    sum += vk;
-    sum2 += vk.cwiseProduct(vk);
-  }
-  const Matrix mean = sum / run.samples();
-  const Matrix se = ((sum2 / run.samples() - mean.cwiseProduct(mean)) / run.samples()).cwiseSqrt();
+  const auto [mean, se] = DenseMeanOfFirstLayer(s);
   for (int i = 0; i < 4; ++i) {
     for (int j = 0; j < 4; ++j) {
       EXPECT_LT(std::abs(mean(i, j) - parallel_mean(i, j)), 4.5 * se(i, j)) << i << "," << j;
     }
   }
   EXPECT_GT(((mean - sequential_mean).cwiseQuotient(se)).cwiseAbs().maxCoeff(), 10.0);
+}
+
+// UNIFORM attention under a causal window of 1 with the matrix skip (α, β, γ) = (0.5, 1, 0.3): A is
+// deterministic, so with fresh W_V and no norm E V₁ = λ²V + γ_b² A V Aᵀ at any width; the LIMIT
+// map must be that, and DENSE's mean must agree within 4.5 standard errors per entry.
+TEST(AttentionClosedFormTest, LimitOfWindowedUniformWithMatrixSkip) {
+  ModelSpec s;
+  s.set_tokens(4);
+  s.set_width(16);
+  s.set_depth(1);
+  s.set_residual(ModelSpec::EXPLICIT);
+  s.set_norm(ModelSpec::NONE);
+  AttentionSpec* a = s.mutable_attention();
+  a->set_kind(AttentionSpec::UNIFORM);
+  a->set_causal(true);
+  a->set_window(1);
+  a->set_identity_gain(0.5);
+  a->set_centre_gain(0.3);
+  a->set_branch_scale(0.8);
+  s.mutable_mlp()->set_activation(MlpSpec::NONE);
+  s.mutable_initial()->set_rho0(0.3);
+  const ModelPlan plan = ResolveModel(s);
+  // Rows see {0}, {0, 1}, {1, 2}, {2, 3}: C = [[1], [½ ½], [0 ½ ½], [0 0 ½ ½]].
+  Matrix c = Matrix::Zero(4, 4);
+  c(0, 0) = 1;
+  c(1, 0) = c(1, 1) = c(2, 1) = c(2, 2) = c(3, 2) = c(3, 3) = 0.5;
+  const Matrix attention = 0.5 * Matrix::Identity(4, 4) + c - 0.3 * c;
+  const Matrix expected = plan.v0 + 0.64 * attention * plan.v0 * attention.transpose();
+  EXPECT_LT(((*LimitTrajectory(plan))[1] - expected).norm(), 1e-12);
+  const auto [mean, se] = DenseMeanOfFirstLayer(s);
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      EXPECT_LT(std::abs(mean(i, j) - expected(i, j)), 4.5 * se(i, j)) << i << "," << j;
+    }
+  }
 }
 
 TEST(AttentionClosedFormTest, AlibiSlopes) {
