@@ -340,10 +340,11 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
     for (int s = 0; s < table.samples; ++s) diverged += table.diverged[slot * table.samples + s];
     stats.set_diverged_fraction(static_cast<double>(diverged) / table.samples);
     for (size_t k = 0; k < table.names.size(); ++k) {
-      // Layer 0 has no weights, only the backward signal at the input.
+      // Layer 0 has no weights and no attention, only the input and the backward signal there.
       const bool weight_gradient =
           table.names[k].rfind("grad_", 0) == 0 && table.names[k] != "grad_x";
-      if (weight_gradient && table.layers[slot] == 0) continue;
+      const bool attention = table.names[k].rfind("attention_", 0) == 0;
+      if ((weight_gradient || attention) && table.layers[slot] == 0) continue;
       const v1::HistogramSpec* histogram = nullptr;
       for (const auto& h : run.histogram()) {
         if (h.statistic() == table.names[k]) histogram = &h;

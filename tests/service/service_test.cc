@@ -50,7 +50,12 @@ v1::SweepSpec SmallSweep(int samples = 12, int width = 8, int depth = 4) {
 }
 
 // A sweep whose points take a while (for cancellation, reattach and restart tests).
-v1::SweepSpec SlowSweep() { return SmallSweep(/*samples=*/200, /*width=*/48, /*depth=*/16); }
+// Seconds of work: explicit DENSE (gradients alone would choose COLUMNS, which is far faster).
+v1::SweepSpec SlowSweep() {
+  v1::SweepSpec sweep = SmallSweep(/*samples=*/200, /*width=*/96, /*depth=*/16);
+  sweep.mutable_base()->set_method(v1::RunSpec::DENSE);
+  return sweep;
+}
 
 // Many points of layer events with eigenvalues and the mean covariance: megabytes of events,
 // far more than an HTTP/2 stream window, so a watcher that stops reading stalls the server's write.

@@ -118,6 +118,8 @@ TEST(EngineTest, AggregatesMatchTheTable) {
   EXPECT_EQ(layers[slot].mean_covariance_size(), 16);
   EXPECT_EQ(layers[0].stats().count("grad_wq"), 0u);  // no weights at layer 0
   EXPECT_EQ(layers[0].stats().count("grad_floor_fraction"), 0u);
+  EXPECT_EQ(layers[0].stats().count("attention_entropy"), 0u);  // no attention at layer 0
+  EXPECT_EQ(layers[1].stats().count("attention_entropy"), 1u);
   EXPECT_EQ(layers[0].stats().count("grad_x"), 1u);  // the backward signal at the input
   EXPECT_EQ(layers[0].stats().at("grad_x").count(), table->samples);
   EXPECT_EQ(layers[1].stats().count("grad_wq"), 1u);
