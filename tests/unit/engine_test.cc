@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "common/finite/dense_sampler.h"
+#include "common/model_plan.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "oneapi/tbb/task_arena.h"
@@ -96,6 +98,50 @@ TEST(EngineTest, RecordsLayerZeroEveryKthAndTheLast) {
   auto table = SimulateSamples(SmallRun(), 0, RunContext{});
   ASSERT_TRUE(table.ok());
   EXPECT_EQ(table->layers, (std::vector<int>{0, 2, 4, 5}));
+}
+
+// Keeps the last covariance a sample reports.
+class LastCovariance final : public SampleObserver {
+ public:
+  void OnCovariance(int, const Matrix& v) override { last = v; }
+  void OnGradients(int, const GradientNorms&) override {}
+  void OnDiverged(int) override { ADD_FAILURE() << "diverged"; }
+  bool WantsLayer(int) const override { return true; }
+  bool Cancelled() const override { return false; }
+  Matrix last;
+};
+
+// mean_covariance at the last layer is the mean over samples of V_d, computed here independently
+// by running each sample's kernel alone (same coordinates), and its diagonal's mean is
+// v_diag_mean's mean.
+TEST(EngineTest, MeanCovarianceIsTheMeanOfTheSamplesCovariances) {
+  v1::RunSpec run = SmallRun();
+  run.set_gradients(false);
+  run.set_method(v1::RunSpec::DENSE);
+  auto table = SimulateSamples(run, 2, RunContext{});
+  ASSERT_TRUE(table.ok());
+  const auto layers = Aggregate(*table, run, 2);
+  const v1::LayerStats& last = layers.back();
+  ASSERT_EQ(last.layer(), run.model().depth());
+  const ModelPlan plan = ResolveModel(run.model());
+  const int m = plan.tokens;
+  Matrix sum = Matrix::Zero(m, m);
+  for (int s = 0; s < run.samples(); ++s) {
+    LastCovariance observer;
+    ASSERT_TRUE(SampleDense(plan, {run.seed(), 2, static_cast<uint32_t>(s)}, false, observer).ok());
+    sum += observer.last;
+  }
+  const Matrix expected = sum / run.samples();
+  ASSERT_EQ(last.mean_covariance_size(), m * m);
+  double diagonal = 0.0;
+  for (int i = 0; i < m; ++i) {
+    diagonal += last.mean_covariance(i * m + i) / m;
+    for (int j = 0; j < m; ++j) {
+      EXPECT_NEAR(last.mean_covariance(i * m + j), expected(i, j), 1e-12) << i << "," << j;
+    }
+  }
+  EXPECT_NEAR(diagonal, last.stats().at("v_diag_mean").mean(), 1e-12);
+  EXPECT_GT((expected - plan.v0).norm(), 1e-3);  // Not the input: the check has something to see.
 }
 
 TEST(EngineTest, AggregatesMatchTheTable) {
