@@ -207,6 +207,16 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Run("--help").status, 0);
 }
 
+// Exit status 1 is a runtime failure, distinct from 2 (bad input): a server that cannot be reached
+// (port 1 on loopback refuses at once) fails `list`, `health` and `watch` with 1, and says why.
+TEST_F(CliTest, UnreachableServerIsARuntimeFailure) {
+  for (const char* command : {"list", "health", "watch sw-0"}) {
+    const Result r = Run(std::string(command) + " --target 127.0.0.1:1");
+    EXPECT_EQ(r.status, 1) << command << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("127.0.0.1:1")) << command;
+  }
+}
+
 // `sigprop compare`: SDE against DENSE over a width axis on b only.
 const char kCompareSpec[] = R"({
   "name": "sde vs dense",
