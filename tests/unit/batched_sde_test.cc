@@ -8,6 +8,9 @@
 #include <cstring>
 #include <vector>
 
+#include <iostream>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "common/model_plan.h"
@@ -112,6 +115,13 @@ std::vector<double> RunLanes(const CovarianceSde& sde, const Matrix& v0, double 
 // on a grid over [−1.25, 1.25] with ±½, ±1, ±0 and the doubles next to ±½, in vectors whose lanes
 // are all on one side of |ρ| = ½ and vectors that mix both sides and the clamped ends.
 TEST(ShapedReluNuTest, BatchedLanesEqualTheOnePathFunction) {
+  std::string isas;
+  for (SdeIsa isa : SupportedSdeIsas()) {
+    isas += std::string(isas.empty() ? "" : ", ") +
+            (isa == SdeIsa::kAvx512 ? "avx512" : isa == SdeIsa::kAvx2 ? "avx2" : "baseline");
+  }
+  std::cout << "[ isa      ] batched SDE exercised: " << isas << std::endl;
+  ::testing::Test::RecordProperty("isas", isas);
   std::vector<double> rhos;
   for (int k = -2500; k <= 2500; ++k) rhos.push_back(k * 0.0005);
   for (double edge : {0.5, -0.5, 1.0, -1.0}) {

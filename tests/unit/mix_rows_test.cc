@@ -1,5 +1,8 @@
 #include "common/finite/mix_rows.h"
 
+#include <iostream>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "common/cpu_features.h"
@@ -12,6 +15,9 @@ namespace {
 // equal the plain product to rounding, at token counts 1..9 and column counts that exercise the
 // 16-wide blocks and the scalar tail.
 TEST(MixRowsTest, ImplementationsAgreeBitForBitAndWithTheProduct) {
+  const std::string isas = std::string("portable") + (CpuHasAvx2() ? ", avx2" : "");
+  std::cout << "[ isa      ] MixRows exercised: " << isas << std::endl;
+  ::testing::Test::RecordProperty("isas", isas);
   RandomStream stream(77, 0, 0, 0);
   for (int m = 1; m <= 9; ++m) {
     for (int cols : {1, 15, 16, 17, 250, 256}) {

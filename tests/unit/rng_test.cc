@@ -5,6 +5,9 @@
 #include <vector>
 
 #include <Random123/philox.h>
+#include <iostream>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "common/cpu_features.h"
@@ -17,6 +20,11 @@ namespace {
 // length, with counters whose first word wraps inside the batch. AVX2 and AVX-512 only where the
 // CPU has them (they would fault elsewhere); PhiloxBlocks dispatches to the widest there.
 TEST(PhiloxBlocksTest, EveryImplementationEqualsRandom123) {
+  // Which vector paths this CPU ran, in the log and in the XML report (issue 22: no silent skips).
+  const std::string isas = std::string("portable") + (CpuHasAvx2() ? ", avx2" : "") +
+                           (CpuHasAvx512() ? ", avx512" : "");
+  std::cout << "[ isa      ] PhiloxBlocks exercised: " << isas << std::endl;
+  ::testing::Test::RecordProperty("isas", isas);
   r123::Philox4x32 philox;
   const uint32_t key[2] = {0x01234567u, 0x89ABCDEFu};
   for (uint32_t c0 : {0u, 12345u, 0xFFFFFFF8u}) {
