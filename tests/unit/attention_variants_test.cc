@@ -114,6 +114,18 @@ TEST_P(AttentionVariantTest, ColumnsAndGramMatchDense) {
   }
 }
 
+// The preset alone on KnobRun's sizes: every field the base set is cleared, so the preset decides.
+void OnlyPreset(ModelSpec::Preset preset, ModelSpec* s) {
+  const int tokens = s->tokens(), width = s->width(), depth = s->depth();
+  const double rho0 = s->initial().rho0();
+  s->Clear();
+  s->set_tokens(tokens);
+  s->set_width(width);
+  s->set_depth(depth);
+  s->mutable_initial()->set_rho0(rho0);
+  s->set_preset(preset);
+}
+
 const Knob kKnobs[] = {
     {"Sigmoid", [](ModelSpec* s) { s->mutable_attention()->set_kind(AttentionSpec::SIGMOID); }},
     {"CausalSigmoidBias",
@@ -186,30 +198,9 @@ const Knob kKnobs[] = {
        s->mutable_attention()->set_centre_gain(1.0);
        s->set_norm(ModelSpec::POST_RMS);
      }},
-    {"SimplifiedSas", [](ModelSpec* s) {
-       s->Clear();
-       s->set_tokens(4);
-       s->set_width(32);
-       s->set_depth(6);
-       s->mutable_initial()->set_rho0(0.3);
-       s->set_preset(ModelSpec::SIMPLIFIED_SAS);
-     }},
-    {"SimplifiedSasP", [](ModelSpec* s) {
-       s->Clear();
-       s->set_tokens(4);
-       s->set_width(32);
-       s->set_depth(6);
-       s->mutable_initial()->set_rho0(0.3);
-       s->set_preset(ModelSpec::SIMPLIFIED_SAS_P);
-     }},
-    {"DepthMup", [](ModelSpec* s) {
-       s->Clear();
-       s->set_tokens(4);
-       s->set_width(32);
-       s->set_depth(6);
-       s->mutable_initial()->set_rho0(0.3);
-       s->set_preset(ModelSpec::DEPTH_MUP);
-     }},
+    {"SimplifiedSas", [](ModelSpec* s) { OnlyPreset(ModelSpec::SIMPLIFIED_SAS, s); }},
+    {"SimplifiedSasP", [](ModelSpec* s) { OnlyPreset(ModelSpec::SIMPLIFIED_SAS_P, s); }},
+    {"DepthMup", [](ModelSpec* s) { OnlyPreset(ModelSpec::DEPTH_MUP, s); }},
 };
 
 INSTANTIATE_TEST_SUITE_P(EveryKnob, AttentionVariantTest, ::testing::ValuesIn(kKnobs),
