@@ -18,13 +18,6 @@ struct ColumnsWorkspace {
   Vector mean, scale;
 };
 
-// V = X Xᵀ / n, exactly symmetric.
-void Covariance(const Matrix& x, Matrix* v) {
-  v->setZero(x.rows(), x.rows());
-  v->selfadjointView<Eigen::Lower>().rankUpdate(x, 1.0 / static_cast<double>(x.cols()));
-  v->triangularView<Eigen::StrictlyUpper>() = v->transpose();
-}
-
 // The covariance of the branch input N(X) from V and X's row means (header comment).
 void BranchInputCovariance(const ModelPlan& plan, const Matrix& x, const Matrix& v,
                            ColumnsWorkspace* ws) {
@@ -124,6 +117,12 @@ class AttentionBranch {
 
 }  // namespace
 
+void SymmetricCovariance(const Matrix& x, Matrix* v) {
+  v->setZero(x.rows(), x.rows());
+  v->selfadjointView<Eigen::Lower>().rankUpdate(x, 1.0 / static_cast<double>(x.cols()));
+  v->triangularView<Eigen::StrictlyUpper>() = v->transpose();
+}
+
 absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
                            SampleObserver& observer) {
   RandomStream input_stream(at.seed, at.point, at.sample, kInputLayer);
@@ -131,7 +130,7 @@ absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
   if (!x0.ok()) return x0.status();
   Matrix x = *std::move(x0);
   Matrix v;
-  Covariance(x, &v);
+  SymmetricCovariance(x, &v);
   observer.OnCovariance(0, v);
   observer.OnRootRepairs(0, 0);
   ColumnsWorkspace ws;
@@ -157,14 +156,14 @@ absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
             attention.Add(plan.attention.branch, out);
             AddBranch(ws.mlp_f, plan.mlp.branch, 0, plan.width, stream, &ws, out);
           });
-      Covariance(x, &v);
+      SymmetricCovariance(x, &v);
     } else {
       if (plan.attention.enabled()) {
         ColumnsBlock(
             plan, plan.attention.skip, v, &ws, &x,
             [&](const Matrix& l) { attention.Prepare(l, x); },
             [&](Matrix* out) { attention.Add(plan.attention.branch, out); });
-        Covariance(x, &v);
+        SymmetricCovariance(x, &v);
       }
       if (plan.mlp.enabled()) {
         ColumnsBlock(
@@ -172,7 +171,7 @@ absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
             [&](Matrix* out) {
               AddBranch(ws.mlp_f, plan.mlp.branch, 0, plan.width, stream, &ws, out);
             });
-        Covariance(x, &v);
+        SymmetricCovariance(x, &v);
       }
     }
     if (!ReportLayer(observer, layer, v)) return absl::OkStatus();

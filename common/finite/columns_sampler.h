@@ -16,11 +16,16 @@
 
 #include "absl/status/status.h"
 #include "common/finite/sample_observer.h"
+#include "common/linalg.h"
 #include "common/model_plan.h"
 
 namespace sigprop {
 
 inline constexpr int kColumnChunk = 256;
+
+// V = X Xᵀ / n, exactly symmetric (one rank update of the lower triangle, mirrored): how the
+// samplers that keep X (with and without gradients) form the covariance they report.
+void SymmetricCovariance(const Matrix& x, Matrix* v);
 
 // Runs one sample: reports V_0, then V_ℓ for every layer the observer wants; stops with
 // OnDiverged(ℓ) and OK at the first diverged V (SPEC §3). Polls Cancelled() once per layer and

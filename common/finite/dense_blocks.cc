@@ -175,6 +175,11 @@ void AttentionHeadsBackward(const ModelPlan& plan, const AttentionCache& cache, 
   out->dk_rounding = slack * std::sqrt(k_rounding);
 }
 
+GradientFloor GradientFloor::Of(const Matrix& y, const AttentionCotangents& d) {
+  const double y_scale = y.norm() / std::sqrt(static_cast<double>(y.cols()));
+  return GradientFloor{y_scale * d.dq_rounding, y_scale * d.dk_rounding};
+}
+
 void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
                        const AttentionCache& cache, const Matrix& df, Matrix* dy,
                        LayerWeights* grad, GradientFloor* floor) {
@@ -196,9 +201,7 @@ void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matri
     grad->wk.noalias() = inv_root_n * y.transpose() * d.dk;
     dy->noalias() += inv_root_n * d.dq * w.wq.transpose();
     dy->noalias() += inv_root_n * d.dk * w.wk.transpose();
-    const double y_scale = y.norm() * inv_root_n;
-    floor->wq = y_scale * d.dq_rounding;
-    floor->wk = y_scale * d.dk_rounding;
+    *floor = GradientFloor::Of(y, d);
   }
 }
 

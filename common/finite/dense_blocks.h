@@ -92,6 +92,10 @@ void AttentionHeadsBackward(const ModelPlan& plan, const AttentionCache& cache, 
 // the attention kind has no logits.
 struct GradientFloor {
   double wq = 0.0, wk = 0.0;
+  // The floor of the products Y W_Q, Y W_K for the branch input Y and the heads' cotangents.
+  static GradientFloor Of(const Matrix& y, const AttentionCotangents& d);
+  // Whether the norms ‖dL/dW_Q‖, ‖dL/dW_K‖ lie within it.
+  bool Below(double wq_norm, double wk_norm) const { return wq_norm <= wq || wk_norm <= wk; }
 };
 
 // Backward of attention given dF. With dC = dF W_Oᵀ / sqrt(n) (or dF), AttentionHeadsBackward,

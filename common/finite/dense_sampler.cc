@@ -62,7 +62,7 @@ GradientNorms ReportedNorms(const LayerWeights& grad, const GradientFloor& floor
   g.w1 = grad.w1.norm();
   g.w2 = grad.w2.norm();
   g.x = d_output.norm() / std::sqrt(static_cast<double>(d_output.cols()));
-  g.below_floor = (grad.wq.size() > 0 && g.wq <= floor.wq) || (grad.wk.size() > 0 && g.wk <= floor.wk);
+  g.below_floor = grad.wq.size() > 0 && floor.Below(g.wq, g.wk);
   return g;
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/finite/attention_matrix.h"
+#include "common/finite/columns_sampler.h"
 #include "common/finite/dense_sampler.h"
 #include "common/finite/residual_block.h"
 
@@ -51,9 +52,7 @@ void AttentionBackwardImplicit(const ModelPlan& plan, ImplicitLayerCache& c, con
   if (plan.attention.uses_logits()) {
     norms->wq = c.attention_input.AddCotangent(c.g_q, d.dq);
     norms->wk = c.attention_input.AddCotangent(c.g_k, d.dk);
-    const double y_scale = y.norm() / std::sqrt(static_cast<double>(plan.width));
-    norms->below_floor =
-        norms->wq <= y_scale * d.dq_rounding || norms->wk <= y_scale * d.dk_rounding;
+    norms->below_floor = GradientFloor::Of(y, d).Below(norms->wq, norms->wk);
   }
   if (!plan.attention.identity_values) norms->wv = c.attention_input.AddCotangent(c.g_v, d.dv);
   c.attention_input.Backward(law, stream, dy);
@@ -86,13 +85,6 @@ void MlpBackwardImplicit(const ModelPlan& plan, ImplicitLayerCache& c, const Mat
   c.mlp_input.BeginBackward();
   norms->w1 = c.mlp_input.AddCotangent(c.g_1, dh);
   c.mlp_input.Backward(law, stream, dy);
-}
-
-// V = X Xᵀ / n, exactly symmetric.
-void Covariance(const Matrix& x, Matrix* v) {
-  v->setZero(x.rows(), x.rows());
-  v->selfadjointView<Eigen::Lower>().rankUpdate(x, 1.0 / static_cast<double>(x.cols()));
-  v->triangularView<Eigen::StrictlyUpper>() = v->transpose();
 }
 
 absl::Status Cancelled(const SampleCoordinates& at, const char* pass, int layer) {
@@ -133,7 +125,7 @@ absl::Status SampleColumnsWithGradients(const ModelPlan& plan, const SampleCoord
   inputs.reserve(static_cast<std::size_t>(plan.depth) + 1);
   inputs.push_back(*std::move(x0));
   Matrix v, next;
-  Covariance(inputs.back(), &v);
+  SymmetricCovariance(inputs.back(), &v);
   observer.OnCovariance(0, v);
   observer.OnRootRepairs(0, 0);
   ImplicitLayerCache cache;
@@ -141,7 +133,7 @@ absl::Status SampleColumnsWithGradients(const ModelPlan& plan, const SampleCoord
     if (observer.Cancelled()) return Cancelled(at, "forward", layer);
     RandomStream stream(at.seed, at.point, at.sample, static_cast<uint32_t>(layer));
     ImplicitLayerForward(plan, inputs.back(), stream, &cache, &next);
-    Covariance(next, &v);
+    SymmetricCovariance(next, &v);
     if (!ReportLayer(observer, layer, v)) return absl::OkStatus();
     if (observer.WantsLayer(layer)) {
       // The forward pass takes no matrix roots here (L comes from a QR), so nothing is clamped.
