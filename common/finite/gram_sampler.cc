@@ -200,8 +200,11 @@ absl::Status SampleGram(const ModelPlan& plan, const SampleCoordinates& at,
           AttentionBranchRoot(plan, l, stream, &ws.block, &ws.attention_f);
         }
         MlpBranchRoot(plan, l, /*allow_kernel=*/true, stream, &ws.block, &ws.mlp_f);
-        ws.f.resize(count);
-        for (int b = 0; b < count; ++b) {
+        // Per-head blocks differ only through their attention roots; with identity values (or
+        // one block) every block's Gaussian part is the same, and GramBlock shares one root.
+        const int roots = per_head && !plan.attention.identity_values ? count : 1;
+        ws.f.resize(roots);
+        for (int b = 0; b < roots; ++b) {
           const double ga = plan.attention.branch, gf = plan.mlp.branch;
           ws.kernel.noalias() = gf * gf * ws.mlp_f * ws.mlp_f.transpose();
           if (!plan.attention.identity_values) {

@@ -80,8 +80,8 @@ Matrix RmsNormalise(const Matrix& v) {
 }
 
 // K = A∞ V A∞ᵀ with A∞ the attention matrix's infinite-width limit (deterministic): the attention
-// function of zero logits (SHAPED: they vanish like 1/sqrt(n); ALiBi's bias stays), i.e. C under
-// the mask for SHAPED and UNIFORM, I for IDENTITY, then the matrix skip αI + βP − γC.
+// function of zero logits (SHAPED: they vanish like 1/sqrt(n)), i.e. C under the mask for SHAPED
+// and UNIFORM, I for IDENTITY, then the matrix skip αI + βP − γC.
 Matrix AttentionKernel(const AttentionPlan& attention, const Matrix& v) {
   const int m = static_cast<int>(v.rows());
   Matrix p = Matrix::Zero(m, m), a;
