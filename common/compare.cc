@@ -107,19 +107,12 @@ absl::StatusOr<std::vector<ComparePoint>> ExpandCompareSweep(const v1::CompareSw
   }
   std::vector<ComparePoint> points;
   points.reserve(static_cast<size_t>(*count));
-  std::vector<int> digit(axes, 0);
+  const v1::SweepSpec shape = ShapeOnly(sweep);
   for (int64_t p = 0; p < *count; ++p) {
-    if (sweep.combine() == v1::SweepSpec::ZIP) {
-      std::fill(digit.begin(), digit.end(), static_cast<int>(p));
-    } else {
-      int64_t rest = p;
-      for (int a = axes - 1; a >= 0; --a) {
-        digit[a] = static_cast<int>(rest % sweep.axes(a).values_size());
-        rest /= sweep.axes(a).values_size();
-      }
-    }
+    const std::vector<int> digit = AxisDigits(shape, p);
     ComparePoint point;
     point.index = static_cast<int>(p);
+    point.digits = digit;
     point.spec = sweep.base();
     std::vector<v1::Axis> for_a, for_b;
     std::vector<std::string> label;

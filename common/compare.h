@@ -18,6 +18,7 @@ struct ComparePoint {
   int index = 0;
   v1::CompareSpec spec;
   std::string label;  // "b.model.width=256, b.model.depth=128"
+  std::vector<int> digits;  // Which value of each axis the point takes (AxisDigits).
 };
 
 // Number of points without expanding.

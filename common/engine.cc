@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/cost_model.h"
 #include "common/finite/columns_sampler.h"
 #include "common/finite/dense_sampler.h"
 #include "common/finite/gram_sampler.h"
@@ -124,18 +125,19 @@ class TableObserver final : public SampleObserver {
 // Runs `kernel(first, count)` on the arena for the samples in batches of `batch` (the last one
 // shorter); the first failure (lowest sample index) wins, so the error too is independent of
 // scheduling.
-absl::Status ForEachSample(int samples, int batch, const RunContext& context,
+// Samples [begin, end) of `samples`: the progress reports count the earlier ones as done.
+absl::Status ForEachSample(int begin, int end, int samples, int batch, const RunContext& context,
                            const std::function<absl::Status(int, int)>& kernel) {
   std::mutex mutex;
   absl::Status first_error;
   int first_failed = samples;
-  std::atomic<int> done{0};
-  int reported = 0;
+  std::atomic<int> done{begin};
+  int reported = begin;
   oneapi::tbb::task_group_context group;
   auto body = [&](const oneapi::tbb::blocked_range<int>& range) {
     for (int b = range.begin(); b != range.end(); ++b) {
-      const int s = b * batch;
-      const int count = std::min(batch, samples - s);
+      const int s = begin + b * batch;
+      const int count = std::min(batch, end - s);
       auto which = [&] {
         return count == 1 ? absl::StrCat("sample ", s)
                           : absl::StrCat("samples ", s, "-", s + count - 1);
@@ -169,7 +171,7 @@ absl::Status ForEachSample(int samples, int batch, const RunContext& context,
     }
   };
   auto run = [&] {
-    const int batches = (samples + batch - 1) / batch;
+    const int batches = (end - begin + batch - 1) / batch;
     oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<int>(0, batches, 1), body,
                               oneapi::tbb::simple_partitioner(), group);
   };
@@ -246,6 +248,32 @@ double DivergenceThreshold(const RunSpec& run) {
                                         : SampleObserver::kDefaultDivergenceThreshold;
 }
 
+SampleTable FirstSamples(const SampleTable& table, int count) {
+  SampleTable first;
+  first.method = table.method;
+  first.approximate = table.approximate;
+  first.tokens = table.tokens;
+  first.samples = count;
+  first.layers = table.layers;
+  first.names = table.names;
+  const size_t slots = table.layers.size(), stats = table.names.size();
+  const size_t mm = static_cast<size_t>(table.tokens) * table.tokens;
+  first.values.reserve(slots * stats * count);
+  for (size_t row = 0; row < slots * stats; ++row) {
+    const auto from = table.values.begin() + static_cast<ptrdiff_t>(row * table.samples);
+    first.values.insert(first.values.end(), from, from + count);
+  }
+  for (size_t slot = 0; slot < slots; ++slot) {
+    const auto from = table.diverged.begin() + static_cast<ptrdiff_t>(slot * table.samples);
+    first.diverged.insert(first.diverged.end(), from, from + count);
+    if (!table.covariances.empty()) {
+      const auto cov = table.covariances.begin() + static_cast<ptrdiff_t>(slot * table.samples * mm);
+      first.covariances.insert(first.covariances.end(), cov, cov + static_cast<ptrdiff_t>(count * mm));
+    }
+  }
+  return first;
+}
+
 absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
                                             const RunContext& context) {
   const ModelPlan plan = ResolveModel(run.model());
@@ -291,7 +319,7 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
   const SampleCoordinates base{run.seed(), static_cast<uint32_t>(point), 0};
   // Method SDE advances SdeSampler::kMaxBatch paths together; the others one sample at a time.
   const int batch = method == RunSpec::SDE ? SdeSampler::kMaxBatch : 1;
-  auto status = ForEachSample(samples, batch, context, [&](int first, int count) -> absl::Status {
+  auto kernel = [&](int first, int count) -> absl::Status {
     SampleCoordinates at = base;
     at.sample = static_cast<uint32_t>(first);
     if (method == RunSpec::SDE) {
@@ -314,8 +342,24 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
       case RunSpec::GRAM: return SampleGram(plan, at, observer);
       default: return SampleDense(plan, at, run.gradients(), observer);
     }
-  });
-  if (!status.ok()) return status;
+  };
+  // Chunks of `every` samples (whole SDE batches, so that the batches are those of one pass), each
+  // followed by the provisional rows over the samples done so far; the samples and their order in
+  // the table do not depend on the chunking, so neither do the final rows.
+  int every = ProvisionalEvery(run);
+  if (every <= 0 || every >= samples || !context.provisional) every = samples;
+  every = (every + batch - 1) / batch * batch;
+  for (int begin = 0; begin < samples; begin += every) {
+    const int end = std::min(samples, begin + every);
+    if (auto status = ForEachSample(begin, end, samples, batch, context, kernel); !status.ok()) {
+      return status;
+    }
+    if (end < samples) {
+      std::vector<v1::LayerStats> rows = Aggregate(FirstSamples(table, end), run, point);
+      for (v1::LayerStats& row : rows) row.set_provisional(true);
+      context.provisional(std::move(rows));
+    }
+  }
   return table;
 }
 

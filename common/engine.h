@@ -27,6 +27,9 @@ struct RunContext {
   std::function<bool()> cancelled;
   // Samples finished so far; called from one thread at a time, at most ~100 times a point.
   std::function<void(int done, int total)> progress;
+  // Provisional rows (LayerStats.provisional) over the first K, 2K, … samples, K =
+  // ProvisionalEvery(run) (cost_model.h); called between chunks, from the calling thread.
+  std::function<void(std::vector<v1::LayerStats> rows)> provisional;
 };
 
 // Whether a run records attention_entropy, attention_max_logit and attention_gap: the samplers
@@ -64,6 +67,9 @@ double DivergenceThreshold(const v1::RunSpec& run);
 // Runs the samples of a validated run. `point` is the sweep point (part of the random key).
 absl::StatusOr<SampleTable> SimulateSamples(const v1::RunSpec& run, int point,
                                             const RunContext& context);
+
+// The table of the first `count` samples (count ≤ table.samples).
+SampleTable FirstSamples(const SampleTable& table, int count);
 
 // One LayerStats per recorded layer, aggregated over non-diverged samples in sample order.
 std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const v1::RunSpec& run, int point);

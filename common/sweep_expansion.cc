@@ -192,6 +192,22 @@ absl::StatusOr<int64_t> CountPoints(const v1::SweepSpec& sweep) {
   return total > 9e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(total);
 }
 
+std::vector<int> AxisDigits(const v1::SweepSpec& sweep, int64_t point) {
+  const int axes = sweep.axes_size();
+  std::vector<int> digit(axes, 0);
+  if (IsZip(sweep)) {
+    for (int a = 0; a < axes; ++a) digit[a] = static_cast<int>(point);
+    return digit;
+  }
+  int64_t rest = point;
+  for (int a = axes - 1; a >= 0; --a) {
+    const int size = sweep.axes(a).values_size();
+    digit[a] = static_cast<int>(rest % size);
+    rest /= size;
+  }
+  return digit;
+}
+
 absl::StatusOr<std::vector<SweepPoint>> ExpandSweep(const v1::SweepSpec& sweep) {
   auto count = CountPoints(sweep);
   if (!count.ok()) return count.status();
@@ -212,20 +228,11 @@ absl::StatusOr<std::vector<SweepPoint>> ExpandSweep(const v1::SweepSpec& sweep) 
   std::vector<SweepPoint> points;
   points.reserve(static_cast<size_t>(*count));
   const int axes = sweep.axes_size();
-  std::vector<int> digit(axes, 0);
   for (int64_t p = 0; p < *count; ++p) {
-    if (IsZip(sweep)) {
-      for (int a = 0; a < axes; ++a) digit[a] = static_cast<int>(p);
-    } else {
-      int64_t rest = p;
-      for (int a = axes - 1; a >= 0; --a) {
-        const int size = sweep.axes(a).values_size();
-        digit[a] = static_cast<int>(rest % size);
-        rest /= size;
-      }
-    }
+    const std::vector<int> digit = AxisDigits(sweep, p);
     SweepPoint point;
     point.index = static_cast<int>(p);
+    point.digits = digit;
     point.spec = sweep.base();
     std::vector<std::string> label;
     for (int a = 0; a < axes; ++a) {

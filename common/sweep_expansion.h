@@ -19,7 +19,12 @@ struct SweepPoint {
   v1::RunSpec spec;
   // "model.width=256, model.attention.kind=SHAPED": what this point sets, for errors and tables.
   std::string label;
+  std::vector<int> digits;  // Which value of each axis the point takes (AxisDigits).
 };
+
+// The value index of each axis at point `point` (PRODUCT: last axis fastest; ZIP: the point's
+// index on every axis). Reads only the axes' sizes and `combine`.
+std::vector<int> AxisDigits(const v1::SweepSpec& sweep, int64_t point);
 
 // Number of points without expanding (for limits checked before any allocation).
 absl::StatusOr<int64_t> CountPoints(const v1::SweepSpec& sweep);

@@ -9,12 +9,10 @@
 #include "common/finite/gram_sampler.h"
 #include "common/finite/sample_observer.h"
 #include "common/limit/limit_map.h"
-#include "common/compare.h"
 #include "common/linalg.h"
 #include "common/model_plan.h"
 #include "common/sde/covariance_sde.h"
 #include "common/stats/covariance_stats.h"
-#include "common/sweep_expansion.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
 
@@ -30,44 +28,6 @@ using v1::RunSpec;
 
 absl::Status Bad(const std::string& path, const std::string& field, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(path, ".", field, ": ", what));
-}
-
-// The first NaN or Inf in any double or float field, anywhere in the message tree.
-absl::Status CheckFinite(const Message& message, const std::string& path) {
-  const auto* reflection = message.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
-  reflection->ListFields(message, &fields);
-  for (const FieldDescriptor* field : fields) {
-    const std::string name = path.empty() ? field->name() : absl::StrCat(path, ".", field->name());
-    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
-    for (int i = 0; i < count; ++i) {
-      const std::string where = field->is_repeated() ? absl::StrCat(name, "[", i, "]") : name;
-      double x = 0.0;
-      switch (field->cpp_type()) {
-        case FieldDescriptor::CPPTYPE_DOUBLE:
-          x = field->is_repeated() ? reflection->GetRepeatedDouble(message, field, i)
-                                   : reflection->GetDouble(message, field);
-          break;
-        case FieldDescriptor::CPPTYPE_FLOAT:
-          x = field->is_repeated() ? reflection->GetRepeatedFloat(message, field, i)
-                                   : reflection->GetFloat(message, field);
-          break;
-        case FieldDescriptor::CPPTYPE_MESSAGE: {
-          const Message& child = field->is_repeated()
-                                     ? reflection->GetRepeatedMessage(message, field, i)
-                                     : reflection->GetMessage(message, field);
-          if (auto status = CheckFinite(child, where); !status.ok()) return status;
-          continue;
-        }
-        default:
-          continue;
-      }
-      if (!std::isfinite(x)) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": must be finite, got ", x));
-      }
-    }
-  }
-  return absl::OkStatus();
 }
 
 bool NeedsFiniteWidth(RunSpec::Method method) {
@@ -180,7 +140,7 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
   const ModelSpec s = ApplyPreset(spec);
   if (s.tokens() < 2) return Bad(path, "tokens", absl::StrCat("must be ≥ 2, got ", s.tokens()));
   if (s.tokens() > limits.max_tokens) {
-    return absl::ResourceExhaustedError(absl::StrCat(path, ".model.tokens: ", s.tokens(),
+    return absl::ResourceExhaustedError(absl::StrCat(path, ".tokens: ", s.tokens(),
                                                      " exceeds the limit ", limits.max_tokens));
   }
   if (s.width() < 1) return Bad(path, "width", absl::StrCat("must be ≥ 1, got ", s.width()));
@@ -255,7 +215,8 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
   return ValidateInitial(s, path);
 }
 
-// The per-sample statistics a run records (engine.h SampleTable::names).
+}  // namespace
+
 std::vector<std::string> RunStatisticNames(const RunSpec& run) {
   std::vector<std::string> statistics =
       CovarianceStatNames(std::max(run.model().tokens(), 2), {run.eigenvalues()});
@@ -271,6 +232,8 @@ std::vector<std::string> RunStatisticNames(const RunSpec& run) {
   }
   return statistics;
 }
+
+namespace {
 
 // The SDE's own options, and whether every block of the model has a covariance SDE (the process
 // knows which do; its errors name the field relative to the model).
@@ -291,72 +254,43 @@ absl::Status ValidateSde(const RunSpec& run, const std::string& path,
   return absl::OkStatus();
 }
 
-// EstimateCost's formula for `method`, in words, for the budget error.
-std::string CostFormula(const RunSpec& run, RunSpec::Method method) {
-  switch (method) {
-    case RunSpec::DENSE:
-      return "samples × depth × width²";
-    case RunSpec::COLUMNS:
-      return "samples × depth × tokens² × (width + hidden width)";
-    case RunSpec::GRAM:
-      if (run.model().mlp().mlp_sampling() == MlpSpec::KERNEL) return "samples × depth × tokens³";
-      return "samples × depth × (tokens³ + hidden width × tokens²)";
-    default:
-      return "samples × depth × (tokens³ + hidden width × tokens²)";
-  }
-}
-
 }  // namespace
 
-double EstimateCost(const RunSpec& run) {
-  const ModelSpec s = ApplyPreset(run.model());
-  const double samples = std::max(run.samples(), 1);
-  const double depth = s.depth();
-  const double n = s.width();
-  const double m = s.tokens();
-  const double hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : n;
-  const bool mlp = s.mlp().activation() != MlpSpec::NONE;
-  switch (ChooseMethod(run)) {
-    case RunSpec::GRAM:
-      return samples * depth *
-             (m * m * m + (mlp && s.mlp().mlp_sampling() != MlpSpec::KERNEL ? hidden * m * m : 0.0));
-    case RunSpec::COLUMNS:
-      return samples * depth * m * m * (n + (mlp ? hidden : 0.0));
-    case RunSpec::SDE:
-      // Euler–Maruyama steps of O(m³) each, independent of the width.
-      return samples * depth * std::max(run.sde().steps_per_layer(), 1) * m * m * m;
-    case RunSpec::LIMIT:
-      return samples * depth * (m * m * m + hidden * m * m);
-    default:
-      return samples * depth * n * n;
+absl::Status CheckFinite(const Message& message, const std::string& path) {
+  const auto* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    const std::string name = path.empty() ? field->name() : absl::StrCat(path, ".", field->name());
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      const std::string where = field->is_repeated() ? absl::StrCat(name, "[", i, "]") : name;
+      double x = 0.0;
+      switch (field->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_DOUBLE:
+          x = field->is_repeated() ? reflection->GetRepeatedDouble(message, field, i)
+                                   : reflection->GetDouble(message, field);
+          break;
+        case FieldDescriptor::CPPTYPE_FLOAT:
+          x = field->is_repeated() ? reflection->GetRepeatedFloat(message, field, i)
+                                   : reflection->GetFloat(message, field);
+          break;
+        case FieldDescriptor::CPPTYPE_MESSAGE: {
+          const Message& child = field->is_repeated()
+                                     ? reflection->GetRepeatedMessage(message, field, i)
+                                     : reflection->GetMessage(message, field);
+          if (auto status = CheckFinite(child, where); !status.ok()) return status;
+          continue;
+        }
+        default:
+          continue;
+      }
+      if (!std::isfinite(x)) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": must be finite, got ", x));
+      }
+    }
   }
-}
-
-double EstimateSampleBytes(const RunSpec& run) {
-  const ModelSpec s = ApplyPreset(run.model());
-  const double depth = s.depth();
-  const double n = s.width();
-  const double m = s.tokens();
-  const double n_k = s.key_width() > 0 ? s.key_width() : n;
-  const double hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : n;
-  const bool gradients = run.gradients();
-  double doubles = 0.0;
-  switch (ChooseMethod(run)) {
-    case RunSpec::DENSE:
-      // W_Q, W_K, W_V, W_O, W_1, W_2 of one layer, and (gradients) as many again for dL/dW.
-      doubles = (2 * n * n_k + 2 * n * n + 2 * n * hidden) * (gradients ? 2 : 1) + 12 * m * n;
-      break;
-    case RunSpec::COLUMNS:
-      // Four implicit inputs with their QR factors, Q̂ and backward draws, G_Q, G_K, G_V, G_O,
-      // G_1, G_2, the residual caches, the hidden activations (about 20 m×n and 6 m×n_h).
-      doubles = m * (20 * n + 2 * n_k + 6 * hidden);
-      break;
-    default:
-      doubles = m * (n + hidden);
-      break;
-  }
-  if (gradients) doubles += (depth + 1) * m * n;
-  return 8.0 * doubles;
+  return absl::OkStatus();
 }
 
 absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limits& limits) {
@@ -370,6 +304,10 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
   if (run.samples() > limits.max_samples) {
     return absl::ResourceExhaustedError(absl::StrCat(path, ".samples: ", run.samples(),
                                                      " exceeds the limit ", limits.max_samples));
+  }
+  if (run.provisional_every() < 0) {
+    return Bad(path, "provisional_every",
+               absl::StrCat("must be ≥ 0 (0 means the default), got ", run.provisional_every()));
   }
   if (run.record_every() < 0) {
     return Bad(path, "record_every",
@@ -452,7 +390,7 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
   const double cost = EstimateCost(run);
   if (cost > limits.max_cost) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        path, ".samples: ", CostFormula(run, method), " (the cost of method ",
+        path, ".samples: ", CostFormula(run), " (the cost of method ",
         RunSpec::Method_Name(method), ") = ", cost, " exceeds the budget ", limits.max_cost));
   }
   // Only the backward pass's memory grows with depth; the forward samplers hold one layer. The
@@ -471,92 +409,11 @@ absl::Status ValidateRun(const RunSpec& run, const std::string& path, const Limi
           " MiB; lower model.depth or model.width, or run with fewer threads"));
     }
   }
-  const int every = run.record_every() > 0 ? run.record_every() : 1;
-  const double recorded = s.depth() / every + 2.0;
-  const double stats = 16.0 + s.tokens() + (run.mean_covariance() ? double(s.tokens()) * s.tokens() : 0.0);
-  const double stored = recorded * stats * run.samples();
+  const double stored = StoredValues(run);
   if (stored > limits.max_stored_values) {
     return absl::ResourceExhaustedError(absl::StrCat(
         path, ".samples: samples × recorded layers × statistics = ", stored,
         " values exceeds the limit ", limits.max_stored_values, "; raise record_every"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateSweep(const v1::SweepSpec& sweep, const Limits& limits) {
-  if (!v1::SweepSpec::Combine_IsValid(sweep.combine())) {
-    return absl::InvalidArgumentError(absl::StrCat("combine: unknown value ", sweep.combine()));
-  }
-  auto count = CountPoints(sweep);
-  if (!count.ok()) return count.status();
-  if (*count > limits.max_points) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "axes: the sweep has ", *count, " points, over the limit ", limits.max_points));
-  }
-  if (auto st = CheckFinite(sweep, ""); !st.ok()) return st;
-  auto points = ExpandSweep(sweep);
-  if (!points.ok()) return points.status();
-  for (const SweepPoint& point : *points) {
-    if (sweep.axes_size() == 0) {
-      if (auto st = ValidateRun(point.spec, "base", limits); !st.ok()) return st;
-      continue;
-    }
-    auto st = ValidateRun(point.spec, absl::StrCat("points[", point.index, "]"), limits);
-    if (!st.ok()) {
-      return absl::Status(st.code(), absl::StrCat(st.message(), " (the point where ", point.label, ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateCompareSweep(const v1::CompareSweep& sweep, const Limits& limits) {
-  if (!v1::SweepSpec::Combine_IsValid(sweep.combine())) {
-    return absl::InvalidArgumentError(absl::StrCat("combine: unknown value ", sweep.combine()));
-  }
-  auto count = CountComparePoints(sweep);
-  if (!count.ok()) return count.status();
-  if (*count > limits.max_points) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "axes: the sweep has ", *count, " points, over the limit ", limits.max_points));
-  }
-  if (auto st = CheckFinite(sweep, ""); !st.ok()) return st;
-  auto points = ExpandCompareSweep(sweep);
-  if (!points.ok()) return points.status();
-  for (const ComparePoint& point : *points) {
-    const std::string path =
-        sweep.axes_size() == 0 ? "base" : absl::StrCat("points[", point.index, "]");
-    auto with_label = [&](const absl::Status& st) {
-      if (sweep.axes_size() == 0) return st;
-      return absl::Status(st.code(), absl::StrCat(st.message(), " (the point where ", point.label, ")"));
-    };
-    const v1::CompareSpec& spec = point.spec;
-    if (auto st = ValidateRun(spec.a(), path + ".a", limits); !st.ok()) return with_label(st);
-    if (auto st = ValidateRun(spec.b(), path + ".b", limits); !st.ok()) return with_label(st);
-    const std::vector<std::string> a_names = RunStatisticNames(spec.a());
-    const std::vector<std::string> b_names = RunStatisticNames(spec.b());
-    for (int i = 0; i < spec.statistics_size(); ++i) {
-      const std::string& name = spec.statistics(i);
-      for (const auto* names : {&a_names, &b_names}) {
-        if (std::find(names->begin(), names->end(), name) == names->end()) {
-          return with_label(Bad(path, absl::StrCat("statistics[", i, "]"),
-                                absl::StrCat("unknown statistic '", name, "' of run ",
-                                             names == &a_names ? "a" : "b", "; one of ",
-                                             absl::StrJoin(*names, ", "))));
-        }
-      }
-    }
-    const ModelSpec a_model = ApplyPreset(spec.a().model());
-    const ModelSpec b_model = ApplyPreset(spec.b().model());
-    const double horizon = std::min(static_cast<double>(a_model.depth()) / a_model.width(),
-                                    static_cast<double>(b_model.depth()) / b_model.width());
-    for (int i = 0; i < spec.times_size(); ++i) {
-      const double t = spec.times(i);
-      if (!(t >= 0.0 && t <= horizon * (1 + 1e-12))) {
-        return with_label(Bad(path, absl::StrCat("times[", i, "]"),
-                              absl::StrCat("must lie in [0, min(T_a, T_b)] = [0, ", horizon,
-                                           "] (T = depth/width), got ", t)));
-      }
-    }
   }
   return absl::OkStatus();
 }

@@ -232,6 +232,50 @@ TEST(ValidateTest, CostOverBudgetIsResourceExhausted) {
   EXPECT_EQ(ValidateRun(GoodRun(), "base", tight).code(), absl::StatusCode::kResourceExhausted);
 }
 
+// One cost model: the SDE's cost, its formula in the refusal, and the number checked are one
+// (issue 20 found three disagreeing versions).
+TEST(ValidateTest, TheSdeCostIsItsStepsTimesTokensCubed) {
+  v1::RunSpec run = GoodRun();
+  run.set_method(v1::RunSpec::SDE);
+  run.mutable_model()->set_preset(v1::ModelSpec::SHAPED_MLP_ONLY);
+  run.mutable_sde()->set_steps_per_layer(5);
+  EXPECT_DOUBLE_EQ(EstimateCost(run), 10.0 * 3 * 5 * 4 * 4 * 4);
+  EXPECT_EQ(CostFormula(run), "samples × depth × steps_per_layer × tokens³");
+  Limits tight;
+  tight.max_cost = EstimateCost(run) - 1;
+  const absl::Status status = ValidateRun(run, "base", tight);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("steps_per_layer × tokens³"));
+  tight.max_cost = EstimateCost(run);
+  EXPECT_TRUE(ValidateRun(run, "base", tight).ok());
+}
+
+TEST(ValidateTest, TooManyTokensNamesModelTokensOnce) {
+  v1::RunSpec run = GoodRun();
+  Limits tight;
+  tight.max_tokens = 3;
+  const absl::Status status = ValidateRun(run, "base", tight);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("base.model.tokens: 4 exceeds the limit 3"));
+}
+
+TEST(ValidateTest, ProvisionalEveryDefaultsFromTheSpecAlone) {
+  v1::RunSpec run = GoodRun();  // Cheap: no provisional rows by default.
+  EXPECT_EQ(ProvisionalEvery(run), 0);
+  run.set_method(v1::RunSpec::DENSE);
+  run.set_samples(10);
+  run.mutable_model()->set_width(4096);
+  run.mutable_model()->set_depth(100);  // 10 × 100 × 4096² ≈ 1.7e10 ≥ the threshold.
+  EXPECT_GE(EstimateCost(run), kProvisionalCostThreshold);
+  EXPECT_EQ(ProvisionalEvery(run), 3);  // ceil(10 / 4)
+  run.set_provisional_every(4);
+  EXPECT_EQ(ProvisionalEvery(run), 4);
+  run.set_provisional_every(10);  // ≥ samples: none.
+  EXPECT_EQ(ProvisionalEvery(run), 0);
+  run.set_provisional_every(-1);
+  ExpectInvalid(run, "base.provisional_every", "must be ≥ 0");
+}
+
 TEST(ValidateTest, GramRejectsLayerNormAndNarrowHeadsWithoutProjection) {
   v1::RunSpec run = GoodRun();
   run.set_method(v1::RunSpec::GRAM);
