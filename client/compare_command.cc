@@ -11,7 +11,7 @@
 #include "client/output_file.h"
 #include "client/spec_io.h"
 #include "client/connection.h"
-#include "common/compare.h"
+#include "client/point_order.h"
 #include "common/engine.h"
 
 namespace sigprop::cli {
@@ -77,22 +77,20 @@ namespace {
 
 // A comparison whose sides stop paths at different divergence thresholds compares two stopping
 // rules as well as two models (docs/SDE.md (3)); legal, but worth a note on stderr.
-void NoteDifferentThresholds(const v1::CompareSweep& sweep, std::ostream& err) {
-  auto points = ExpandCompareSweep(sweep);
-  if (!points.ok()) return;  // The server reports the error itself.
+void NoteDifferentThresholds(const v1::SweepPlan& plan, std::ostream& err) {
   int differing = 0;
-  const ComparePoint* first = nullptr;
-  for (const ComparePoint& point : *points) {
-    if (DivergenceThreshold(point.spec.a()) == DivergenceThreshold(point.spec.b())) continue;
+  const v1::PlannedPoint* first = nullptr;
+  for (const v1::PlannedPoint& point : plan.points()) {
+    if (DivergenceThreshold(point.compare().a()) == DivergenceThreshold(point.compare().b())) continue;
     if (first == nullptr) first = &point;
     ++differing;
   }
   if (first == nullptr) return;
-  err << "sigprop compare: note: " << differing << " of " << points->size()
-      << " points stop a and b at different divergence thresholds (point " << first->index
-      << (first->label.empty() ? "" : ", " + first->label) << ": a at max V_αα > "
-      << DivergenceThreshold(first->spec.a()) << ", b at > "
-      << DivergenceThreshold(first->spec.b())
+  err << "sigprop compare: note: " << differing << " of " << plan.points_size()
+      << " points stop a and b at different divergence thresholds (point " << first->index()
+      << (first->label().empty() ? "" : ", " + first->label()) << ": a at max V_αα > "
+      << DivergenceThreshold(first->compare().a()) << ", b at > "
+      << DivergenceThreshold(first->compare().b())
       << "); the exploded fractions and ks_with_exploded then compare two stopping rules\n";
 }
 
@@ -103,21 +101,65 @@ absl::Status Compare(const Args& args, const std::atomic<bool>& interrupted) {
   auto threads = args.GetInt("threads", 0);
   if (!threads.ok()) return threads.status();
   if (*threads < 0) return absl::InvalidArgumentError("--threads: must be ≥ 0");
+  auto patience = args.GetInt("patience", 60);
+  if (!patience.ok()) return patience.status();
 
   const std::string& path = args.positional[0];
   auto text = ReadSpecText(path);
   if (!text.ok()) return text.status();
   v1::CompareSweep sweep;
   if (auto status = ParseSpecMessage(*text, path, &sweep); !status.ok()) return status;
-  NoteDifferentThresholds(sweep, std::cerr);
 
   auto connection = Connect(args, /*allow_embedded=*/true);
   if (!connection.ok()) return connection.status();
-  auto result = connection->client->Compare(sweep, interrupted);
-  if (!result.ok()) return result.status();
+  SimulationClient& client = *connection->client;
+  // The server's plan: its limits, and the points as it will run them.
+  auto plan = client.Plan(sweep, /*with_specs=*/true);
+  if (!plan.ok()) return plan.status();
+  if (!args.Has("quiet")) NoteDifferentThresholds(*plan, std::cerr);
+
+  auto submitted = client.Submit(sweep);
+  if (!submitted.ok()) return submitted.status();
+  const std::string sweep_id = submitted->sweep_id();
+  if (!connection->target.empty()) {
+    std::cerr << "sigprop: comparison sweep " << sweep_id << " (" << submitted->points()
+              << " points) on " << connection->target << "; reattach with: sigprop watch "
+              << sweep_id << " --target " << connection->target << "\n";
+    if (args.Has("detach")) return absl::OkStatus();
+  }
+
+  std::vector<int> points;
+  for (const auto& point : plan->points()) points.push_back(point.index());
+  std::vector<v1::CompareRow> rows;
+  CompareRowOrder order(points, [&](const v1::CompareRow& row) { rows.push_back(row); });
+  absl::Status failure;
+  auto finished = client.Watch(sweep_id, 0, [&](const v1::Event& event) {
+    if (event.has_compare_row()) {
+      order.Add(event.compare_row());
+    } else if (event.has_point_finished()) {
+      order.Finish(event.point());
+    } else if (event.has_error() && failure.ok()) {
+      failure = absl::Status(static_cast<absl::StatusCode>(event.error().code()),
+                             event.error().message());
+    }
+  }, interrupted, std::chrono::seconds(*patience));
+  if (!finished.ok()) {
+    if (finished.status().code() == absl::StatusCode::kCancelled && interrupted.load()) {
+      if (!ConfirmRemoteCancel(*connection, sweep_id)) return absl::CancelledError("interrupted");
+      (void)client.Cancel(sweep_id);
+      return absl::CancelledError(absl::StrCat("interrupted; comparison sweep ", sweep_id, " cancelled"));
+    }
+    return finished.status();
+  }
+  if (finished->state() == v1::SweepFinished::CANCELLED) {
+    return absl::CancelledError(absl::StrCat("comparison sweep ", sweep_id, " was cancelled"));
+  }
+  if (finished->state() != v1::SweepFinished::SUCCEEDED || !order.complete()) {
+    if (failure.ok()) failure = absl::InternalError(absl::StrCat("sweep ", sweep_id, " failed"));
+    return failure;
+  }
   OutputFile out(args.Get("out"));
   if (auto status = out.Open(); !status.ok()) return status;
-  const std::vector<v1::CompareRow> rows(result->rows().begin(), result->rows().end());
   WriteCompareRows(*format, sweep.name(), rows, out.stream());
   return out.Commit();
 }

@@ -1,5 +1,10 @@
 #include "client/connection.h"
 
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 
 namespace sigprop::cli {
@@ -33,6 +38,19 @@ absl::StatusOr<Connection> Connect(const Args& args, bool allow_embedded) {
   if (!channel.ok()) return channel.status();
   connection.client = std::make_unique<SimulationClient>(*channel, token);
   return connection;
+}
+
+bool ConfirmRemoteCancel(const Connection& connection, const std::string& sweep_id) {
+  if (connection.target.empty()) return true;
+  if (isatty(STDIN_FILENO) != 1 || isatty(STDERR_FILENO) != 1) return true;
+  std::cerr << "\nsigprop: cancel sweep " << sweep_id << " on " << connection.target
+            << "? [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer == "y" || answer == "Y" || answer == "yes") return true;
+  std::cerr << "sigprop: sweep " << sweep_id << " keeps running; reattach with: sigprop watch "
+            << sweep_id << " --target " << connection.target << "\n";
+  return false;
 }
 
 }  // namespace sigprop::cli

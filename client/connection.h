@@ -26,6 +26,12 @@ struct Connection {
 // `allow_embedded`: commands about existing sweeps (watch, get, …) need a --target.
 absl::StatusOr<Connection> Connect(const Args& args, bool allow_embedded);
 
+// After Ctrl-C while following `sweep_id`: whether to cancel it. An embedded server's sweeps end
+// with this process, so yes; a remote sweep may be worth keeping, so with a terminal on stdin and
+// stderr the user is asked (default: keep it, and the reattach command is printed); without a
+// terminal (a script), yes.
+bool ConfirmRemoteCancel(const Connection& connection, const std::string& sweep_id);
+
 }  // namespace sigprop::cli
 
 #endif  // SIGPROP_CLIENT_CONNECTION_H_

@@ -1,14 +1,22 @@
 // sigprop: the command-line client. With --target it talks to a sigprop-server; without, `run`
-// starts the same service in this process (the embedded default). Exit status: 0 success,
-// 1 runtime failure, 2 bad input or usage, 130 interrupted.
+// and `compare` start the same service in this process (the embedded default). Exit status:
+// 0 success, 1 runtime failure, 2 bad input or usage, 130 interrupted.
+//
+// Each command declares its flags (kCommands): a flag another command takes is refused by name
+// (exit 2) rather than silently ignored, and `sigprop COMMAND --help` lists that command's flags.
 #include <csignal>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/args.h"
 #include "client/commands.h"
 #include "client/compare_command.h"
 #include "client/exit_codes.h"
+#include "common/version.h"
 
 namespace sigprop::cli {
 namespace {
@@ -17,66 +25,192 @@ std::atomic<bool> g_interrupted{false};
 
 extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
 
-const char kUsage[] =
-    "usage: sigprop COMMAND [flags] [args]\n"
-    "\n"
-    "commands:\n"
-    "  run SPEC          run a sweep (JSON or textproto SweepSpec; '-' reads stdin) and write\n"
-    "                    per-layer statistics; on --target, or in this process without it\n"
-    "  validate SPEC     check a spec and explain every problem\n"
-    "  watch ID          stream a sweep's results (--from N: events after sequence N; --events:\n"
-    "                    every event as JSON)\n"
-    "  list              the sweeps on the server\n"
-    "  get ID            one sweep's status and spec, as JSON\n"
-    "  cancel ID         cancel a sweep\n"
-    "  results ID        a finished sweep's results\n"
-    "  health            the server's grpc.health.v1 status (exit 0 when SERVING)\n"
-    "  merge FILE...     join JSONL outputs of --shard runs into the unsharded run's output\n"
-    "  compare SPEC      compare two runs as distributions (CompareSweep: KS, W1 and exploded\n"
-    "                    fractions per time and statistic), in this process\n"
-    "\n"
-    "flags:\n"
-    "  --target ADDR          server address (host:port, dns:///host:port, ipv4:a:p,b:p, unix:PATH);\n"
-    "                         dns:/// and ipv4:/ipv6: lists spread run's points over every server\n"
-    "  --token-file FILE      bearer token for a server started with --tokens\n"
-    "  --tls-ca FILE          PEM root certificate: use TLS\n"
-    "  --format jsonl|csv|table   output format (default jsonl)\n"
-    "  --out FILE             write results to FILE (only on success) instead of stdout\n"
-    "  --threads N            worker threads of the embedded server (default: all cores)\n"
-    "  --shard I/N            run only points p with p % N == I\n"
-    "  --patience S           seconds an unreachable server is waited for (default 60; 10 with\n"
-    "                         several servers, whose points then move to the others)\n"
-    "  --progress / --quiet   force / silence the progress bar on stderr\n";
+struct Flag {
+  const char* name;
+  bool takes_value;
+  const char* help;
+};
+
+// Every flag once, with its help line.
+const Flag kFlags[] = {
+    {"target", true, "ADDR  server address (host:port, dns:///host:port, ipv4:a:p,b:p, unix:PATH);\n"
+                     "        dns:/// and ipv4:/ipv6: lists spread run's points over every server"},
+    {"token-file", true, "FILE  bearer token for a server started with --tokens"},
+    {"tls-ca", true, "FILE  PEM root certificate: use TLS"},
+    {"format", true, "jsonl|csv|table  output format (default jsonl)"},
+    {"out", true, "FILE  write results to FILE (only on success) instead of stdout"},
+    {"threads", true, "N  worker threads of the embedded server (default: all cores)"},
+    {"shard", true, "I/N  run only points p with p % N == I"},
+    {"patience", true, "S  seconds an unreachable server is waited for (default 60; 10 with\n"
+                       "        several servers, whose points then move to the others)"},
+    {"from", true, "N  events after sequence N (default 0: from the start)"},
+    {"progress", false, "force the progress bar on stderr"},
+    {"quiet", false, "silence the progress bar and notes on stderr"},
+    {"events", false, "print every event as JSON instead of the results"},
+    {"provisional", false, "also write provisional rows (RunSpec.provisional_every), flagged"},
+    {"detach", false, "with --target: submit, print the sweep id and the reattach command, exit 0"},
+    {"plan", false, "print the plan: each run's method, cost and memory per sample"},
+    {"help", false, "this command's flags"},
+};
+
+using Handler = std::function<int(const Args&)>;
+
+struct Command {
+  const char* name;
+  const char* usage;  // Arguments after the name.
+  const char* summary;
+  std::vector<const char*> flags;  // Besides --help.
+  Handler run;
+};
+
+const std::vector<const char*> kConnectFlags = {"target", "token-file", "tls-ca"};
+
+std::vector<const char*> With(std::vector<const char*> flags, std::vector<const char*> more) {
+  flags.insert(flags.end(), more.begin(), more.end());
+  return flags;
+}
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> commands = {
+      {"run", "SPEC",
+       "run a sweep (JSON or textproto SweepSpec; '-' reads stdin) and write per-layer\n"
+       "statistics; on --target, or in this process without it",
+       With(kConnectFlags, {"format", "out", "threads", "shard", "patience", "progress", "quiet",
+                            "provisional", "detach"}),
+       [](const Args& a) { return RunCommand(a, g_interrupted); }},
+      {"compare", "SPEC",
+       "compare two runs as distributions (CompareSweep: KS, W1 and exploded fractions per time\n"
+       "and statistic); a stored sweep on --target, or in this process without it",
+       With(kConnectFlags, {"format", "out", "threads", "patience", "quiet", "detach"}),
+       [](const Args& a) { return CompareCommand(a, g_interrupted); }},
+      {"validate", "SPEC",
+       "check a spec and explain every problem (--target: against that server's limits)",
+       With(kConnectFlags, {"plan"}), [](const Args& a) { return ValidateCommand(a); }},
+      {"watch", "ID", "stream a sweep's or a comparison's results",
+       With(kConnectFlags, {"from", "events", "format", "out", "provisional"}),
+       [](const Args& a) { return WatchCommand(a, g_interrupted); }},
+      {"list", "", "the sweeps on the server", kConnectFlags,
+       [](const Args& a) { return ListCommand(a); }},
+      {"get", "ID", "one sweep's status and spec, as JSON", kConnectFlags,
+       [](const Args& a) { return GetCommand(a); }},
+      {"cancel", "ID", "cancel a sweep", kConnectFlags,
+       [](const Args& a) { return CancelCommand(a); }},
+      {"results", "ID", "a finished sweep's results", With(kConnectFlags, {"format", "out"}),
+       [](const Args& a) { return ResultsCommand(a); }},
+      {"health", "", "the server's grpc.health.v1 status (exit 0 when SERVING)", kConnectFlags,
+       [](const Args& a) { return HealthCommand(a); }},
+      {"merge", "FILE...", "join JSONL outputs of --shard runs into the unsharded run's output",
+       {"out"}, [](const Args& a) { return MergeCommand(a); }},
+  };
+  return commands;
+}
+
+const Command* Find(const std::string& name) {
+  for (const Command& command : Commands()) {
+    if (name == command.name) return &command;
+  }
+  return nullptr;
+}
+
+const Flag& FlagNamed(const std::string& name) {
+  for (const Flag& flag : kFlags) {
+    if (name == flag.name) return flag;
+  }
+  return kFlags[0];  // Unreachable: every declared flag is in kFlags.
+}
+
+std::string Indented(const std::string& text, const std::string& indent) {
+  std::string out = indent;
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += indent;
+  }
+  return out;
+}
+
+std::string Usage() {
+  std::string text =
+      "usage: sigprop COMMAND [flags] [args]   (sigprop COMMAND --help: its flags)\n"
+      "       sigprop --version\n\ncommands:\n";
+  for (const Command& command : Commands()) {
+    absl::StrAppend(&text, "  ", command.name, " ", command.usage, "\n",
+                    Indented(command.summary, "      "), "\n");
+  }
+  return text;
+}
+
+std::string CommandUsage(const Command& command) {
+  std::string text = absl::StrCat("usage: sigprop ", command.name, " [flags] ", command.usage,
+                                   "\n", command.summary, "\n\nflags:\n");
+  for (const char* name : command.flags) {
+    const Flag& flag = FlagNamed(name);
+    absl::StrAppend(&text, "  --", flag.name, flag.takes_value ? " " : "  ",
+                    Indented(flag.help, "  "), "\n");
+  }
+  return text;
+}
+
+// A flag given to a command that does not take it: refused by name, with the commands that do.
+absl::Status CheckFlags(const Command& command, const Args& args) {
+  std::vector<std::string> given;
+  for (const auto& [name, value] : args.values) given.push_back(name);
+  for (const auto& name : args.switches) given.push_back(name);
+  for (const std::string& name : given) {
+    if (name == "help") continue;
+    bool allowed = false;
+    for (const char* flag : command.flags) allowed = allowed || name == flag;
+    if (allowed) continue;
+    std::vector<std::string> takers;
+    for (const Command& other : Commands()) {
+      for (const char* flag : other.flags) {
+        if (name == flag) takers.push_back(other.name);
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, ": not a flag of '", command.name, "'",
+        takers.empty() ? "" : absl::StrCat(" (it is one of ", absl::StrJoin(takers, ", "), ")"),
+        "; see sigprop ", command.name, " --help"));
+  }
+  return absl::OkStatus();
+}
 
 int Main(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv,
-                        {"format", "out", "threads", "shard", "target", "token-file", "tls-ca", "from", "patience"},
-                        {"progress", "quiet", "help", "events"});
+  std::set<std::string> valued, boolean;
+  for (const Flag& flag : kFlags) (flag.takes_value ? valued : boolean).insert(flag.name);
+  boolean.insert("version");
+  auto args = ParseArgs(argc, argv, valued, boolean);
   if (!args.ok()) {
-    std::cerr << "sigprop: " << args.status().message() << "\n\n" << kUsage;
+    std::cerr << "sigprop: " << args.status().message() << "\n\n" << Usage();
     return kExitBadInput;
   }
-  if (args->Has("help") || args->command == "help") {
-    std::cout << kUsage;
+  if (args->Has("version")) {
+    std::cout << "sigprop " << kVersion << " (contract " << kContract << ")\n";
     return kExitOk;
+  }
+  if (args->command.empty() || args->command == "help") {
+    if (args->command.empty() && !args->Has("help")) {
+      std::cerr << "sigprop: no command\n\n" << Usage();
+      return kExitBadInput;
+    }
+    std::cout << Usage();
+    return kExitOk;
+  }
+  const Command* command = Find(args->command);
+  if (command == nullptr) {
+    std::cerr << "sigprop: unknown command '" << args->command << "'\n\n" << Usage();
+    return kExitBadInput;
+  }
+  if (args->Has("help")) {
+    std::cout << CommandUsage(*command);
+    return kExitOk;
+  }
+  if (auto status = CheckFlags(*command, *args); !status.ok()) {
+    std::cerr << "sigprop: " << status.message() << "\n";
+    return kExitBadInput;
   }
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  const std::string& command = args->command;
-  if (command == "run") return RunCommand(*args, g_interrupted);
-  if (command == "validate") return ValidateCommand(*args);
-  if (command == "watch") return WatchCommand(*args, g_interrupted);
-  if (command == "list") return ListCommand(*args);
-  if (command == "get") return GetCommand(*args);
-  if (command == "cancel") return CancelCommand(*args);
-  if (command == "results") return ResultsCommand(*args);
-  if (command == "health") return HealthCommand(*args);
-  if (command == "merge") return MergeCommand(*args);
-  if (command == "compare") return CompareCommand(*args, g_interrupted);
-  std::cerr << (command.empty() ? std::string("sigprop: no command")
-                                : absl::StrCat("sigprop: unknown command '", command, "'"))
-            << "\n\n" << kUsage;
-  return kExitBadInput;
+  return command->run(*args);
 }
 
 }  // namespace

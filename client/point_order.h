@@ -8,16 +8,19 @@
 #include <map>
 #include <vector>
 
+#include "sigprop/v1/compare.pb.h"
 #include "sigprop/v1/results.pb.h"
 
 namespace sigprop::cli {
 
-class PointOrder {
+// `Row` is a point's result row: v1::LayerStats (a sweep) or v1::CompareRow (a comparison).
+template <typename Row>
+class PointOrderOf {
  public:
-  PointOrder(std::vector<int> order, std::function<void(const v1::LayerStats&)> release)
+  PointOrderOf(std::vector<int> order, std::function<void(const Row&)> release)
       : order_(std::move(order)), release_(std::move(release)) {}
 
-  void Add(const v1::LayerStats& layer) { pending_[layer.point()].push_back(layer); }
+  void Add(const Row& row) { pending_[row.point()].push_back(row); }
   void Finish(int point) {
     finished_[point] = true;
     while (next_ < order_.size() && finished_[order_[next_]]) {
@@ -39,11 +42,14 @@ class PointOrder {
 
  private:
   std::vector<int> order_;
-  std::function<void(const v1::LayerStats&)> release_;
-  std::map<int, std::vector<v1::LayerStats>> pending_;
+  std::function<void(const Row&)> release_;
+  std::map<int, std::vector<Row>> pending_;
   std::map<int, bool> finished_;
   size_t next_ = 0;
 };
+
+using PointOrder = PointOrderOf<v1::LayerStats>;
+using CompareRowOrder = PointOrderOf<v1::CompareRow>;
 
 }  // namespace sigprop::cli
 

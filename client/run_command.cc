@@ -1,5 +1,7 @@
 // sigprop run SPEC: submit a sweep (to --target, or to the embedded server), watch its events,
-// write each point's layer statistics in point order. Ctrl-C cancels the sweep on the server.
+// write each point's layer statistics in point order (--provisional: provisional rows too, as
+// they come). Ctrl-C cancels the sweep on the server (asking first at a terminal); --detach
+// submits, prints the reattach command and exits.
 // A target that names several servers (scale_out.h) gets the sweep point by point, spread by
 // round_robin; the output is the same bytes.
 #include <unistd.h>
@@ -17,7 +19,6 @@
 #include "client/result_writer.h"
 #include "client/scale_out.h"
 #include "client/spec_io.h"
-#include "common/sweep_expansion.h"
 
 namespace sigprop::cli {
 namespace {
@@ -55,18 +56,20 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
 
   auto spec = ReadSweepSpec(args.positional[0]);
   if (!spec.ok()) return Fail(spec.status());
-  auto points = ExpandSweep(*spec);
-  if (!points.ok()) return Fail(points.status());
-  std::vector<std::string> labels;
-  std::vector<int> mine;
-  for (const auto& p : *points) {
-    labels.push_back(p.label);
-    if (p.index % shards == shard) mine.push_back(p.index);
-  }
 
   auto connection = Connect(args, /*allow_embedded=*/true);
   if (!connection.ok()) return Fail(connection.status());
   SimulationClient& client = *connection->client;
+  // The server's plan (its limits, its labels); the embedded server's is the same code's.
+  auto plan = client.Plan(*spec, /*with_specs=*/false);
+  if (!plan.ok()) return Fail(plan.status());
+  std::vector<std::string> labels;
+  std::vector<int> mine;
+  for (const auto& p : plan->points()) {
+    labels.push_back(p.label());
+    if (p.index() % shards == shard) mine.push_back(p.index());
+  }
+  const bool provisional = args.Has("provisional");
 
   OutputFile out(args.Get("out"));
   if (auto st = out.Open(); !st.ok()) return Fail(st);
@@ -77,7 +80,7 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
   }
   const bool quiet = args.Has("quiet");
   ProgressBar bar(!quiet && (args.Has("progress") || isatty(STDERR_FILENO) == 1),
-                  static_cast<int>(points->size()));
+                  plan->points_total());
 
   if (IsMultiServerTarget(connection->target)) {
     SpreadCallbacks callbacks;
@@ -110,6 +113,7 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
     std::cerr << "sigprop: sweep " << sweep_id << " (" << submitted->points()
               << " points) on " << connection->target << "; reattach with: sigprop watch "
               << sweep_id << " --target " << connection->target << "\n";
+    if (args.Has("detach")) return kExitOk;
   }
 
   PointOrder order(mine, [&](const v1::LayerStats& layer) { writer->Write(layer); });
@@ -117,6 +121,9 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
   auto finished = client.Watch(sweep_id, 0, [&](const v1::Event& event) {
     if (event.has_progress()) {
       bar.Update(event.point(), event.progress().samples_done(), event.progress().samples_total());
+    } else if (event.has_layer() && event.layer().provisional()) {
+      // Provisional rows go out as they come (flagged), before their point's final rows.
+      if (provisional) writer->Write(event.layer());
     } else if (event.has_layer()) {
       order.Add(event.layer());
     } else if (event.has_point_finished()) {
@@ -130,9 +137,11 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
   bar.Clear();
   if (!finished.ok()) {
     if (finished.status().code() == absl::StatusCode::kCancelled) {
-      // Ctrl-C: stop the work on the server too, then report the interruption.
-      (void)client.Cancel(sweep_id);
-      std::cerr << "sigprop: interrupted; sweep " << sweep_id << " cancelled\n";
+      // Ctrl-C: stop the work on the server too (asked first at a terminal), then report it.
+      if (ConfirmRemoteCancel(*connection, sweep_id)) {
+        (void)client.Cancel(sweep_id);
+        std::cerr << "sigprop: interrupted; sweep " << sweep_id << " cancelled\n";
+      }
       return kExitInterrupted;
     }
     return Fail(finished.status());

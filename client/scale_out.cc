@@ -183,7 +183,7 @@ class Spread {
         std::vector<v1::LayerStats> layers;
         absl::Status failure;
         auto finished = (*client)->Watch(placement.sweep_id, 0, [&](const v1::Event& event) {
-          if (event.has_layer()) {
+          if (event.has_layer() && !event.layer().provisional()) {
             layers.push_back(event.layer());
           } else if (event.has_progress() && callbacks_.progress) {
             absl::MutexLock lock(&progress_mutex_);

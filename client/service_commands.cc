@@ -10,9 +10,8 @@
 #include "client/point_order.h"
 #include "client/result_writer.h"
 #include "client/spec_io.h"
-#include "common/compare.h"
-#include "common/validate.h"
-#include "common/sweep_expansion.h"
+#include "client/compare_command.h"
+#include "common/sweep_plan.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
@@ -42,12 +41,13 @@ absl::StatusOr<SweepCall> ConnectForSweep(const Args& args) {
   return SweepCall{*std::move(id), *std::move(connection)};
 }
 
-// Labels of a stored sweep's points, for CSV and tables.
-std::vector<std::string> LabelsOf(const v1::SweepSpec& spec) {
+// Labels of a stored sweep's points, for CSV and tables, from the server's plan of it (none if
+// the server no longer accepts the spec, e.g. after its limits were lowered).
+std::vector<std::string> LabelsOf(SimulationClient& client, const v1::SweepStatus& sweep) {
   std::vector<std::string> labels;
-  auto points = ExpandSweep(spec);
-  if (points.ok()) {
-    for (const auto& p : *points) labels.push_back(p.label);
+  auto plan = client.PlanOf(sweep);
+  if (plan.ok()) {
+    for (const auto& p : plan->points()) labels.push_back(p.label());
   }
   return labels;
 }
@@ -71,26 +71,55 @@ bool IsComparison(const std::string& text) {
   return google::protobuf::TextFormat::ParseFromString(text, &sweep);
 }
 
+// The plan of a spec file: the server's (--target: its limits, its resolved methods) or this
+// build's with the default limits.
+absl::StatusOr<v1::SweepPlan> PlanOfFile(const Args& args, const std::string& path) {
+  auto text = ReadSpecText(path);
+  if (!text.ok()) return text.status();
+  const bool comparison = IsComparison(*text);
+  v1::CompareSweep compare;
+  v1::SweepSpec sweep;
+  if (comparison) {
+    if (auto status = ParseSpecMessage(*text, path, &compare); !status.ok()) return status;
+  } else {
+    auto spec = ParseSweepSpec(*text, path);
+    if (!spec.ok()) return spec.status();
+    sweep = *std::move(spec);
+  }
+  if (args.Get("target").empty()) {
+    return comparison ? PlanCompareSweep(compare, Limits{}) : PlanSweep(sweep, Limits{});
+  }
+  auto connection = Connect(args, /*allow_embedded=*/false);
+  if (!connection.ok()) return connection.status();
+  return comparison ? connection->client->Plan(compare, /*with_specs=*/true)
+                    : connection->client->Plan(sweep, /*with_specs=*/true);
+}
+
 int ValidateCommand(const Args& args) {
   if (args.positional.size() != 1) return Fail(absl::InvalidArgumentError("validate needs one SPEC"));
   const std::string& path = args.positional[0];
-  auto text = ReadSpecText(path);
-  if (!text.ok()) return Fail(text.status());
-  int64_t count = 0;
-  std::string what = "point";
-  if (IsComparison(*text)) {
-    v1::CompareSweep sweep;
-    if (auto status = ParseSpecMessage(*text, path, &sweep); !status.ok()) return Fail(status);
-    if (auto status = ValidateCompareSweep(sweep, Limits{}); !status.ok()) return Fail(status);
-    count = *CountComparePoints(sweep);
-    what = "comparison point";
-  } else {
-    auto spec = ParseSweepSpec(*text, path);
-    if (!spec.ok()) return Fail(spec.status());
-    if (auto status = ValidateSweep(*spec, Limits{}); !status.ok()) return Fail(status);
-    count = *CountPoints(*spec);
+  auto plan = PlanOfFile(args, path);
+  if (!plan.ok()) return Fail(plan.status());
+  const int64_t count = plan->points_total();
+  const std::string what = plan->comparison() ? "comparison point" : "point";
+  std::cout << path << ": OK, " << count << " " << what << (count == 1 ? "" : "s");
+  if (!args.Get("target").empty()) std::cout << " (checked by " << args.Get("target") << ")";
+  std::cout << "\n";
+  if (args.Has("plan")) {
+    // One line per run: what will run, its cost and memory.
+    for (const auto& point : plan->points()) {
+      for (int r = 0; r < point.runs_size(); ++r) {
+        const auto& run = point.runs(r);
+        std::cout << absl::StrFormat(
+            "  point %d%s%s: %s, cost %.3g, %.3g MiB per sample\n", point.index(),
+            plan->comparison() ? (r == 0 ? " a" : " b") : "",
+            point.label().empty() ? "" : absl::StrCat(" (", point.label(), ")"),
+            v1::RunSpec::Method_Name(run.method()), run.cost(), run.sample_bytes() / 1048576.0);
+      }
+    }
+    std::cout << absl::StrFormat("  total cost %.3g (limit %.3g per run)\n", plan->total_cost(),
+                                 plan->limits().max_cost());
   }
-  std::cout << path << ": OK, " << count << " " << what << (count == 1 ? "" : "s") << "\n";
   return kExitOk;
 }
 
@@ -105,29 +134,46 @@ int WatchCommand(const Args& args, const std::atomic<bool>& interrupted) {
   if (!connection.ok()) return Fail(connection.status());
   auto sweep = connection->client->Get(*id);
   if (!sweep.ok()) return Fail(sweep.status());
+  OutputFile out(args.Get("out"));
+  if (auto st = out.Open(); !st.ok()) return Fail(st);
   const bool events = args.Has("events");
-  const std::vector<std::string> labels = LabelsOf(sweep->spec());
-  auto writer = MakeResultWriter(*format, std::cout, labels);
-  // Points finish in any order; write them in point order, as `run` does.
+  const bool provisional = args.Has("provisional");
+  const bool comparison = sweep->has_compare();
+  const std::vector<std::string> labels = LabelsOf(*connection->client, *sweep);
+  auto writer = MakeResultWriter(*format, out.stream(), labels);
+  // Points finish in any order; write them in point order, as `run` and `compare` do.
   std::vector<int> all_points(labels.size());
   for (size_t p = 0; p < all_points.size(); ++p) all_points[p] = static_cast<int>(p);
   PointOrder order(all_points, [&](const v1::LayerStats& layer) { writer->Write(layer); });
+  std::vector<v1::CompareRow> rows;
+  CompareRowOrder row_order(all_points, [&](const v1::CompareRow& row) { rows.push_back(row); });
   int64_t last = *from;
   auto finished = connection->client->Watch(*id, *from, [&](const v1::Event& event) {
     last = event.sequence();
     if (events) {
-      std::cout << ToJsonLine(event) << '\n' << std::flush;
+      out.stream() << ToJsonLine(event) << '\n' << std::flush;
+    } else if (event.has_layer() && event.layer().provisional()) {
+      if (provisional) writer->Write(event.layer());
     } else if (event.has_layer()) {
       order.Add(event.layer());
+    } else if (event.has_compare_row()) {
+      row_order.Add(event.compare_row());
     } else if (event.has_point_finished()) {
       order.Finish(event.point());
+      row_order.Finish(event.point());
     }
   }, interrupted);
   order.Flush();
-  writer->Finish();
+  row_order.Flush();
+  if (comparison && !events) {
+    WriteCompareRows(*format, sweep->name(), rows, out.stream());
+  } else {
+    writer->Finish();
+  }
   std::cerr << "sigprop: last sequence " << last << "\n";
   if (!finished.ok()) return Fail(finished.status());
-  return finished->state() == v1::SweepFinished::SUCCEEDED ? kExitOk : kExitFailure;
+  if (finished->state() != v1::SweepFinished::SUCCEEDED) return kExitFailure;
+  return Fail(out.Commit());
 }
 
 int ListCommand(const Args& args) {
@@ -172,13 +218,19 @@ int ResultsCommand(const Args& args) {
   if (!connection.ok()) return Fail(connection.status());
   auto sweep = connection->client->Get(*id);
   if (!sweep.ok()) return Fail(sweep.status());
-  auto layers = connection->client->Results(*id);
-  if (!layers.ok()) return Fail(layers.status());
+  auto results = connection->client->AllResults(*id);
+  if (!results.ok()) return Fail(results.status());
   OutputFile out(args.Get("out"));
   if (auto st = out.Open(); !st.ok()) return Fail(st);
-  auto writer = MakeResultWriter(*format, out.stream(), LabelsOf(sweep->spec()));
-  for (const auto& layer : *layers) writer->Write(layer);
-  writer->Finish();
+  if (sweep->has_compare()) {
+    const std::vector<v1::CompareRow> rows(results->compare_rows().begin(),
+                                           results->compare_rows().end());
+    WriteCompareRows(*format, sweep->name(), rows, out.stream());
+  } else {
+    auto writer = MakeResultWriter(*format, out.stream(), LabelsOf(*connection->client, *sweep));
+    for (const auto& layer : results->layers()) writer->Write(layer);
+    writer->Finish();
+  }
   return Fail(out.Commit());
 }
 

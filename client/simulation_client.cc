@@ -84,6 +84,54 @@ absl::StatusOr<v1::SubmitResponse> SimulationClient::Submit(const v1::SweepSpec&
   return response;
 }
 
+absl::StatusOr<v1::SubmitResponse> SimulationClient::Submit(const v1::CompareSweep& sweep) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SubmitRequest request;
+  *request.mutable_compare() = sweep;
+  v1::SubmitResponse response;
+  auto status = stub_->Submit(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status);
+  return response;
+}
+
+namespace {
+
+absl::StatusOr<v1::SweepPlan> CallPlan(v1::Simulation::Stub& stub, grpc::ClientContext& context,
+                                       const v1::PlanRequest& request) {
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::SweepPlan plan;
+  auto status = stub.Plan(&context, request, &plan);
+  if (!status.ok()) return FromGrpc(status);
+  return plan;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SweepPlan> SimulationClient::Plan(const v1::SweepSpec& sweep, bool with_specs) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::PlanRequest request;
+  *request.mutable_sweep() = sweep;
+  request.set_omit_specs(!with_specs);
+  return CallPlan(*stub_, context, request);
+}
+
+absl::StatusOr<v1::SweepPlan> SimulationClient::Plan(const v1::CompareSweep& sweep,
+                                                     bool with_specs) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::PlanRequest request;
+  *request.mutable_compare() = sweep;
+  request.set_omit_specs(!with_specs);
+  return CallPlan(*stub_, context, request);
+}
+
+absl::StatusOr<v1::SweepPlan> SimulationClient::PlanOf(const v1::SweepStatus& sweep) {
+  return sweep.has_compare() ? Plan(sweep.compare(), false) : Plan(sweep.spec(), false);
+}
+
 absl::StatusOr<v1::SweepFinished> SimulationClient::Watch(
     const std::string& sweep_id, int64_t from_sequence,
     const std::function<void(const v1::Event&)>& on_event, const std::atomic<bool>& interrupted,
@@ -166,7 +214,14 @@ absl::Status SimulationClient::Cancel(const std::string& sweep_id) {
 }
 
 absl::StatusOr<std::vector<v1::LayerStats>> SimulationClient::Results(const std::string& sweep_id) {
-  std::vector<v1::LayerStats> all;
+  auto all = AllResults(sweep_id);
+  if (!all.ok()) return all.status();
+  return std::vector<v1::LayerStats>(std::make_move_iterator(all->mutable_layers()->begin()),
+                                     std::make_move_iterator(all->mutable_layers()->end()));
+}
+
+absl::StatusOr<v1::ResultsResponse> SimulationClient::AllResults(const std::string& sweep_id) {
+  v1::ResultsResponse all;
   std::string token;
   do {
     grpc::ClientContext context;
@@ -177,26 +232,11 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulationClient::Results(const std:
     v1::ResultsResponse response;
     auto status = stub_->Results(&context, request, &response);
     if (!status.ok()) return FromGrpc(status);
-    for (auto& layer : *response.mutable_layers()) all.push_back(std::move(layer));
+    for (auto& layer : *response.mutable_layers()) *all.add_layers() = std::move(layer);
+    for (auto& row : *response.mutable_compare_rows()) *all.add_compare_rows() = std::move(row);
     token = response.next_page_token();
   } while (!token.empty());
   return all;
-}
-
-absl::StatusOr<v1::CompareResult> SimulationClient::Compare(const v1::CompareSweep& sweep,
-                                                            const std::atomic<bool>& interrupted) {
-  grpc::ClientContext context;
-  Prepare(&context);
-  v1::CompareRequest request;
-  *request.mutable_sweep() = sweep;
-  v1::CompareResult response;
-  grpc::Status status;
-  {
-    CancelOnInterrupt watchdog(&context, interrupted);
-    status = stub_->Compare(&context, request, &response);
-  }
-  if (!status.ok()) return FromGrpc(status);
-  return response;
 }
 
 absl::StatusOr<std::string> SimulationClient::Health(std::string* peer) {

@@ -30,6 +30,14 @@ class SimulationClient {
   absl::StatusOr<v1::SubmitResponse> Submit(const v1::SweepSpec& sweep,
                                             const std::vector<int>& points,
                                             std::string* peer = nullptr);
+  // A comparison sweep, stored and run like any other (its rows come as CompareRow events).
+  absl::StatusOr<v1::SubmitResponse> Submit(const v1::CompareSweep& sweep);
+  // The server's plan of a sweep (validated against its limits); `with_specs` false leaves out
+  // each point's spec.
+  absl::StatusOr<v1::SweepPlan> Plan(const v1::SweepSpec& sweep, bool with_specs);
+  absl::StatusOr<v1::SweepPlan> Plan(const v1::CompareSweep& sweep, bool with_specs);
+  // The plan of a stored sweep (its SweepStatus from Get), for labels; points keep their order.
+  absl::StatusOr<v1::SweepPlan> PlanOf(const v1::SweepStatus& sweep);
   // Delivers events after `from_sequence` until the SweepFinished event (returned), the caller's
   // `interrupted` turns true (CANCELLED), or the server gives up for good (its status).
   // `patience` bounds how long it keeps retrying an unreachable server.
@@ -40,11 +48,11 @@ class SimulationClient {
   absl::StatusOr<v1::SweepStatus> Get(const std::string& sweep_id);
   absl::StatusOr<std::vector<v1::SweepStatus>> List();
   absl::Status Cancel(const std::string& sweep_id);
-  // Every page of Results, in (point, layer) order.
+  // Every page of Results in one response: layers in (point, layer) order, or a comparison's
+  // rows in (point, time, statistic) order.
+  absl::StatusOr<v1::ResultsResponse> AllResults(const std::string& sweep_id);
+  // AllResults' layers.
   absl::StatusOr<std::vector<v1::LayerStats>> Results(const std::string& sweep_id);
-  // Runs a comparison sweep on the server; `interrupted` cancels the call.
-  absl::StatusOr<v1::CompareResult> Compare(const v1::CompareSweep& sweep,
-                                            const std::atomic<bool>& interrupted);
   // grpc.health.v1 status of the whole server ("" service); `peer` as for Submit.
   absl::StatusOr<std::string> Health(std::string* peer = nullptr);
 

@@ -18,7 +18,7 @@ namespace {
 
 // "SGPR": marks the file as ours, so a stray SQLite file is refused rather than written into.
 constexpr int64_t kApplicationId = 0x53475052;
-constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kSchemaVersion = 2;
 
 constexpr char kSchema[] = R"sql(
 CREATE TABLE sweeps (
@@ -31,7 +31,8 @@ CREATE TABLE sweeps (
   state INTEGER NOT NULL,
   error TEXT NOT NULL,
   created_unix_ms INTEGER NOT NULL,
-  last_sequence INTEGER NOT NULL
+  last_sequence INTEGER NOT NULL,
+  kind INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX sweeps_by_owner ON sweeps (owner);
 CREATE TABLE points (
@@ -55,15 +56,45 @@ CREATE TABLE layers (
   checksum INTEGER NOT NULL,
   PRIMARY KEY (sweep_id, point, layer)
 ) WITHOUT ROWID;
+CREATE TABLE compare_rows (
+  sweep_id TEXT NOT NULL,
+  point INTEGER NOT NULL,
+  row INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  checksum INTEGER NOT NULL,
+  PRIMARY KEY (sweep_id, point, row)
+) WITHOUT ROWID;
 PRAGMA application_id = 1397182546;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 )sql";
+
+// Version 1 → 2: comparisons become stored sweeps (sweeps.kind, compare_rows).
+constexpr char kUpgradeFrom1[] = R"sql(
+ALTER TABLE sweeps ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE compare_rows (
+  sweep_id TEXT NOT NULL,
+  point INTEGER NOT NULL,
+  row INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  checksum INTEGER NOT NULL,
+  PRIMARY KEY (sweep_id, point, row)
+) WITHOUT ROWID;
+PRAGMA user_version = 2;
+)sql";
+
+// sweeps.kind: what the spec column holds.
+constexpr int64_t kSweepSpecKind = 0;
+constexpr int64_t kCompareSweepKind = 1;
 static_assert(kApplicationId == 1397182546, "kSchema spells the application id in decimal");
 
-// The columns SweepFromRow reads, in its order.
-#define SIGPROP_SWEEP_COLUMNS                                                                  \
-  "id, owner, spec, spec_checksum, points_total, points_done, state, error, created_unix_ms, " \
-  "last_sequence"
+// The columns SweepFromRow reads, in its order; a version-1 file (read-only) has no kind column,
+// and holds SweepSpecs only.
+std::string SweepColumns(int64_t schema_version) {
+  return absl::StrCat(
+      "id, owner, spec, spec_checksum, points_total, points_done, state, error, created_unix_ms, "
+      "last_sequence, ",
+      schema_version >= 2 ? "kind" : "0");
+}
 
 std::string SweepOp(absl::string_view operation, absl::string_view sweep_id) {
   return absl::StrCat(operation, " sweep '", sweep_id, "'");
@@ -85,6 +116,9 @@ std::string EventKey(absl::string_view sweep_id, int64_t sequence) {
 }
 std::string LayerKey(absl::string_view sweep_id, int64_t point, int64_t layer) {
   return absl::StrCat(sweep_id, "/", point, "/", layer);
+}
+std::string CompareRowKey(absl::string_view sweep_id, int64_t point, int64_t row) {
+  return absl::StrCat(sweep_id, "/compare/", point, "/", row);
 }
 
 template <typename Message>
@@ -115,15 +149,23 @@ v1::SweepFinished::State FinishedState(v1::SweepStatus::State state) {
   }
 }
 
-// Reads a row selected with SIGPROP_SWEEP_COLUMNS.
+// Reads a row selected with SweepColumns.
 absl::StatusOr<SweepRecord> SweepFromRow(const Statement& row, absl::string_view operation) {
   SweepRecord sweep;
   sweep.id = row.ColumnText(0);
   sweep.owner = row.ColumnText(1);
-  absl::StatusOr<v1::SweepSpec> spec =
-      Decode<v1::SweepSpec>(sweep.id, row.ColumnBlob(2), row.ColumnInt(3), operation, "spec of sweep");
-  if (!spec.ok()) return spec.status();
-  sweep.spec = *std::move(spec);
+  sweep.comparison = row.ColumnInt(10) == kCompareSweepKind;
+  if (sweep.comparison) {
+    absl::StatusOr<v1::CompareSweep> compare = Decode<v1::CompareSweep>(
+        sweep.id, row.ColumnBlob(2), row.ColumnInt(3), operation, "comparison of sweep");
+    if (!compare.ok()) return compare.status();
+    sweep.compare = *std::move(compare);
+  } else {
+    absl::StatusOr<v1::SweepSpec> spec = Decode<v1::SweepSpec>(
+        sweep.id, row.ColumnBlob(2), row.ColumnInt(3), operation, "spec of sweep");
+    if (!spec.ok()) return spec.status();
+    sweep.spec = *std::move(spec);
+  }
   sweep.points_total = static_cast<int>(row.ColumnInt(4));
   sweep.points_done = static_cast<int>(row.ColumnInt(5));
   sweep.state = static_cast<v1::SweepStatus::State>(row.ColumnInt(6));
@@ -163,8 +205,9 @@ absl::Status QuickCheck(SqliteConnection& db) {
   return absl::OkStatus();
 }
 
-// Creates the schema in an empty file, or checks that a non-empty one is ours and current.
-absl::Status EnsureSchema(SqliteConnection& db, bool read_only) {
+// Creates the schema in an empty file, or checks that a non-empty one is ours and one this build
+// reads (upgrading version 1 when writable); returns the version in the file.
+absl::StatusOr<int64_t> EnsureSchema(SqliteConnection& db, bool read_only) {
   absl::StatusOr<int64_t> objects = PragmaInt(db, "SELECT count(*) FROM sqlite_schema");
   if (!objects.ok()) return objects.status();
   if (*objects == 0) {
@@ -172,7 +215,8 @@ absl::Status EnsureSchema(SqliteConnection& db, bool read_only) {
     absl::StatusOr<Transaction> transaction = Transaction::Begin(db, "create schema");
     if (!transaction.ok()) return transaction.status();
     if (absl::Status created = db.Exec(kSchema, "create schema"); !created.ok()) return created;
-    return transaction->Commit("create schema");
+    if (absl::Status done = transaction->Commit("create schema"); !done.ok()) return done;
+    return kSchemaVersion;
   }
   absl::StatusOr<int64_t> application_id = PragmaInt(db, "PRAGMA application_id");
   if (!application_id.ok()) return application_id.status();
@@ -182,11 +226,20 @@ absl::Status EnsureSchema(SqliteConnection& db, bool read_only) {
   }
   absl::StatusOr<int64_t> version = PragmaInt(db, "PRAGMA user_version");
   if (!version.ok()) return version.status();
-  if (*version != kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "schema version ", *version, ", but this build reads version ", kSchemaVersion));
+  if (*version == 1 && !read_only) {
+    absl::StatusOr<Transaction> transaction = Transaction::Begin(db, "upgrade schema 1 to 2");
+    if (!transaction.ok()) return transaction.status();
+    if (absl::Status upgraded = db.Exec(kUpgradeFrom1, "upgrade schema 1 to 2"); !upgraded.ok()) {
+      return upgraded;
+    }
+    if (absl::Status done = transaction->Commit("upgrade schema 1 to 2"); !done.ok()) return done;
+    return kSchemaVersion;
   }
-  return absl::OkStatus();
+  if (*version != kSchemaVersion && *version != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "schema version ", *version, ", but this build reads versions 1 and ", kSchemaVersion));
+  }
+  return *version;
 }
 
 // A SQLite URI that reads `path` as immutable, percent-encoding what a URI path cannot hold.
@@ -228,13 +281,17 @@ bool IsTerminal(v1::SweepStatus::State state) {
 v1::SweepStatus SweepRecord::ToProto() const {
   v1::SweepStatus status;
   status.set_sweep_id(id);
-  status.set_name(spec.name());
+  status.set_name(comparison ? compare.name() : spec.name());
   status.set_owner(owner);
   status.set_state(state);
   status.set_points_total(points_total);
   status.set_points_done(points_done);
   status.set_last_sequence(last_sequence);
-  *status.mutable_spec() = spec;
+  if (comparison) {
+    *status.mutable_compare() = compare;
+  } else {
+    *status.mutable_spec() = spec;
+  }
   status.set_error(error);
   return status;
 }
@@ -293,10 +350,11 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
       !synced.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(where, ": ", synced.message()));
   }
-  if (absl::Status schema = EnsureSchema(**db, read_only); !schema.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(where, ": ", schema.message()));
+  absl::StatusOr<int64_t> schema = EnsureSchema(**db, read_only);
+  if (!schema.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(where, ": ", schema.status().message()));
   }
-  return std::unique_ptr<JobStore>(new JobStore(path, *std::move(db), read_only));
+  return std::unique_ptr<JobStore>(new JobStore(path, *std::move(db), read_only, *schema));
 }
 
 JobStore::~JobStore() = default;
@@ -328,10 +386,12 @@ absl::Status JobStore::CreateSweep(const SweepRecord& sweep) {
   {
     absl::StatusOr<Statement> insert = db_->Prepare(
         "INSERT INTO sweeps (id, owner, spec, spec_checksum, points_total, points_done, state, "
-        "error, created_unix_ms, last_sequence) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, 0)",
+        "error, created_unix_ms, last_sequence, kind) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, 0, ?9)",
         op);
     if (!insert.ok()) return insert.status();
-    const std::string spec = Serialize(sweep.spec);
+    const std::string spec = sweep.comparison ? Serialize(sweep.compare) : Serialize(sweep.spec);
+    insert->BindInt(9, sweep.comparison ? kCompareSweepKind : kSweepSpecKind);
     insert->BindText(1, sweep.id);
     insert->BindText(2, sweep.owner);
     insert->BindBlob(3, spec);
@@ -396,28 +456,55 @@ absl::StatusOr<v1::Event> JobStore::AppendEventLocked(const std::string& sweep_i
   return event;
 }
 
+absl::Status JobStore::CheckNotEndedLocked(const std::string& sweep_id, absl::string_view operation) {
+  absl::StatusOr<Statement> state = db_->Prepare("SELECT state FROM sweeps WHERE id = ?1", operation);
+  if (!state.ok()) return state.status();
+  state->BindText(1, sweep_id);
+  absl::StatusOr<bool> found = state->Step(operation);
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(absl::StrCat(operation, ": no such sweep"));
+  const auto current = static_cast<v1::SweepStatus::State>(state->ColumnInt(0));
+  if (IsTerminal(current)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        operation, ": the sweep already ended as ", v1::SweepStatus::State_Name(current),
+        "; its log ends with SweepFinished"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::Event> JobStore::AppendEvent(const std::string& sweep_id, v1::Event event) {
+  std::vector<v1::Event> one;
+  one.push_back(std::move(event));
+  absl::StatusOr<std::vector<v1::Event>> stored = AppendEvents(sweep_id, std::move(one));
+  if (!stored.ok()) return stored.status();
+  return std::move(stored->front());
+}
+
+absl::StatusOr<std::vector<v1::Event>> JobStore::AppendEvents(const std::string& sweep_id,
+                                                              std::vector<v1::Event> events) {
   const std::string op = SweepOp("AppendEvent", sweep_id);
   if (absl::Status writable = CheckWritable(op); !writable.ok()) return writable;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
   if (!transaction.ok()) return transaction.status();
-  absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), op);
-  if (!stored.ok()) return stored.status();
+  if (absl::Status open = CheckNotEndedLocked(sweep_id, op); !open.ok()) return open;
+  std::vector<v1::Event> stored;
+  stored.reserve(events.size());
+  for (v1::Event& event : events) {
+    absl::StatusOr<v1::Event> one = AppendEventLocked(sweep_id, std::move(event), op);
+    if (!one.ok()) return one.status();
+    stored.push_back(*std::move(one));
+  }
   if (absl::Status committed = transaction->Commit(op); !committed.ok()) return committed;
   return stored;
 }
 
-absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePoint(
-    const std::string& sweep_id, int point, const std::vector<v1::LayerStats>& layers) {
+absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePointWith(
+    const std::string& sweep_id, int point, int rows,
+    const std::function<absl::Status(const std::string& op, std::vector<v1::Event>* events)>&
+        store_rows) {
   const std::string op = absl::StrCat(SweepOp("CompletePoint", sweep_id), " point ", point);
   if (absl::Status writable = CheckWritable(op); !writable.ok()) return writable;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    if (layers[i].point() != point) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": layers[", i, "].point is ", layers[i].point()));
-    }
-  }
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
   if (!transaction.ok()) return transaction.status();
@@ -435,31 +522,11 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePoint(
     }
   }
   std::vector<v1::Event> events;
-  events.reserve(layers.size() + 1);
-  for (const v1::LayerStats& layer : layers) {
-    const std::string layer_op = absl::StrCat(op, " layer ", layer.layer());
-    v1::Event event;
-    event.set_point(point);
-    *event.mutable_layer() = layer;
-    absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), layer_op);
-    if (!stored.ok()) return stored.status();
-    events.push_back(*std::move(stored));
-
-    absl::StatusOr<Statement> insert = db_->Prepare(
-        "INSERT INTO layers (sweep_id, point, layer, payload, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
-        op);
-    if (!insert.ok()) return insert.status();
-    const std::string payload = Serialize(layer);
-    insert->BindText(1, sweep_id);
-    insert->BindInt(2, point);
-    insert->BindInt(3, layer.layer());
-    insert->BindBlob(4, payload);
-    insert->BindInt(5, PayloadChecksum(LayerKey(sweep_id, point, layer.layer()), payload));
-    if (absl::Status inserted = insert->Run(layer_op); !inserted.ok()) return inserted;
-  }
+  events.reserve(static_cast<size_t>(rows) + 1);
+  if (absl::Status stored = store_rows(op, &events); !stored.ok()) return stored;
   v1::Event finished;
   finished.set_point(point);
-  finished.mutable_point_finished()->set_layers(static_cast<int>(layers.size()));
+  finished.mutable_point_finished()->set_layers(rows);
   absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(finished), op);
   if (!stored.ok()) return stored.status();
   events.push_back(*std::move(stored));
@@ -481,6 +548,80 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePoint(
   }
   if (absl::Status committed = transaction->Commit(op); !committed.ok()) return committed;
   return events;
+}
+
+absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePoint(
+    const std::string& sweep_id, int point, const std::vector<v1::LayerStats>& layers) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].point() != point) {
+      return absl::InvalidArgumentError(absl::StrCat(SweepOp("CompletePoint", sweep_id), " point ",
+                                                     point, ": layers[", i, "].point is ",
+                                                     layers[i].point()));
+    }
+  }
+  return CompletePointWith(
+      sweep_id, point, static_cast<int>(layers.size()),
+      [&](const std::string& op, std::vector<v1::Event>* events) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        for (const v1::LayerStats& layer : layers) {
+          const std::string layer_op = absl::StrCat(op, " layer ", layer.layer());
+          v1::Event event;
+          event.set_point(point);
+          *event.mutable_layer() = layer;
+          absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), layer_op);
+          if (!stored.ok()) return stored.status();
+          events->push_back(*std::move(stored));
+          absl::StatusOr<Statement> insert = db_->Prepare(
+              "INSERT INTO layers (sweep_id, point, layer, payload, checksum) "
+              "VALUES (?1, ?2, ?3, ?4, ?5)",
+              op);
+          if (!insert.ok()) return insert.status();
+          const std::string payload = Serialize(layer);
+          insert->BindText(1, sweep_id);
+          insert->BindInt(2, point);
+          insert->BindInt(3, layer.layer());
+          insert->BindBlob(4, payload);
+          insert->BindInt(5, PayloadChecksum(LayerKey(sweep_id, point, layer.layer()), payload));
+          if (absl::Status inserted = insert->Run(layer_op); !inserted.ok()) return inserted;
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteComparePoint(
+    const std::string& sweep_id, int point, const std::vector<v1::CompareRow>& rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].point() != point) {
+      return absl::InvalidArgumentError(absl::StrCat(SweepOp("CompletePoint", sweep_id), " point ",
+                                                     point, ": rows[", i, "].point is ",
+                                                     rows[i].point()));
+    }
+  }
+  return CompletePointWith(
+      sweep_id, point, static_cast<int>(rows.size()),
+      [&](const std::string& op, std::vector<v1::Event>* events) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        for (size_t r = 0; r < rows.size(); ++r) {
+          const std::string row_op = absl::StrCat(op, " row ", r);
+          v1::Event event;
+          event.set_point(point);
+          *event.mutable_compare_row() = rows[r];
+          absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), row_op);
+          if (!stored.ok()) return stored.status();
+          events->push_back(*std::move(stored));
+          absl::StatusOr<Statement> insert = db_->Prepare(
+              "INSERT INTO compare_rows (sweep_id, point, row, payload, checksum) "
+              "VALUES (?1, ?2, ?3, ?4, ?5)",
+              op);
+          if (!insert.ok()) return insert.status();
+          const std::string payload = Serialize(rows[r]);
+          insert->BindText(1, sweep_id);
+          insert->BindInt(2, point);
+          insert->BindInt(3, static_cast<int64_t>(r));
+          insert->BindBlob(4, payload);
+          insert->BindInt(5, PayloadChecksum(CompareRowKey(sweep_id, point, r), payload));
+          if (absl::Status inserted = insert->Run(row_op); !inserted.ok()) return inserted;
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::Status JobStore::SetPointState(const std::string& sweep_id, int point, PointState state) {
@@ -601,8 +742,9 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::ReadEvents(const std::string& s
 
 absl::StatusOr<SweepRecord> JobStore::GetSweepLocked(const std::string& id,
                                                      absl::string_view operation) {
-  absl::StatusOr<Statement> select =
-      db_->Prepare("SELECT " SIGPROP_SWEEP_COLUMNS " FROM sweeps WHERE id = ?1", operation);
+  const std::string sql =
+      absl::StrCat("SELECT ", SweepColumns(schema_version_), " FROM sweeps WHERE id = ?1");
+  absl::StatusOr<Statement> select = db_->Prepare(sql.c_str(), operation);
   if (!select.ok()) return select.status();
   select->BindText(1, id);
   absl::StatusOr<bool> found = select->Step(operation);
@@ -619,10 +761,10 @@ absl::StatusOr<SweepRecord> JobStore::GetSweep(const std::string& id) {
 absl::StatusOr<std::vector<SweepRecord>> JobStore::ListSweeps(const std::string& owner) {
   const std::string op = absl::StrCat("ListSweeps owner '", owner, "'");
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Statement> select = db_->Prepare(
-      "SELECT " SIGPROP_SWEEP_COLUMNS
-      " FROM sweeps WHERE ?1 = '' OR owner = ?1 ORDER BY created_unix_ms DESC, rowid DESC",
-      op);
+  const std::string sql = absl::StrCat(
+      "SELECT ", SweepColumns(schema_version_),
+      " FROM sweeps WHERE ?1 = '' OR owner = ?1 ORDER BY created_unix_ms DESC, rowid DESC");
+  absl::StatusOr<Statement> select = db_->Prepare(sql.c_str(), op);
   if (!select.ok()) return select.status();
   select->BindText(1, owner);
   std::vector<SweepRecord> sweeps;
@@ -668,6 +810,39 @@ absl::StatusOr<std::vector<v1::LayerStats>> JobStore::ReadLayers(const std::stri
     layers.push_back(*std::move(layer));
   }
   return layers;
+}
+
+absl::StatusOr<std::vector<v1::CompareRow>> JobStore::ReadCompareRows(const std::string& sweep_id,
+                                                                      int64_t offset, int limit) {
+  const std::string op = SweepOp("ReadCompareRows", sweep_id);
+  if (offset < 0 || limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": offset ", offset, " and limit ", limit, " must be >= 0"));
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<SweepRecord> sweep = GetSweepLocked(sweep_id, op);
+  if (!sweep.ok()) return sweep.status();
+  std::vector<v1::CompareRow> rows;
+  if (!sweep->comparison) return rows;
+  absl::StatusOr<Statement> select = db_->Prepare(
+      "SELECT point, row, payload, checksum FROM compare_rows WHERE sweep_id = ?1 "
+      "ORDER BY point, row LIMIT ?2 OFFSET ?3",
+      op);
+  if (!select.ok()) return select.status();
+  select->BindText(1, sweep_id);
+  select->BindInt(2, limit);
+  select->BindInt(3, offset);
+  while (true) {
+    absl::StatusOr<bool> row = select->Step(op);
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    absl::StatusOr<v1::CompareRow> decoded = Decode<v1::CompareRow>(
+        CompareRowKey(sweep_id, select->ColumnInt(0), select->ColumnInt(1)), select->ColumnBlob(2),
+        select->ColumnInt(3), op, "comparison row");
+    if (!decoded.ok()) return decoded.status();
+    rows.push_back(*std::move(decoded));
+  }
+  return rows;
 }
 
 absl::StatusOr<std::vector<JobStore::PendingPoint>> JobStore::UnfinishedPoints() {

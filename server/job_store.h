@@ -11,6 +11,8 @@
 // - Payloads are deterministic protobuf bytes with a checksum over (key, payload) beside them
 //   (payload_checksum.h); a mismatch is DataLoss, never a wrong result. Open refuses a file that
 //   fails PRAGMA quick_check, is not a sigprop store, or has a schema version this build cannot read.
+//   Version 1 (before comparisons were sweeps) is upgraded in place to 2 when opened writable —
+//   a column and a table added, nothing rewritten — and read as it is when opened read-only.
 // - A file we may not write is opened read-only and reported by read_only(): every read works, every
 //   write is FailedPrecondition. A full disk is ResourceExhausted("disk full").
 //
@@ -21,6 +23,7 @@
 #define SIGPROP_SERVER_JOB_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/sqlite_connection.h"
+#include "sigprop/v1/compare.pb.h"
 #include "sigprop/v1/results.pb.h"
 #include "sigprop/v1/run.pb.h"
 #include "sigprop/v1/service.pb.h"
@@ -42,7 +46,10 @@ enum class PointState { kQueued = 0, kRunning = 1, kDone = 2, kFailed = 3, kCanc
 struct SweepRecord {
   std::string id;
   std::string owner;
+  // A sweep is a SweepSpec's (`spec`) or a comparison's (`compare`, with `comparison` true).
+  bool comparison = false;
   v1::SweepSpec spec;
+  v1::CompareSweep compare;
   int points_total = 0;
   int points_done = 0;
   v1::SweepStatus::State state = v1::SweepStatus::QUEUED;
@@ -81,12 +88,20 @@ class JobStore {
   // AlreadyExists if the id is taken.
   absl::Status CreateSweep(const SweepRecord& sweep);
   // Appends one event; assigns sequence = last + 1 and sweep_id; returns the stored event.
+  // FailedPrecondition once the sweep has ended: nothing follows its SweepFinished event.
   absl::StatusOr<v1::Event> AppendEvent(const std::string& sweep_id, v1::Event event);
+  // The same for several events, in one transaction: all of them, consecutively, or none.
+  absl::StatusOr<std::vector<v1::Event>> AppendEvents(const std::string& sweep_id,
+                                                      std::vector<v1::Event> events);
   // One transaction: a LayerStats event per layer then a PointFinished event, the layers for
   // ReadLayers, the point marked DONE, points_done bumped. Every layer must carry `point`.
   // FailedPrecondition (and nothing stored) if the point is already DONE; NotFound if no such point.
   absl::StatusOr<std::vector<v1::Event>> CompletePoint(const std::string& sweep_id, int point,
                                                        const std::vector<v1::LayerStats>& layers);
+  // The same for a comparison's point: a CompareRow event per row, then PointFinished, the rows
+  // for ReadCompareRows. Every row must carry `point`.
+  absl::StatusOr<std::vector<v1::Event>> CompleteComparePoint(
+      const std::string& sweep_id, int point, const std::vector<v1::CompareRow>& rows);
   // Any state but kDone, which only CompletePoint may set (it stores the results with it).
   absl::Status SetPointState(const std::string& sweep_id, int point, PointState state);
   // Sets QUEUED/RUNNING, or a terminal state together with its SweepFinished event (returned).
@@ -105,6 +120,10 @@ class JobStore {
   absl::StatusOr<std::vector<v1::LayerStats>> ReadLayers(const std::string& sweep_id,
                                                          int64_t offset, int limit);
 
+  // CompareRows of finished points in (point, row) order, from `offset`, at most `limit`.
+  absl::StatusOr<std::vector<v1::CompareRow>> ReadCompareRows(const std::string& sweep_id,
+                                                              int64_t offset, int limit);
+
   // Points of non-terminal sweeps that are not DONE, oldest sweep first, then point order (used on
   // restart to re-queue them; RUNNING points of a killed server count as unfinished).
   struct PendingPoint {
@@ -120,10 +139,23 @@ class JobStore {
   absl::StatusOr<int> CountActiveSweeps(const std::string& owner);
 
  private:
-  JobStore(std::string path, std::unique_ptr<SqliteConnection> db, bool read_only)
-      : path_(std::move(path)), db_(std::move(db)), read_only_(read_only) {}
+  JobStore(std::string path, std::unique_ptr<SqliteConnection> db, bool read_only,
+           int64_t schema_version)
+      : path_(std::move(path)),
+        db_(std::move(db)),
+        read_only_(read_only),
+        schema_version_(schema_version) {}
+
+  // Stores one finished point: `store_rows` appends its result events and rows (inside the
+  // transaction that checks the point is not DONE and then marks it DONE).
+  absl::StatusOr<std::vector<v1::Event>> CompletePointWith(
+      const std::string& sweep_id, int point, int rows,
+      const std::function<absl::Status(const std::string& op, std::vector<v1::Event>* events)>&
+          store_rows);
 
   absl::Status CheckWritable(absl::string_view operation) const;
+  absl::Status CheckNotEndedLocked(const std::string& sweep_id, absl::string_view operation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Event> AppendEventLocked(const std::string& sweep_id, v1::Event event,
                                               absl::string_view operation)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -134,6 +166,8 @@ class JobStore {
   absl::Mutex mu_;
   const std::unique_ptr<SqliteConnection> db_ ABSL_PT_GUARDED_BY(mu_);
   const bool read_only_;
+  // 1: sweeps of SweepSpecs only (a file of an older build, opened read-only); 2: comparisons too.
+  const int64_t schema_version_;
 };
 
 }  // namespace sigprop::server

@@ -1,6 +1,7 @@
 #include "server/point_runner.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/compare.h"
 #include "common/engine.h"
 
 namespace sigprop::server {
@@ -83,8 +84,13 @@ void PointRunner::Run(const PointTask& task, oneapi::tbb::task_arena& arena,
       (void)store_->SetSweepState(task.sweep_id, v1::SweepStatus::RUNNING, "");
     }
   }
+  const bool comparison = task.planned.has_compare();
   v1::Event started;
-  *started.mutable_point_started()->mutable_spec() = task.spec;
+  if (comparison) {
+    *started.mutable_point_started()->mutable_compare() = task.planned.compare();
+  } else {
+    *started.mutable_point_started()->mutable_spec() = task.planned.run();
+  }
   if (auto st = Append(task.sweep_id, task.point, std::move(started)); !st.ok()) {
     return Fail(task, st);
   }
@@ -98,9 +104,35 @@ void PointRunner::Run(const PointTask& task, oneapi::tbb::task_arena& arena,
     progress.mutable_progress()->set_samples_total(total);
     (void)Append(task.sweep_id, task.point, std::move(progress));
   };
-  auto table = SimulateSamples(task.spec, task.point, context);
-  if (!table.ok()) {
-    if (table.status().code() == absl::StatusCode::kCancelled) {
+  // Provisional rows are events only (stored, so a cancelled or failed point keeps them); the
+  // final rows replace them in Results.
+  if (!comparison) {
+    // One transaction per set, so a cancel between rows cannot leave half a set.
+    context.provisional = [&](std::vector<v1::LayerStats> rows) {
+      std::vector<v1::Event> events(rows.size());
+      for (size_t i = 0; i < rows.size(); ++i) {
+        events[i].set_point(task.point);
+        *events[i].mutable_layer() = std::move(rows[i]);
+      }
+      if (store_->AppendEvents(task.sweep_id, std::move(events)).ok()) hub_->Notify(task.sweep_id);
+    };
+  }
+
+  std::vector<v1::LayerStats> layers;
+  std::vector<v1::CompareRow> rows;
+  absl::Status ran;
+  if (comparison) {
+    ComparePoint point{task.point, task.planned.compare(), task.planned.label()};
+    auto compared = RunComparison(point, context);
+    ran = compared.status();
+    if (compared.ok()) rows = *std::move(compared);
+  } else {
+    auto table = SimulateSamples(task.planned.run(), task.point, context);
+    ran = table.status();
+    if (table.ok()) layers = Aggregate(*table, task.planned.run(), task.point);
+  }
+  if (!ran.ok()) {
+    if (ran.code() == absl::StatusCode::kCancelled) {
       // Shutdown: the point stays RUNNING and is re-run by the next server on this db.
       // A user's Cancel already marked the sweep CANCELLED.
       if (!shutting_down_->load()) {
@@ -108,9 +140,8 @@ void PointRunner::Run(const PointTask& task, oneapi::tbb::task_arena& arena,
       }
       return;
     }
-    return Fail(task, table.status());
+    return Fail(task, ran);
   }
-  const std::vector<v1::LayerStats> layers = Aggregate(*table, task.spec, task.point);
   absl::Status stored;
   {
     absl::MutexLock lock(&finish_mutex_);
@@ -120,7 +151,8 @@ void PointRunner::Run(const PointTask& task, oneapi::tbb::task_arena& arena,
     } else if (IsTerminal(sweep->state)) {
       return;  // Cancelled while this point ran: its results are not wanted.
     } else {
-      stored = store_->CompletePoint(task.sweep_id, task.point, layers).status();
+      stored = comparison ? store_->CompleteComparePoint(task.sweep_id, task.point, rows).status()
+                          : store_->CompletePoint(task.sweep_id, task.point, layers).status();
       if (stored.ok()) FinishSweepIfComplete(task.sweep_id);
     }
   }

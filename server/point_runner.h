@@ -1,7 +1,9 @@
-// Runs one sweep point for the scheduler: calls the engine (common/engine.h), stores what it
-// produces, and announces each stored event on the hub. A point's layer statistics are stored in
-// one transaction together with its PointFinished event, so a crash mid-point leaves nothing of it
-// and the restarted server re-runs it from scratch (same spec and seed, so the same bytes).
+// Runs one sweep point for the scheduler: calls the engine (common/engine.h) for a SweepSpec's
+// point, or both runs and the distances (common/compare.h) for a comparison's, stores what it
+// produces, and announces each stored event on the hub. A point's final rows are stored in one
+// transaction together with its PointFinished event, so a crash mid-point leaves none of them and
+// the restarted server re-runs it from scratch (same spec and seed, so the same bytes). Provisional
+// rows (RunSpec.provisional_every) are events stored as they come; a re-run appends them again.
 #ifndef SIGPROP_SERVER_POINT_RUNNER_H_
 #define SIGPROP_SERVER_POINT_RUNNER_H_
 

@@ -32,15 +32,16 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "oneapi/tbb/task_arena.h"
-#include "sigprop/v1/run.pb.h"
+#include "sigprop/v1/plan.pb.h"
 
 namespace sigprop::server {
 
+// One point of a stored sweep, as its plan (common/sweep_plan.h) gave it.
 struct PointTask {
   std::string sweep_id;
   std::string owner;
   int point = 0;
-  v1::RunSpec spec;
+  v1::PlannedPoint planned;  // run (a SweepSpec's point) or compare (a CompareSweep's).
 };
 
 class Scheduler {

@@ -16,6 +16,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/str_cat.h"
+#include "common/version.h"
 #include "server/sigprop_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -63,6 +66,12 @@ std::vector<char*> DashesToUnderscores(int argc, char** argv, std::vector<std::s
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("sigprop simulation server. Flags: --listen --db --threads ...");
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] {
+    return absl::StrCat("sigprop-server ", sigprop::kVersion, " (contract ", sigprop::kContract,
+                        ")\n");
+  };
+  absl::SetFlagsUsageConfig(usage);
   std::vector<std::string> storage;
   std::vector<char*> args = DashesToUnderscores(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
@@ -98,8 +107,10 @@ int main(int argc, char** argv) {
     std::cerr << "sigprop-server: " << server.status().message() << "\n";
     return 2;
   }
-  // Scripts and tests read the bound port from this line (with --listen HOST:0).
-  std::printf("sigprop-server listening on %s (port %d), db %s\n", options.listen.c_str(),
+  // Scripts and tests read the bound port from this line (with --listen HOST:0): the address is
+  // the one actually bound.
+  std::printf("sigprop-server listening on %s (port %d), db %s\n",
+              sigprop::server::BoundAddress(options.listen, (*server)->port()).c_str(),
               (*server)->port(), options.db_path.c_str());
   std::fflush(stdout);
 

@@ -10,7 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/sweep_expansion.h"
+#include "common/sweep_plan.h"
 
 namespace sigprop::server {
 namespace {
@@ -38,6 +38,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
 }
 
 }  // namespace
+
+std::string BoundAddress(const std::string& listen, int port) {
+  if (port > 0 && absl::EndsWith(listen, ":0")) {
+    return absl::StrCat(listen.substr(0, listen.size() - 1), port);
+  }
+  return listen;
+}
 
 bool IsLoopbackAddress(const std::string& address) {
   if (absl::StartsWith(address, "unix:")) return true;
@@ -126,11 +133,15 @@ absl::Status SigpropServer::Recover() {
   for (const std::string& sweep_id : order) {
     auto sweep = store_->GetSweep(sweep_id);
     if (!sweep.ok()) return sweep.status();
-    auto points = ExpandSweep(sweep->spec);
-    if (!points.ok()) return points.status();
+    // The plan of a stored sweep, without the limits: it was accepted under its day's.
+    PlanOptions expand_only;
+    expand_only.validate = false;
+    auto plan = sweep->comparison ? PlanCompareSweep(sweep->compare, Limits(), expand_only)
+                                  : PlanSweep(sweep->spec, Limits(), expand_only);
+    if (!plan.ok()) return plan.status();
     std::vector<PointTask> tasks;
     for (int p : points_of[sweep_id]) {
-      tasks.push_back(PointTask{sweep_id, sweep->owner, p, (*points)[p].spec});
+      tasks.push_back(PointTask{sweep_id, sweep->owner, p, std::move(*plan->mutable_points(p))});
     }
     if (auto status = scheduler_->Enqueue(std::move(tasks)); !status.ok()) return status;
   }
@@ -149,10 +160,7 @@ void SigpropServer::Shutdown(std::chrono::milliseconds grace) {
   }
   if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(false);
   shutting_down_.store(true);
-  if (service_ != nullptr) {
-    service_->BeginShutdown();
-    service_->JoinComparisons();
-  }
+  if (service_ != nullptr) service_->BeginShutdown();
   if (scheduler_ != nullptr) scheduler_->Shutdown(/*cancel_running=*/true);
   if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now() + grace);
 }

@@ -35,6 +35,9 @@ struct ServerOptions {
 };
 
 // Whether a listen address is on this machine only (127.0.0.0/8, ::1, localhost, unix sockets).
+// `listen` with a port of 0 replaced by the port actually bound ("127.0.0.1:0" → "127.0.0.1:33667").
+std::string BoundAddress(const std::string& listen, int port);
+
 bool IsLoopbackAddress(const std::string& address);
 
 class SigpropServer {

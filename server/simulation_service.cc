@@ -9,9 +9,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/compare.h"
-#include "common/sweep_expansion.h"
+#include "common/sweep_plan.h"
 #include "server/status_mapping.h"
+#include "server/compare_reactor.h"
 #include "server/watch_reactor.h"
 
 namespace sigprop::server {
@@ -86,35 +86,51 @@ absl::StatusOr<SweepRecord> SimulationService::OwnedSweep(const std::string& use
   return sweep;
 }
 
+absl::StatusOr<v1::SweepPlan> SimulationService::DoPlan(const v1::SweepSpec* sweep,
+                                                       const v1::CompareSweep* compare,
+                                                       bool with_specs) const {
+  if ((sweep != nullptr) == (compare != nullptr)) {
+    return absl::InvalidArgumentError("sweep, compare: give exactly one of them");
+  }
+  PlanOptions options;
+  options.with_specs = with_specs;
+  return sweep != nullptr ? PlanSweep(*sweep, options_.limits, options)
+                          : PlanCompareSweep(*compare, options_.limits, options);
+}
+
 absl::StatusOr<v1::SubmitResponse> SimulationService::DoSubmit(const std::string& user,
                                                                const v1::SubmitRequest& request) {
-  const v1::SweepSpec& spec = request.sweep();
   if (store_->read_only()) {
     return absl::FailedPreconditionError("the job store is read-only; this server only serves reads");
   }
-  if (auto status = ValidateSweep(spec, options_.limits); !status.ok()) return status;
-  auto expanded = ExpandSweep(spec);
-  if (!expanded.ok()) return expanded.status();
-  std::vector<SweepPoint> chosen;
+  auto plan = DoPlan(request.has_sweep() ? &request.sweep() : nullptr,
+                     request.has_compare() ? &request.compare() : nullptr, /*with_specs=*/true);
+  if (!plan.ok()) return plan.status();
+  std::vector<v1::PlannedPoint> chosen;
   if (request.points_size() == 0) {
-    chosen = std::move(*expanded);
+    chosen.assign(std::make_move_iterator(plan->mutable_points()->begin()),
+                  std::make_move_iterator(plan->mutable_points()->end()));
   } else {
     for (int i = 0; i < request.points_size(); ++i) {
       const int p = request.points(i);
-      if (p < 0 || p >= static_cast<int>(expanded->size()) || (i > 0 && p <= request.points(i - 1))) {
+      if (p < 0 || p >= plan->points_size() || (i > 0 && p <= request.points(i - 1))) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "points[", i, "]: must be ascending indices in [0, ", expanded->size(), "), got ", p));
+            "points[", i, "]: must be ascending indices in [0, ", plan->points_size(), "), got ", p));
       }
-      chosen.push_back(std::move((*expanded)[p]));
+      chosen.push_back(std::move(*plan->mutable_points(p)));
     }
   }
-  std::vector<SweepPoint>* points = &chosen;
 
   SweepRecord record;
   record.id = NewSweepId();
   record.owner = user;
-  record.spec = spec;
-  record.points_total = static_cast<int>(points->size());
+  record.comparison = request.has_compare();
+  if (record.comparison) {
+    record.compare = request.compare();
+  } else {
+    record.spec = request.sweep();
+  }
+  record.points_total = static_cast<int>(chosen.size());
   if (request.points_size() > 0) record.points.assign(request.points().begin(), request.points().end());
   record.created_unix_ms = NowUnixMs();
   {
@@ -131,9 +147,10 @@ absl::StatusOr<v1::SubmitResponse> SimulationService::DoSubmit(const std::string
     if (auto status = store_->CreateSweep(record); !status.ok()) return status;
   }
   std::vector<PointTask> tasks;
-  tasks.reserve(points->size());
-  for (auto& point : *points) {
-    tasks.push_back(PointTask{record.id, user, point.index, std::move(point.spec)});
+  tasks.reserve(chosen.size());
+  for (auto& point : chosen) {
+    const int index = point.index();
+    tasks.push_back(PointTask{record.id, user, index, std::move(point)});
   }
   if (auto status = scheduler_->Enqueue(std::move(tasks)); !status.ok()) {
     // Nothing was queued: record the refusal so the stored sweep does not look pending forever.
@@ -144,6 +161,18 @@ absl::StatusOr<v1::SubmitResponse> SimulationService::DoSubmit(const std::string
   response.set_sweep_id(record.id);
   response.set_points(record.points_total);
   return response;
+}
+
+grpc::ServerUnaryReactor* SimulationService::Plan(grpc::CallbackServerContext* context,
+                                                  const v1::PlanRequest* request,
+                                                  v1::SweepPlan* response) {
+  auto user = Caller(*context);
+  if (!user.ok()) return Done(context, user.status());
+  auto plan = DoPlan(request->has_sweep() ? &request->sweep() : nullptr,
+                     request->has_compare() ? &request->compare() : nullptr,
+                     !request->omit_specs());
+  if (plan.ok()) *response = *std::move(plan);
+  return Done(context, plan.status());
 }
 
 grpc::ServerUnaryReactor* SimulationService::Submit(grpc::CallbackServerContext* context,
@@ -200,6 +229,7 @@ grpc::ServerUnaryReactor* SimulationService::List(grpc::CallbackServerContext* c
   for (const auto& sweep : *sweeps) {
     v1::SweepStatus status = sweep.ToProto();
     status.clear_spec();  // List is an index; Get returns the spec.
+    status.clear_compare();
     *response->add_sweeps() = std::move(status);
   }
   return Done(context, absl::OkStatus());
@@ -238,13 +268,24 @@ absl::StatusOr<v1::ResultsResponse> SimulationService::DoResults(const std::stri
   const int size = std::min(request.page_size() > 0 ? request.page_size() : options_.results_page_size,
                             kMaxResultsPage);
   // One row more than asked says whether a next page exists.
-  auto layers = store_->ReadLayers(request.sweep_id(), offset, size + 1);
-  if (!layers.ok()) return layers.status();
   v1::ResultsResponse response;
-  for (int i = 0; i < static_cast<int>(layers->size()) && i < size; ++i) {
-    *response.add_layers() = std::move((*layers)[i]);
+  size_t found = 0;
+  if (sweep->comparison) {
+    auto rows = store_->ReadCompareRows(request.sweep_id(), offset, size + 1);
+    if (!rows.ok()) return rows.status();
+    found = rows->size();
+    for (int i = 0; i < static_cast<int>(rows->size()) && i < size; ++i) {
+      *response.add_compare_rows() = std::move((*rows)[i]);
+    }
+  } else {
+    auto layers = store_->ReadLayers(request.sweep_id(), offset, size + 1);
+    if (!layers.ok()) return layers.status();
+    found = layers->size();
+    for (int i = 0; i < static_cast<int>(layers->size()) && i < size; ++i) {
+      *response.add_layers() = std::move((*layers)[i]);
+    }
   }
-  if (static_cast<int>(layers->size()) > size) response.set_next_page_token(absl::StrCat(offset + size));
+  if (static_cast<int>(found) > size) response.set_next_page_token(absl::StrCat(offset + size));
   return response;
 }
 
@@ -267,51 +308,15 @@ grpc::ServerUnaryReactor* SimulationService::Compare(grpc::CallbackServerContext
                                                      v1::CompareResult* response) {
   auto user = Caller(*context);
   if (!user.ok()) return Done(context, user.status());
-  if (auto status = ValidateCompareSweep(request->sweep(), options_.limits); !status.ok()) {
-    return Done(context, status);
-  }
-  auto points = ExpandCompareSweep(request->sweep());
-  if (!points.ok()) return Done(context, points.status());
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::MutexLock lock(&comparisons_mutex_);
-  // Reap the threads of finished comparisons, so a long-lived server holds only running ones.
-  for (auto it = comparisons_.begin(); it != comparisons_.end();) {
-    if (it->done->load()) {
-      it->thread.join();
-      it = comparisons_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, context, reactor, response, done, points = std::move(*points)] {
-    RunContext run;
-    run.arena = &scheduler_->arena();
-    run.cancelled = [this, context] { return shutting_down_.load() || context->IsCancelled(); };
-    absl::Status status;
-    for (const ComparePoint& point : points) {
-      auto rows = RunComparison(point, run);
-      if (!rows.ok()) {
-        status = rows.status();
-        if (shutting_down_.load()) status = absl::UnavailableError("server shutting down");
-        break;
-      }
-      for (auto& row : *rows) *response->add_rows() = std::move(row);
-    }
-    reactor->Finish(ToGrpcStatus(status));
-    done->store(true);
-  });
-  comparisons_.push_back(Comparison{std::move(thread), std::move(done)});
-  return reactor;
-}
-
-void SimulationService::JoinComparisons() {
-  std::vector<Comparison> running;
-  {
-    absl::MutexLock lock(&comparisons_mutex_);
-    running.swap(comparisons_);
-  }
-  for (auto& comparison : running) comparison.thread.join();
+  v1::SubmitRequest submit;
+  *submit.mutable_compare() = request->sweep();
+  auto submitted = DoSubmit(*user, submit);
+  if (!submitted.ok()) return Done(context, submitted.status());
+  context->AddTrailingMetadata("sigprop-sweep-id", submitted->sweep_id());
+  const std::string sweep_id = submitted->sweep_id();
+  return new CompareReactor(
+      store_, hub_, &shutting_down_, sweep_id,
+      [this, user = *user, sweep_id] { (void)DoCancel(user, sweep_id); }, response);
 }
 
 }  // namespace sigprop::server

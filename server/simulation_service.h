@@ -7,7 +7,6 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/validate.h"
@@ -58,14 +57,17 @@ class SimulationService final : public v1::Simulation::CallbackService {
   grpc::ServerUnaryReactor* Compare(grpc::CallbackServerContext* context,
                                     const v1::CompareRequest* request,
                                     v1::CompareResult* response) override;
-
-  // Waits for running Compare calls, which stop at their next layer once shutting down.
-  void JoinComparisons();
+  grpc::ServerUnaryReactor* Plan(grpc::CallbackServerContext* context,
+                                 const v1::PlanRequest* request,
+                                 v1::SweepPlan* response) override;
 
  private:
   absl::StatusOr<std::string> Caller(const grpc::CallbackServerContext& context) const;
   // The sweep, if it exists and the caller may access it.
   absl::StatusOr<SweepRecord> OwnedSweep(const std::string& user, const std::string& sweep_id) const;
+  // The plan of exactly one of `sweep` and `compare` under this server's limits.
+  absl::StatusOr<v1::SweepPlan> DoPlan(const v1::SweepSpec* sweep, const v1::CompareSweep* compare,
+                                       bool with_specs) const;
   absl::StatusOr<v1::SubmitResponse> DoSubmit(const std::string& user,
                                               const v1::SubmitRequest& request);
   absl::Status DoCancel(const std::string& user, const std::string& sweep_id);
@@ -81,14 +83,6 @@ class SimulationService final : public v1::Simulation::CallbackService {
   std::atomic<bool> shutting_down_{false};
   std::unique_ptr<WatchStallMonitor> stall_monitor_;  // Null without a stall limit.
   absl::Mutex submit_mutex_;  // Serialises the per-user active-sweep check with the insert.
-  // Compare calls run on threads of their own (never on gRPC's callback threads) over the
-  // scheduler's arena.
-  absl::Mutex comparisons_mutex_;
-  struct Comparison {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
-  std::vector<Comparison> comparisons_ ABSL_GUARDED_BY(comparisons_mutex_);
 };
 
 }  // namespace sigprop::server

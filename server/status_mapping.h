@@ -11,7 +11,6 @@
 namespace sigprop::server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
-absl::Status FromGrpcStatus(const grpc::Status& status);
 
 }  // namespace sigprop::server
 

@@ -169,4 +169,68 @@ TEST_F(CliServerTest, AKilledClientsSweepIsPickedUpWithWatchFrom) {
   EXPECT_EQ(all, embedded);
 }
 
+// `compare --target` stores the comparison as a sweep: it prints the id and the reattach command,
+// and `watch`, `results` (with --out) and `list` serve it like any sweep.
+TEST_F(CliServerTest, ARemoteComparisonIsASweepWithAReattachHint) {
+  const std::string spec = dir_ + "/compare.json";
+  std::ofstream(spec) << R"({"name": "dense vs columns",
+    "base": {"a": {"model": {"tokens": 3, "width": 16, "depth": 4}, "method": "DENSE",
+                   "samples": 60, "seed": "1"},
+             "b": {"model": {"tokens": 3, "width": 16, "depth": 4}, "method": "COLUMNS",
+                   "samples": 60, "seed": "1"}},
+    "axes": [{"field": "model.width", "values": [16, 24]}]})";
+  std::string printed, err, watched, results, embedded, list;
+  ASSERT_EQ(Cli("compare --target " + target_ + " " + spec, &printed, &err), 0);
+  ASSERT_THAT(err, HasSubstr("reattach with: sigprop watch sw-"));
+  const std::string id = err.substr(err.find("sw-"), 35);
+  ASSERT_EQ(Cli("compare " + spec, &embedded), 0);
+  EXPECT_EQ(printed, embedded);
+  ASSERT_EQ(Cli("watch " + id + " --target " + target_ + " --out " + dir_ + "/watched.jsonl"), 0);
+  EXPECT_EQ(Read(dir_ + "/watched.jsonl"), embedded);
+  ASSERT_EQ(Cli("results " + id + " --target " + target_, &results), 0);
+  EXPECT_EQ(results, embedded);
+  ASSERT_EQ(Cli("list --target " + target_, &list), 0);
+  EXPECT_THAT(list, HasSubstr(id));
+  EXPECT_THAT(list, HasSubstr("dense vs columns"));
+}
+
+TEST_F(CliServerTest, RunDetachSubmitsAndLeavesTheSweepRunning) {
+  const std::string spec = Spec("spec.json", 30, 16);
+  std::string out, err;
+  ASSERT_EQ(Cli("run --detach --target " + target_ + " " + spec, &out, &err), 0);
+  EXPECT_EQ(out, "");
+  ASSERT_THAT(err, HasSubstr("reattach with: sigprop watch sw-"));
+  const std::string id = err.substr(err.find("sw-"), 35);
+  std::string watched, embedded;
+  ASSERT_EQ(Cli("watch " + id + " --target " + target_, &watched), 0);
+  ASSERT_EQ(Cli("run --quiet " + spec, &embedded), 0);
+  EXPECT_EQ(watched, embedded);
+}
+
+// `validate --target` asks the server: its limits (here a tight --max-cost), not this build's
+// defaults.
+TEST_F(CliServerTest, ValidateWithATargetUsesTheServersLimits) {
+  const std::string db = dir_ + "/tight.db";
+  const pid_t tight = Spawn(std::string(SIGPROP_SERVER) + " --listen 127.0.0.1:0 --max-cost 1000 --db " + db,
+                            dir_ + "/tight.out", dir_ + "/tight.err");
+  const std::regex port_line("listening on 127\\.0\\.0\\.1:([0-9]+) \\(port ([0-9]+)\\)");
+  std::smatch match;
+  std::string line;
+  for (int i = 0; i < 200; ++i) {
+    line = Read(dir_ + "/tight.out");
+    if (std::regex_search(line, match, port_line)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_EQ(match.size(), 3u) << line;
+  EXPECT_EQ(match[1], match[2]);  // The printed address is the bound one, not ":0".
+  const std::string spec = Spec("spec.json", 30, 16);
+  std::string out, err;
+  EXPECT_EQ(Cli("validate " + spec, &out), 0);
+  EXPECT_THAT(out, HasSubstr("OK, 3 points"));
+  EXPECT_EQ(Cli("validate --target 127.0.0.1:" + std::string(match[1]) + " " + spec, &out, &err), 2);
+  EXPECT_THAT(err, HasSubstr("exceeds the budget 1000"));
+  kill(tight, SIGTERM);
+  EXPECT_EQ(Wait(tight), 0);
+}
+
 }  // namespace

@@ -207,6 +207,58 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Run("--help").status, 0);
 }
 
+// Each command declares its flags: one it does not take is refused by name (exit 2), not ignored.
+TEST_F(CliTest, EveryCommandRefusesAFlagItDoesNotTake) {
+  const std::string spec = Write("spec.json", kSpec);
+  // A flag no command but `run` takes, then one `run` does not take.
+  for (const std::string& command : std::vector<std::string>{"compare " + spec, "validate " + spec, "watch sw-0", "list", "get sw-0", "cancel sw-0",
+       "results sw-0", "health", "merge a.jsonl"}) {
+    const Result r = Run(command + " --shard 0/2");
+    EXPECT_EQ(r.status, 2) << command;
+    EXPECT_THAT(r.err, HasSubstr("--shard: not a flag of")) << command << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("(it is one of run)")) << command;
+  }
+  const Result r = Run("run --from 3 " + spec);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("--from: not a flag of 'run' (it is one of watch)"));
+  EXPECT_EQ(Run("list --out x.txt").status, 2);  // list prints a table, never a results file
+}
+
+TEST_F(CliTest, CommandHelpListsThatCommandsFlags) {
+  const Result run = Run("run --help");
+  EXPECT_EQ(run.status, 0);
+  EXPECT_THAT(run.out, HasSubstr("usage: sigprop run [flags] SPEC"));
+  EXPECT_THAT(run.out, HasSubstr("--shard"));
+  EXPECT_THAT(run.out, HasSubstr("--detach"));
+  const Result list = Run("list --help");
+  EXPECT_EQ(list.status, 0);
+  EXPECT_THAT(list.out, HasSubstr("--target"));
+  EXPECT_THAT(list.out, ::testing::Not(HasSubstr("--shard")));
+}
+
+TEST_F(CliTest, VersionNamesTheBuildAndTheContract) {
+  const Result r = Run("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_THAT(r.out, ::testing::StartsWith("sigprop 0."));
+  EXPECT_THAT(r.out, ::testing::EndsWith(" (contract sigprop.v1)\n"));
+  const std::string server = std::string(SIGPROP_CLI).substr(0, std::string(SIGPROP_CLI).rfind("/client/")) +
+                             "/server/sigprop-server --version";
+  const int raw = std::system((server + " >'" + dir_ + "/v' 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(raw), 0);
+  EXPECT_THAT(Read(dir_ + "/v"), HasSubstr("sigprop-server "));
+  EXPECT_THAT(Read(dir_ + "/v"), HasSubstr("(contract sigprop.v1)"));
+}
+
+TEST_F(CliTest, ValidatePlanShowsEachRunsMethodAndCost) {
+  const Result r = Run("validate --plan " + Write("spec.json", kSpec));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("OK, 2 points"));
+  // gradients: true without a method runs COLUMNS (ADR 0007).
+  EXPECT_THAT(r.out, HasSubstr("point 0 (model.attention.kind=SOFTMAX): COLUMNS, cost"));
+  EXPECT_THAT(r.out, HasSubstr("point 1 (model.attention.kind=SHAPED): COLUMNS"));
+  EXPECT_THAT(r.out, HasSubstr("total cost"));
+}
+
 // Exit status 1 is a runtime failure, distinct from 2 (bad input): a server that cannot be reached
 // (port 1 on loopback refuses at once) fails `list`, `health` and `watch` with 1, and says why.
 TEST_F(CliTest, UnreachableServerIsARuntimeFailure) {

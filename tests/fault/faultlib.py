@@ -27,6 +27,19 @@ def spec_text(seed, samples=60, width=24, depth=12, points=("PAPER_A_STANDARD", 
     })
 
 
+def compare_spec_text(seed, samples=120, width=32, depth=16):
+    """A comparison sweep (DENSE against COLUMNS over the preset) of about the work of spec_text."""
+    run = {"model": {"tokens": 4, "width": width, "depth": depth, "initial": {"rho0": 0.2}},
+           "samples": samples, "seed": str(seed)}
+    return json.dumps({
+        "name": f"fault comparison {seed}",
+        "base": {"a": dict(run, method="DENSE"), "b": dict(run, method="COLUMNS"),
+                 "statistics": ["rho12", "v11"], "times": [0.25, 0.5]},
+        "axes": [{"field": "model.preset", "values": ["PAPER_A_STANDARD", "SHAPED_TRANSFORMER"]},
+                 {"field": "b.model.attention.tau0", "values": [1.0, 2.0]}],
+    })
+
+
 class Server:
     """One sigprop-server process; `port=None` lets it pick (read from its '(port N)' line)."""
 

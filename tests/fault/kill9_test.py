@@ -4,6 +4,7 @@
 Proves, for real processes on loopback:
   - every acknowledged sweep completes, with results byte-identical to an uninterrupted run
     (`sigprop run` embedded), both as the submitting client wrote them and as `sigprop results`;
+    comparisons (`sigprop compare --target`) are sweeps too, and hold the same;
   - every event any watcher saw before a kill is still in the log afterwards, same sequence, same
     bytes (nothing acknowledged is lost);
   - watchers (`sigprop watch --events`, kept running across every kill) reattach by themselves and
@@ -23,7 +24,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from faultlib import Server, check, cli, events_of, free_port, spec_text  # noqa: E402
+from faultlib import (  # noqa: E402
+    Server, check, cli, compare_spec_text, events_of, free_port, spec_text)
 
 
 def main():
@@ -41,15 +43,19 @@ def main():
     with tempfile.TemporaryDirectory(prefix="sigprop-kill9-") as tmp:
         db = os.path.join(tmp, "s.db")
         port = free_port()
-        # Three distinct specs (seeds); their uninterrupted results come from the embedded run.
-        specs, baseline = [], []
-        for k in range(3):
+        # Three distinct sweep specs (seeds) and a comparison; their uninterrupted results come
+        # from the embedded run.
+        specs, commands, baseline = [], [], []
+        for k in range(4):
             path = os.path.join(tmp, f"spec{k}.json")
+            command = "compare" if k == 0 else "run"  # The first submitted.
             with open(path, "w") as f:
                 # ~0.2 s of work per point on a 2-core machine: kills land mid-point.
-                f.write(spec_text(seed=100 + k, samples=160, width=32, depth=16))
+                f.write(compare_spec_text(seed=100 + k) if command == "compare" else
+                        spec_text(seed=100 + k, samples=160, width=32, depth=16))
             specs.append(path)
-            baseline.append(cli(args.cli, "run", path, "--format", "jsonl", "--quiet").stdout)
+            commands.append(command)
+            baseline.append(cli(args.cli, command, path, "--format", "jsonl", "--quiet").stdout)
 
         sweeps = []  # dicts: id, spec index, run process, watch process, files
         kills = 0
@@ -67,7 +73,7 @@ def main():
             k = len(sweeps) % len(specs)
             out = os.path.join(tmp, f"run{len(sweeps)}.out")
             err = os.path.join(tmp, f"run{len(sweeps)}.err")
-            run = subprocess.Popen([args.cli, "run", specs[k], "--target", server.target,
+            run = subprocess.Popen([args.cli, commands[k], specs[k], "--target", server.target,
                                     "--format", "jsonl", "--quiet", "--out", out],
                                    stderr=open(err, "w"), stdout=subprocess.DEVNULL)
             # Acknowledged once the client printed the id.
@@ -167,6 +173,7 @@ def main():
         check(lost == 0 and gaps == 0 and dups == 0 and mismatched == 0, "FAIL")
         check(kills >= args.kills, "too few kills")
         check(len(sweeps) >= 2, "too few sweeps")
+        check(any(commands[s["spec"]] == "compare" for s in sweeps), "no comparison among the sweeps")
     print("PASS")
 
 

@@ -136,10 +136,8 @@ def test_specs_from_the_example_files_and_dicts_agree():
     from_dict = sigprop.sweep_spec(json.loads(path.read_text()))
     assert from_file == from_dict
     assert from_file.base.model.width == 64 and from_file.base.seed == 2026
-    assert len(sigprop.point_values(from_file)) == 2
     run = sigprop.sweep_spec({"model": {"tokens": 4, "width": 8, "depth": 2}, "samples": 3})
     assert run.base.samples == 3 and len(run.axes) == 0
-    assert sigprop.point_values(run) == [{}]
 
 
 def test_local_spec_errors_name_the_place(tmp_path):
@@ -329,8 +327,26 @@ COMPARE_SPEC = {
 }
 
 
+def test_plans_come_from_the_server(client):
+    demo = client.plan(ROOT / "examples" / "demo.json")
+    assert demo.points_total == len(demo.points) == 2 and not demo.comparison
+    assert len(sigprop.point_values(demo)) == 2
+    assert sigprop.point_values(client.plan({"model": {"tokens": 4, "width": 8, "depth": 2},
+                                             "samples": 3})) == [{}]
+    compare = client.plan(COMPARE_SPEC)
+    assert compare.comparison and [len(p.runs) for p in compare.points] == [2, 2]
+    assert [p.runs[0].random_stream_point for p in compare.points] == [0, 2]
+
+
 def test_compare_returns_the_rows_the_cli_prints(client, tmp_path):
-    rows = client.compare(COMPARE_SPEC, timeout=WAIT_S)
+    comparison = client.compare(COMPARE_SPEC)
+    assert isinstance(comparison, sigprop.Comparison)
+    rows = comparison.results(timeout=WAIT_S)
+    # The comparison is a stored sweep: listed, and found again by its id.
+    assert comparison.id in [s.sweep_id for s in client.list()]
+    again = client.sweep(comparison.id)
+    assert isinstance(again, sigprop.Comparison) and again.state() == "SUCCEEDED"
+    assert len(again.rows()) == len(rows)
     # 2 points × 1 time (the end, t = 0.5) × 2 statistics, in (point, time, statistic) order.
     assert list(rows.point) == [0, 0, 1, 1]
     assert list(rows.statistic) == ["rho12", "v11"] * 2
@@ -357,10 +373,10 @@ def test_compare_refusal_names_the_field(client):
     spec = json.loads(json.dumps(COMPARE_SPEC))
     spec["base"]["b"]["divergence_threshold"] = 0.5
     with pytest.raises(sigprop.InvalidSpecError, match=r"b\.divergence_threshold"):
-        client.compare(spec, timeout=WAIT_S)
+        client.compare(spec)
     with pytest.raises(sigprop.InvalidSpecError, match="nosuchfield"):
         sigprop.compare_spec({"a": {"nosuchfield": 1}})
     one = sigprop.compare_spec(COMPARE_SPEC["base"])
     assert one.base.a.method == one.base.a.SDE and len(one.axes) == 0
-    assert sigprop.point_values(COMPARE_SPEC) == [
+    assert sigprop.point_values(client.plan(COMPARE_SPEC)) == [
         {"b.model.width": 16, "b.model.depth": 8}, {"b.model.width": 32, "b.model.depth": 16}]

@@ -330,6 +330,9 @@ TEST_F(JobStoreTest, TerminalSweepStateAppendsSweepFinishedOnce) {
 
   EXPECT_EQ(store->SetSweepState("s", v1::SweepStatus::SUCCEEDED, "").status().code(),
             absl::StatusCode::kFailedPrecondition);
+  // Nothing follows SweepFinished: a late progress event of a cancelled point is refused.
+  EXPECT_EQ(store->AppendEvent("s", Progress(0, 2)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store->GetSweep("s")->last_sequence, 2);
   EXPECT_EQ(store->SetSweepState("nope", v1::SweepStatus::FAILED, "").status().code(),
             absl::StatusCode::kNotFound);
@@ -514,6 +517,101 @@ TEST_F(JobStoreTest, ForeignSqliteFileIsRefused) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(store.status().message().find("not a sigprop job store"), std::string::npos)
       << store.status();
+}
+
+SweepRecord ComparisonRecord(const std::string& id, int points) {
+  SweepRecord sweep = Sweep(id, "alice", points, 5);
+  sweep.comparison = true;
+  sweep.spec.Clear();
+  sweep.compare.set_name(absl::StrCat("comparison-", id));
+  sweep.compare.mutable_base()->add_statistics("rho12");
+  return sweep;
+}
+
+std::vector<v1::CompareRow> Rows(int point, int count) {
+  std::vector<v1::CompareRow> rows;
+  for (int r = 0; r < count; ++r) {
+    v1::CompareRow row;
+    row.set_point(point);
+    row.set_time(0.1 * r);
+    row.set_statistic("rho12");
+    row.set_ks_statistic(0.01 * (point + r));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST_F(JobStoreTest, AComparisonIsStoredAndReadBackWithItsRows) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateSweep(ComparisonRecord("c", 2)).ok());
+    for (int point : {1, 0}) {
+      auto events = store->CompleteComparePoint("c", point, Rows(point, 3));
+      ASSERT_TRUE(events.ok()) << events.status();
+      ASSERT_EQ(events->size(), 4u);  // Three rows, then PointFinished counting them.
+      EXPECT_TRUE((*events)[0].has_compare_row());
+      EXPECT_EQ((*events)[3].point_finished().layers(), 3);
+    }
+    EXPECT_EQ(store->CompleteComparePoint("c", 0, Rows(0, 3)).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(store->CompleteComparePoint("c", 1, Rows(0, 1)).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  auto store = OpenStore();  // Reopened: everything is on disk.
+  ASSERT_NE(store, nullptr);
+  auto sweep = store->GetSweep("c");
+  ASSERT_TRUE(sweep.ok());
+  EXPECT_TRUE(sweep->comparison);
+  EXPECT_EQ(sweep->compare.name(), "comparison-c");
+  EXPECT_EQ(sweep->ToProto().name(), "comparison-c");
+  EXPECT_TRUE(sweep->ToProto().has_compare());
+  EXPECT_EQ(sweep->points_done, 2);
+  auto rows = store->ReadCompareRows("c", 2, 3);  // Paging: rows 2 … 4 of (point, row) order.
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].point(), 0);
+  EXPECT_EQ((*rows)[1].point(), 1);
+  EXPECT_DOUBLE_EQ((*rows)[2].ks_statistic(), 0.02);
+  EXPECT_TRUE(store->ReadLayers("c", 0, 10)->empty());
+}
+
+// A file written by the build before comparisons were sweeps (schema 1: no sweeps.kind, no
+// compare_rows) is read as it is when read-only, and upgraded in place when writable.
+TEST_F(JobStoreTest, ASchemaOneFileIsReadAndUpgraded) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateSweep(Sweep("old", "alice", 1, 1)).ok());
+    ASSERT_TRUE(store->CompletePoint("old", 0, Layers(0, 2)).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE sweeps DROP COLUMN kind; DROP TABLE compare_rows; "
+                         "PRAGMA user_version = 1;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  {
+    JobStore::OpenOptions read_only;
+    read_only.read_only = true;
+    auto store = OpenStore(read_only);
+    ASSERT_NE(store, nullptr);
+    auto sweep = store->GetSweep("old");
+    ASSERT_TRUE(sweep.ok()) << sweep.status();
+    EXPECT_FALSE(sweep->comparison);
+    EXPECT_EQ(sweep->spec.name(), "name-old");
+    EXPECT_EQ(store->ReadLayers("old", 0, 10)->size(), 2u);
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->GetSweep("old")->spec.name(), "name-old");
+  ASSERT_TRUE(store->CreateSweep(ComparisonRecord("new", 1)).ok());
+  ASSERT_TRUE(store->CompleteComparePoint("new", 0, Rows(0, 2)).ok());
+  EXPECT_EQ(store->ReadCompareRows("new", 0, 10)->size(), 2u);
+  EXPECT_EQ(store->ListSweeps("alice")->size(), 2u);
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
     sweep = client.submit("examples/demo.json")         # a dict, a JSON file, or a SweepSpec
     df = sweep.results()                                # waits, then one row per point×layer×statistic
     sigprop.plot.rho_bands(df).savefig("rho.png")
-    cmp = client.compare("examples/sde_vs_width.json")  # KS, W1, exploded fractions per point
+    cmp = client.compare("examples/sde_vs_width.json")  # a Comparison: a stored sweep like any other
+    rows = cmp.results()                                # KS, W1, exploded fractions per point
+    plan = client.plan("examples/demo.json")            # the server's points, methods and costs
 
 The message classes are generated from proto/ at build time (client/python/CMakeLists.txt) into
 the build tree, never committed; they are put on this package's path so that they import as
@@ -16,7 +18,7 @@ from sigprop import _locate
 
 __path__.append(str(_locate.proto_path() / "sigprop"))
 
-from sigprop.client import Client, EventStream, Sweep, connect, embedded  # noqa: E402
+from sigprop.client import Client, Comparison, EventStream, Sweep, connect, embedded  # noqa: E402
 from sigprop.errors import (  # noqa: E402
     AuthenticationError, InvalidSpecError, NotFoundError, PermissionDeniedError,
     ResourceExhaustedError, SigpropError, SweepFailedError, SweepTimeoutError, UnavailableError)
@@ -25,7 +27,7 @@ from sigprop.spec import compare_spec, load_spec, point_values, sweep_spec  # no
 from sigprop import plot  # noqa: E402
 
 __all__ = [
-    "Client", "Sweep", "EventStream", "connect", "embedded", "LocalServer",
+    "Client", "Sweep", "Comparison", "EventStream", "connect", "embedded", "LocalServer",
     "load_spec", "sweep_spec", "compare_spec", "point_values", "plot",
     "SigpropError", "AuthenticationError", "PermissionDeniedError", "InvalidSpecError",
     "NotFoundError", "ResourceExhaustedError", "UnavailableError", "SweepFailedError",

@@ -15,8 +15,8 @@ import grpc
 
 from sigprop import errors, frame
 from sigprop.local_server import LocalServer
-from sigprop.spec import compare_spec, point_values, sweep_spec
-from sigprop.v1 import results_pb2, service_pb2, service_pb2_grpc
+from sigprop.spec import compare_spec, point_values, sweep_or_compare_spec, sweep_spec
+from sigprop.v1 import compare_pb2, results_pb2, service_pb2, service_pb2_grpc
 
 _TRANSIENT = {
     grpc.StatusCode.UNAVAILABLE,
@@ -105,20 +105,36 @@ class Client:
         response = self._call("Submit", self._stub.Submit, request)
         return Sweep(self, response.sweep_id, spec, response.points)
 
-    def compare(self, spec, timeout=None):
-        """Runs a comparison (dict, JSON file path, CompareSweep or CompareSpec) on the server and
-        returns its rows as a DataFrame (frame.compare_frame): per point, time and statistic the
-        KS distance, p-value, Wasserstein-1 and each side's exploded fraction. The call blocks
-        until every point has run; timeout (seconds) bounds it, None waits as long as it takes.
+    def compare(self, spec):
+        """Submits a comparison (dict, JSON file path, CompareSweep or CompareSpec); returns its
+        Comparison, a stored sweep like any other (watch, wait, cancel, reattach by id).
+
+        Comparison.results() gives its rows as a DataFrame (frame.compare_frame): per point, time
+        and statistic the KS distance, p-value, Wasserstein-1 and each side's exploded fraction.
         """
         spec = compare_spec(spec)
-        request = service_pb2.CompareRequest(sweep=spec)
-        result = self._call("Compare", self._stub.Compare, request, timeout=timeout)
-        return frame.compare_frame(list(result.rows), point_values(spec))
+        request = service_pb2.SubmitRequest(compare=spec)
+        response = self._call("Submit", self._stub.Submit, request)
+        return Comparison(self, response.sweep_id, spec, response.points)
+
+    def plan(self, spec, with_specs=False):
+        """The server's plan of a sweep or comparison (SweepPlan, plan.proto): its points with
+        their labels and settings, the methods that will run, cost and bytes per sample, checked
+        against the server's limits (InvalidSpecError or ResourceLimitError when refused).
+        with_specs: include each point's full spec."""
+        spec = sweep_or_compare_spec(spec)
+        if isinstance(spec, compare_pb2.CompareSweep):
+            request = service_pb2.PlanRequest(compare=spec, omit_specs=not with_specs)
+        else:
+            request = service_pb2.PlanRequest(sweep=spec, omit_specs=not with_specs)
+        return self._call("Plan", self._stub.Plan, request)
 
     def sweep(self, sweep_id):
-        """The Sweep of an id submitted earlier (by this or another client of the same user)."""
+        """The Sweep (or Comparison) of an id submitted earlier (by this or another client of the
+        same user)."""
         status = self.status(sweep_id)
+        if status.HasField("compare"):
+            return Comparison(self, sweep_id, status.compare, status.points_total)
         return Sweep(self, sweep_id, status.spec, status.points_total)
 
     def status(self, sweep_id):
@@ -132,16 +148,23 @@ class Client:
     def cancel(self, sweep_id):
         self._call("Cancel", self._stub.Cancel, service_pb2.CancelRequest(sweep_id=sweep_id))
 
-    def layers(self, sweep_id):
-        """Every stored LayerStats message of the sweep, in (point, layer) order, all pages."""
-        layers, token = [], ""
+    def _results(self, sweep_id, field):
+        rows, token = [], ""
         while True:
             request = service_pb2.ResultsRequest(sweep_id=sweep_id, page_token=token)
             response = self._call("Results", self._stub.Results, request)
-            layers.extend(response.layers)
+            rows.extend(getattr(response, field))
             token = response.next_page_token
             if not token:
-                return layers
+                return rows
+
+    def layers(self, sweep_id):
+        """Every stored (final) LayerStats message of the sweep, in (point, layer) order."""
+        return self._results(sweep_id, "layers")
+
+    def compare_rows(self, sweep_id):
+        """Every stored CompareRow of a comparison, in (point, time, statistic) order."""
+        return self._results(sweep_id, "compare_rows")
 
     def watch(self, sweep_id, from_sequence=0, patience=60.0, timeout=None):
         """An EventStream of the sweep's events with sequence > from_sequence."""
@@ -233,9 +256,10 @@ class Sweep:
         self.id = sweep_id
         self.spec = spec
         self.points = points
+        self._plan = None
 
     def __repr__(self):
-        return f"Sweep({self.id!r}, name={self.spec.name!r}, points={self.points})"
+        return f"{type(self).__name__}({self.id!r}, name={self.spec.name!r}, points={self.points})"
 
     def watch(self, from_sequence=0, patience=60.0, timeout=None):
         """Iterator of the sweep's Event messages from `from_sequence`; reattaches by itself."""
@@ -260,9 +284,15 @@ class Sweep:
                 pass
         return self.state()
 
+    def plan(self):
+        """The server's plan of this sweep (SweepPlan), fetched once."""
+        if self._plan is None:
+            self._plan = self.client.plan(self.spec)
+        return self._plan
+
     def point_values(self):
-        """For each point index, {swept field path: value}."""
-        return point_values(self.spec)
+        """For each point index, {swept field path: value}, from the server's plan."""
+        return point_values(self.plan())
 
     def layers(self, wait=True, timeout=None):
         """The LayerStats messages, after the sweep ends if `wait` (then a FAILED sweep raises
@@ -286,6 +316,27 @@ class Sweep:
         if state == "FAILED":
             raise errors.SweepFailedError(
                 f"sweep {self.id} on {self.client.target} failed: {self.status().error}")
+
+
+class Comparison(Sweep):
+    """A submitted comparison sweep (CompareSweep): a Sweep whose results are CompareRows."""
+
+    def rows(self, wait=True, timeout=None):
+        """The CompareRow messages, after the comparison ends if `wait` (then a FAILED one raises
+        SweepFailedError; a CANCELLED one gives the points that finished)."""
+        if wait:
+            self._check_final(self.wait(timeout))
+        return self.client.compare_rows(self.id)
+
+    def results(self, wait=True, timeout=None):
+        """A DataFrame with one row per point × time × statistic (frame.compare_frame)."""
+        return frame.compare_frame(self.rows(wait, timeout), self.point_values())
+
+    def layers(self, wait=True, timeout=None):
+        raise TypeError("a comparison has CompareRows, not LayerStats: use rows() or results()")
+
+    def covariances(self, wait=True, timeout=None):
+        raise TypeError("a comparison has no covariances: use rows() or results()")
 
 
 def connect(target=None, token=None, tls_ca=None, **server_options):

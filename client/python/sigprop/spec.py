@@ -6,7 +6,6 @@ comparison is a CompareSweep (compare.proto; examples/sde_vs_width.json); a Comp
 dict with "a" and "b") is a comparison of one point.
 """
 
-import itertools
 import json
 import os
 import pathlib
@@ -82,24 +81,21 @@ def _plain(value):
     return python
 
 
-def point_values(spec):
-    """For each point of the sweep (or CompareSweep), in the server's order, {field path: value}
-    of its axes.
+def sweep_or_compare_spec(spec, source="spec"):
+    """A SweepSpec, or a CompareSweep when `spec` is a comparison (its message, or a dict or file
+    whose base has "a"/"b")."""
+    if isinstance(spec, (compare_pb2.CompareSweep, compare_pb2.CompareSpec)):
+        return compare_spec(spec, source)
+    try:
+        return sweep_spec(spec, source)
+    except InvalidSpecError:
+        return compare_spec(spec, source)  # A comparison's dict or file; raises if it is neither.
 
-    PRODUCT runs the last axis fastest, ZIP takes the i-th values together (run.proto); the
-    index in this list is the point index the server reports.
+
+def point_values(plan):
+    """For each point of a SweepPlan (Client.plan, Sweep.plan), in the server's order,
+    {field path: value} of what the point sets. Whole numbers come back as ints, enum names as
+    strings. The server's plan is the one place that expands a sweep; nothing here re-derives it.
     """
-    if not isinstance(spec, compare_pb2.CompareSweep):
-        try:
-            spec = sweep_spec(spec)
-        except InvalidSpecError:
-            spec = compare_spec(spec)  # A comparison's dict or file; raises if it is neither.
-    fields = [axis.field for axis in spec.axes]
-    values = [[_plain(v) for v in axis.values] for axis in spec.axes]
-    if not fields:
-        return [{}]
-    if spec.combine == run_pb2.SweepSpec.ZIP:
-        combos = zip(*values)
-    else:
-        combos = itertools.product(*values)
-    return [dict(zip(fields, combo)) for combo in combos]
+    return [{setting.field: _plain(setting.values[0]) for setting in point.settings}
+            for point in plan.points]
