@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "proto/client_policy.h"
 
 namespace sigprop::cli {
 namespace {
@@ -38,6 +39,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ChannelOptions&
     }
   }
   args.SetLoadBalancingPolicyName("round_robin");
+  // gRPC retries the idempotent unary calls itself (proto/sigprop/v1/client_policy.json).
+  args.SetServiceConfigJSON(GetClientPolicy().service_config_json);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);

@@ -15,6 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "client/channel.h"
 #include "client/point_order.h"
+#include "client/retry_backoff.h"
+#include "proto/client_policy.h"
 
 namespace sigprop::cli {
 namespace {
@@ -29,12 +31,11 @@ constexpr int kMaxMoves = 10;
 // How long to wait for round_robin to connect to every address before the first Submit.
 constexpr auto kConnectWait = std::chrono::seconds(2);
 
-// The server went away or could not be reached: the point may run elsewhere.
+// The server went away or could not be reached: the point may run elsewhere (the clients' one
+// reattach rule, proto/sigprop/v1/client_policy.json).
 bool ServerLost(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kUnavailable ||
-         status.code() == absl::StatusCode::kDeadlineExceeded ||
-         status.code() == absl::StatusCode::kInternal ||
-         status.code() == absl::StatusCode::kUnknown;
+  return GetClientPolicy().WorthReattaching(static_cast<int>(status.code()),
+                                            std::string(status.message()));
 }
 
 // fn(k) for every k in [0, n), on up to `workers` threads; after the first failure no new k is
@@ -131,7 +132,7 @@ class Spread {
   // Submits `point` alone through the round_robin channel, retrying while no server answers.
   absl::StatusOr<Placement> Place(int point) {
     const auto give_up = std::chrono::steady_clock::now() + patience_;
-    auto backoff = std::chrono::milliseconds(100);
+    RetryBackoff backoff;
     for (;;) {
       if (interrupted_.load()) return absl::CancelledError("interrupted");
       Placement placement;
@@ -147,8 +148,7 @@ class Spread {
                             absl::StrCat("submitting point ", point, ": ",
                                          submitted.status().message()));
       }
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+      backoff.Sleep();
     }
   }
 

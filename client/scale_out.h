@@ -1,4 +1,4 @@
-// Client-side scale-out (docs/adr/0002-client-side-scale-out.md): a sweep spread point by point
+// Client-side scale-out (docs/adr/0003-client-side-scale-out.md): a sweep spread point by point
 // over every server a target resolves to, through gRPC's round_robin policy, and put back together
 // in point order.
 //

@@ -4,7 +4,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/retry_backoff.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "proto/client_policy.h"
 
 namespace sigprop::cli {
 namespace {
@@ -14,23 +16,10 @@ absl::Status FromGrpc(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
-// How the server's message begins when it drops a watcher that stopped reading
-// (proto/sigprop/v1/service.proto, Watch).
-constexpr char kSlowWatcherPrefix[] = "watcher too slow:";
-
-// Worth a reconnect: the server went away or is restarting, not a verdict on the request.
-// CANCELLED counts: the caller's own cancellation is handled before this is asked, so a CANCELLED
-// here came from the server side (a server shutting down cancels the calls its grace period did not
-// end), and the sweep goes on after a restart. So does the server dropping this watcher for not
-// reading (the caller was slow to take events), unlike other RESOURCE_EXHAUSTED, which are limits.
+// Worth a reconnect: the server went away or is restarting, not a verdict on the request
+// (proto/sigprop/v1/client_policy.json says which codes, and why CANCELLED is one of them).
 bool Transient(const grpc::Status& status) {
-  return (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-          absl::StartsWith(status.error_message(), kSlowWatcherPrefix)) ||
-         status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::CANCELLED ||
-         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         status.error_code() == grpc::StatusCode::INTERNAL ||
-         status.error_code() == grpc::StatusCode::UNKNOWN;
+  return GetClientPolicy().WorthReattaching(status.error_code(), status.error_message());
 }
 
 // Cancels a blocking call when the caller's `interrupted` turns true: gRPC's blocking calls cannot
@@ -137,7 +126,7 @@ absl::StatusOr<v1::SweepFinished> SimulationClient::Watch(
     const std::function<void(const v1::Event&)>& on_event, const std::atomic<bool>& interrupted,
     std::chrono::seconds patience) {
   int64_t last = from_sequence;
-  auto backoff = std::chrono::milliseconds(100);
+  RetryBackoff backoff;
   auto give_up = std::chrono::steady_clock::now() + patience;
   for (;;) {
     grpc::ClientContext context;
@@ -156,7 +145,7 @@ absl::StatusOr<v1::SweepFinished> SimulationClient::Watch(
         if (event.sequence() <= last) continue;  // Defensive: never deliver twice.
         last = event.sequence();
         // Progress was made: a later outage gets the full patience again.
-        backoff = std::chrono::milliseconds(100);
+        backoff.Reset();
         give_up = std::chrono::steady_clock::now() + patience;
         on_event(event);
         if (event.has_sweep_finished()) {
@@ -179,8 +168,7 @@ absl::StatusOr<v1::SweepFinished> SimulationClient::Watch(
       return done;
     }
     if (!Transient(status) || std::chrono::steady_clock::now() > give_up) return FromGrpc(status);
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    backoff.Sleep();
   }
 }
 

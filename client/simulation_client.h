@@ -15,9 +15,15 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "proto/client_policy.h"
 #include "sigprop/v1/service.grpc.pb.h"
 
 namespace sigprop::cli {
+
+// The table's patience (proto/sigprop/v1/client_policy.json).
+inline std::chrono::seconds DefaultPatience() {
+  return std::chrono::seconds(static_cast<int64_t>(GetClientPolicy().patience_seconds));
+}
 
 class SimulationClient {
  public:
@@ -44,7 +50,7 @@ class SimulationClient {
   absl::StatusOr<v1::SweepFinished> Watch(const std::string& sweep_id, int64_t from_sequence,
                                           const std::function<void(const v1::Event&)>& on_event,
                                           const std::atomic<bool>& interrupted,
-                                          std::chrono::seconds patience = std::chrono::seconds(60));
+                                          std::chrono::seconds patience = DefaultPatience());
   absl::StatusOr<v1::SweepStatus> Get(const std::string& sweep_id);
   absl::StatusOr<std::vector<v1::SweepStatus>> List();
   absl::Status Cancel(const std::string& sweep_id);

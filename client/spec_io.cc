@@ -4,12 +4,16 @@
 #include <iostream>
 #include <iterator>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "client/json_syntax.h"
+#include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
@@ -59,6 +63,21 @@ std::string Printable(const std::string& s) {
   return out;
 }
 
+// The value names of the enum an 'invalid value "X" for type type.googleapis.com/NAME' message
+// is about, joined by '|'; "" for any other message.
+std::string EnumNamesOf(const std::string& message) {
+  const std::string kType = "for type type.googleapis.com/";
+  const size_t at = message.find(kType);
+  if (message.rfind("invalid value \"", 0) != 0 || at == std::string::npos) return "";
+  const google::protobuf::EnumDescriptor* type =
+      google::protobuf::DescriptorPool::generated_pool()->FindEnumTypeByName(
+          message.substr(at + kType.size()));
+  if (type == nullptr) return "";
+  std::vector<std::string> names;
+  for (int i = 0; i < type->value_count(); ++i) names.push_back(type->value(i)->name());
+  return absl::StrJoin(names, "|");
+}
+
 // protobuf says "(base.model) modle: Cannot find field." — we say "base.model.modle: unknown field".
 std::string RewriteJsonError(const std::string& text, std::string message) {
   std::string path;
@@ -81,6 +100,15 @@ std::string RewriteJsonError(const std::string& text, std::string message) {
     return absl::StrCat(LocateKey(text, key), full, ": unknown field");
   }
   while (!message.empty() && (message[0] == ':' || message[0] == ' ')) message.erase(0, 1);
+  // protobuf says 'invalid value "SIGMOIDX" for type type.googleapis.com/sigprop.v1.…Kind' — we
+  // say "base.model.attention.kind: 'SIGMOIDX' is not one of SOFTMAX|…", as axis values do.
+  if (std::string names = EnumNamesOf(message); !names.empty()) {
+    const size_t open = message.find('"'), close = message.find('"', open + 1);
+    const std::string value = message.substr(open + 1, close - open - 1);
+    const std::string leaf = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+    return absl::StrCat(leaf.empty() ? "" : LocateKey(text, leaf), path.empty() ? "" : path + ": ",
+                        "'", Printable(value), "' is not one of ", names);
+  }
   if (path.empty() && message == "Proto fields must have a name.") {
     return absl::StrCat(LocateKey(text, ""), "\"\": a field name must not be empty");
   }

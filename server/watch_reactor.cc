@@ -5,6 +5,7 @@
 #include <grpc/grpc.h>
 
 #include "absl/strings/str_cat.h"
+#include "proto/client_policy.h"
 #include "server/status_mapping.h"
 
 namespace sigprop::server {
@@ -114,7 +115,7 @@ void WatchReactor::DropIfStalled(Link& link, absl::Time now, absl::Duration limi
         !reactor->drop_status_.ok() || now - reactor->write_started_ < limit) {
       return;
     }
-    message = absl::StrCat(kSlowWatcherPrefix, " no progress for ", absl::FormatDuration(limit),
+    message = absl::StrCat(GetClientPolicy().slow_watcher_prefix, " no progress for ", absl::FormatDuration(limit),
                            "; reattach with from_sequence=", reactor->last_written_);
     reactor->drop_status_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, message);
     reactor->dropping_ = true;

@@ -5,7 +5,8 @@
 //
 // A watcher that stops reading is dropped (ADR 0005): when one write has been pending longer than
 // the stall limit, WatchStallMonitor ends the call with RESOURCE_EXHAUSTED and a message that
-// starts with kSlowWatcherPrefix and names the sequence to reattach from. The status is sent by
+// starts with the table's slow-watcher prefix (proto/client_policy.h, matched by the clients to
+// tell it from other RESOURCE_EXHAUSTED refusals) and names the sequence to reattach from. The status is sent by
 // cancelling the call, which discards what gRPC still holds for the stream instead of queueing the
 // status behind the write that the peer is not reading.
 //
@@ -31,10 +32,6 @@
 #include "sigprop/v1/results.pb.h"
 
 namespace sigprop::server {
-
-// How a slow-watcher drop's message begins; clients match it (proto/sigprop/v1/service.proto,
-// Watch) to tell it from other RESOURCE_EXHAUSTED refusals.
-inline constexpr char kSlowWatcherPrefix[] = "watcher too slow:";
 
 class WatchStallMonitor;
 

@@ -207,6 +207,19 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Run("--help").status, 0);
 }
 
+// A misspelt enum value is named with its field and the valid names, in a file as in an axis.
+TEST_F(CliTest, AnUnknownEnumValueListsTheValidNames) {
+  Result r = Run("validate " + Write("enum.json", R"({"base": {"model": {"tokens": 3, "width": 8,
+      "depth": 2, "attention": {"kind": "SIGMOIDX"}}, "samples": 2}})"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("base.model.attention.kind: 'SIGMOIDX' is not one of "));
+  EXPECT_THAT(r.err, HasSubstr("|SOFTMAX|"));
+  r = Run("validate " + Write("axis.json", R"({"base": {"model": {"tokens": 3, "width": 8,
+      "depth": 2}, "samples": 2}, "axes": [{"field": "model.attention.kind", "values": ["NOPE"]}]})"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("axes[0].values[0]: 'NOPE' is not one of "));
+}
+
 // Each command declares its flags: one it does not take is refused by name (exit 2), not ignored.
 TEST_F(CliTest, EveryCommandRefusesAFlagItDoesNotTake) {
   const std::string spec = Write("spec.json", kSpec);

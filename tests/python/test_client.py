@@ -149,6 +149,9 @@ def test_local_spec_errors_name_the_place(tmp_path):
         sigprop.sweep_spec({"base": {"nosuchfield": 1}})
     with pytest.raises(sigprop.InvalidSpecError, match="expected a dict"):
         sigprop.sweep_spec(42)
+    # A misspelt enum value lists the valid names.
+    with pytest.raises(sigprop.InvalidSpecError, match=r"SIGMOIDX.*one of .*\|SIGMOID\|RELU"):
+        sigprop.sweep_spec({"base": {"model": {"attention": {"kind": "SIGMOIDX"}}}})
 
 
 def test_server_refusal_names_the_field(client):
@@ -380,3 +383,14 @@ def test_compare_refusal_names_the_field(client):
     assert one.base.a.method == one.base.a.SDE and len(one.axes) == 0
     assert sigprop.point_values(client.plan(COMPARE_SPEC)) == [
         {"b.model.width": 16, "b.model.depth": 8}, {"b.model.width": 32, "b.model.depth": 16}]
+
+
+def test_the_python_client_retries_by_the_table_the_cpp_client_reads():
+    # One table (proto/sigprop/v1/client_policy.json), installed beside the stubs.
+    table = json.loads((ROOT / "proto" / "sigprop" / "v1" / "client_policy.json").read_text())
+    from sigprop import client as client_module
+    assert client_module.POLICY == table
+    assert {c.name for c in client_module._TRANSIENT} == set(table["reattach"]["codes"])
+    assert "CANCELLED" in table["reattach"]["codes"]  # a server shutting down, as in C++
+    options = dict(client_module._CHANNEL_OPTIONS)
+    assert json.loads(options["grpc.service_config"]) == table["serviceConfig"]

@@ -1,33 +1,37 @@
 """Client and Sweep: submit a sweep, watch its events, fetch its results as a DataFrame.
 
-Watching mirrors the C++ client (client/simulation_client.cc): when the stream breaks for a reason
-that is not a verdict on the request (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, or the
-server dropping a watcher that stopped reading: RESOURCE_EXHAUSTED "watcher too slow: ..."), the
-watch reattaches from the last sequence number it delivered, with a backoff of 0.1 s doubling to
-2 s, and gives up only after `patience` seconds without an event. Each event is delivered once.
+Retrying follows one table shared with the C++ client, proto/sigprop/v1/client_policy.json
+(installed beside the stubs): gRPC itself retries the idempotent unary calls on UNAVAILABLE (its
+service-config retry policy), and when a Watch stream breaks for a reason that is not a verdict on
+the request (the table's reattach codes, or the server dropping a watcher that stopped reading:
+RESOURCE_EXHAUSTED with the table's slow-watcher prefix), the watch reattaches from the last
+sequence number it delivered, backing off as the table says, and gives up only after `patience`
+seconds without an event. Each event is delivered once.
 """
 
 import contextlib
+import json
 import pathlib
 import time
 
 import grpc
 
-from sigprop import errors, frame
+from sigprop import _locate, errors, frame
 from sigprop.local_server import LocalServer
 from sigprop.spec import compare_spec, point_values, sweep_or_compare_spec, sweep_spec
 from sigprop.v1 import compare_pb2, results_pb2, service_pb2, service_pb2_grpc
 
-_TRANSIENT = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.INTERNAL,
-    grpc.StatusCode.UNKNOWN,
-}
+def _load_policy():
+    path = _locate.proto_path() / "sigprop" / "v1" / "client_policy.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
-# How the server's message begins when it drops a watcher that stopped reading (service.proto,
-# Watch); other RESOURCE_EXHAUSTED statuses are limits and final.
-_SLOW_WATCHER_PREFIX = "watcher too slow:"
+
+POLICY = _load_policy()
+_REATTACH = POLICY["reattach"]
+_TRANSIENT = {getattr(grpc.StatusCode, name) for name in _REATTACH["codes"]}
+# How the server's message begins when it drops a watcher that stopped reading; other
+# RESOURCE_EXHAUSTED statuses are limits and final.
+_SLOW_WATCHER_PREFIX = POLICY["texts"]["slowWatcherPrefix"]
 
 
 def _worth_reattaching(error):
@@ -36,11 +40,14 @@ def _worth_reattaching(error):
     return error.code() in _TRANSIENT
 
 
-# Reconnect quickly after a server restart: gRPC's default backoff grows to minutes.
+# Reconnect quickly after a server restart (gRPC's default backoff grows to minutes), and retry
+# the idempotent unary calls as the table's service config says.
 _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", json.dumps(POLICY["serviceConfig"])),
 ]
 
 _SWEEP_STATE = service_pb2.SweepStatus.State
@@ -166,7 +173,7 @@ class Client:
         """Every stored CompareRow of a comparison, in (point, time, statistic) order."""
         return self._results(sweep_id, "compare_rows")
 
-    def watch(self, sweep_id, from_sequence=0, patience=60.0, timeout=None):
+    def watch(self, sweep_id, from_sequence=0, patience=_REATTACH["patienceSeconds"], timeout=None):
         """An EventStream of the sweep's events with sequence > from_sequence."""
         return EventStream(self, sweep_id, from_sequence, patience, timeout)
 
@@ -180,7 +187,8 @@ class EventStream:
     it raises SweepTimeoutError when the sweep has not ended by then.
     """
 
-    def __init__(self, client, sweep_id, from_sequence=0, patience=60.0, timeout=None):
+    def __init__(self, client, sweep_id, from_sequence=0, patience=_REATTACH["patienceSeconds"],
+                 timeout=None):
         self._client = client
         self.sweep_id = sweep_id
         self.last_sequence = from_sequence
@@ -213,7 +221,7 @@ class EventStream:
 
     def _run(self):
         client = self._client
-        backoff = 0.1
+        backoff = _REATTACH["initialBackoffSeconds"]
         give_up = time.monotonic() + self.patience
         while True:
             request = service_pb2.WatchRequest(sweep_id=self.sweep_id, from_sequence=self.last_sequence)
@@ -223,7 +231,7 @@ class EventStream:
                     if event.sequence <= self.last_sequence:
                         continue  # Defensive: never deliver twice.
                     self.last_sequence = event.sequence
-                    backoff = 0.1
+                    backoff = _REATTACH["initialBackoffSeconds"]
                     give_up = time.monotonic() + self.patience
                     if event.HasField("sweep_finished"):
                         self.finished = event.sweep_finished
@@ -235,7 +243,7 @@ class EventStream:
                 if not _worth_reattaching(error) or time.monotonic() > give_up:
                     raise errors.from_rpc(error, "Watch", client.target) from None
                 time.sleep(backoff)
-                backoff = min(2 * backoff, 2.0)
+                backoff = min(_REATTACH["backoffMultiplier"] * backoff, _REATTACH["maxBackoffSeconds"])
                 self.reattachments += 1
                 continue
             finally:
@@ -261,7 +269,7 @@ class Sweep:
     def __repr__(self):
         return f"{type(self).__name__}({self.id!r}, name={self.spec.name!r}, points={self.points})"
 
-    def watch(self, from_sequence=0, patience=60.0, timeout=None):
+    def watch(self, from_sequence=0, patience=_REATTACH["patienceSeconds"], timeout=None):
         """Iterator of the sweep's Event messages from `from_sequence`; reattaches by itself."""
         return self.client.watch(self.id, from_sequence, patience, timeout)
 
@@ -275,7 +283,7 @@ class Sweep:
     def cancel(self):
         self.client.cancel(self.id)
 
-    def wait(self, timeout=None, patience=60.0):
+    def wait(self, timeout=None, patience=_REATTACH["patienceSeconds"]):
         """Blocks until the sweep ends (SweepTimeoutError after `timeout` s); returns its state."""
         status = self.status()
         if status.state not in _TERMINAL:

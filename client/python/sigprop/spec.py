@@ -9,8 +9,9 @@ dict with "a" and "b") is a comparison of one point.
 import json
 import os
 import pathlib
+import re
 
-from google.protobuf import json_format, text_format
+from google.protobuf import descriptor_pool, json_format, text_format
 from google.protobuf.message import Message
 
 from sigprop.errors import InvalidSpecError
@@ -40,8 +41,21 @@ def _sweep_of(spec, sweep_type, one_type, one_keys, source):
     try:
         json_format.ParseDict(spec, message)
     except json_format.ParseError as error:
-        raise InvalidSpecError(f"{source}: {error}") from None
+        raise InvalidSpecError(f"{source}: {_with_enum_names(str(error))}") from None
     return sweep_type(base=message) if is_one else message
+
+
+def _with_enum_names(message):
+    """protobuf's "Invalid enum value X for enum type sigprop.v1.AttentionSpec.Kind at …" with
+    the valid names appended, as the C++ client and the server's axis check list them."""
+    match = re.search(r"for enum type ([\w.]+)", message)
+    if not match:
+        return message
+    try:
+        enum = descriptor_pool.Default().FindEnumTypeByName(match.group(1))
+    except KeyError:
+        return message
+    return f"{message}; one of {'|'.join(value.name for value in enum.values)}"
 
 
 def _read(path, sweep_type, one_type, one_keys):
