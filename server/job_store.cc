@@ -12,89 +12,23 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "server/payload_checksum.h"
+#include "server/store_statements.h"
 
 namespace sigprop::server {
 namespace {
 
 // "SGPR": marks the file as ours, so a stray SQLite file is refused rather than written into.
 constexpr int64_t kApplicationId = 0x53475052;
-constexpr int64_t kSchemaVersion = 2;
-
-constexpr char kSchema[] = R"sql(
-CREATE TABLE sweeps (
-  id TEXT PRIMARY KEY NOT NULL,
-  owner TEXT NOT NULL,
-  spec BLOB NOT NULL,
-  spec_checksum INTEGER NOT NULL,
-  points_total INTEGER NOT NULL,
-  points_done INTEGER NOT NULL,
-  state INTEGER NOT NULL,
-  error TEXT NOT NULL,
-  created_unix_ms INTEGER NOT NULL,
-  last_sequence INTEGER NOT NULL,
-  kind INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX sweeps_by_owner ON sweeps (owner);
-CREATE TABLE points (
-  sweep_id TEXT NOT NULL,
-  point INTEGER NOT NULL,
-  state INTEGER NOT NULL,
-  PRIMARY KEY (sweep_id, point)
-) WITHOUT ROWID;
-CREATE TABLE events (
-  sweep_id TEXT NOT NULL,
-  sequence INTEGER NOT NULL,
-  payload BLOB NOT NULL,
-  checksum INTEGER NOT NULL,
-  PRIMARY KEY (sweep_id, sequence)
-) WITHOUT ROWID;
-CREATE TABLE layers (
-  sweep_id TEXT NOT NULL,
-  point INTEGER NOT NULL,
-  layer INTEGER NOT NULL,
-  payload BLOB NOT NULL,
-  checksum INTEGER NOT NULL,
-  PRIMARY KEY (sweep_id, point, layer)
-) WITHOUT ROWID;
-CREATE TABLE compare_rows (
-  sweep_id TEXT NOT NULL,
-  point INTEGER NOT NULL,
-  row INTEGER NOT NULL,
-  payload BLOB NOT NULL,
-  checksum INTEGER NOT NULL,
-  PRIMARY KEY (sweep_id, point, row)
-) WITHOUT ROWID;
-PRAGMA application_id = 1397182546;
-PRAGMA user_version = 2;
-)sql";
-
-// Version 1 → 2: comparisons become stored sweeps (sweeps.kind, compare_rows).
-constexpr char kUpgradeFrom1[] = R"sql(
-ALTER TABLE sweeps ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE compare_rows (
-  sweep_id TEXT NOT NULL,
-  point INTEGER NOT NULL,
-  row INTEGER NOT NULL,
-  payload BLOB NOT NULL,
-  checksum INTEGER NOT NULL,
-  PRIMARY KEY (sweep_id, point, row)
-) WITHOUT ROWID;
-PRAGMA user_version = 2;
-)sql";
+using sql::Blob;
+using sql::Bound;
+using sql::Execute;
+using sql::FirstInt;
+using sql::kSchemaVersion;
 
 // sweeps.kind: what the spec column holds.
 constexpr int64_t kSweepSpecKind = 0;
 constexpr int64_t kCompareSweepKind = 1;
-static_assert(kApplicationId == 1397182546, "kSchema spells the application id in decimal");
-
-// The columns SweepFromRow reads, in its order; a version-1 file (read-only) has no kind column,
-// and holds SweepSpecs only.
-std::string SweepColumns(int64_t schema_version) {
-  return absl::StrCat(
-      "id, owner, spec, spec_checksum, points_total, points_done, state, error, created_unix_ms, "
-      "last_sequence, ",
-      schema_version >= 2 ? "kind" : "0");
-}
+static_assert(kApplicationId == 1397182546, "sql::kSchema spells the application id in decimal");
 
 std::string SweepOp(absl::string_view operation, absl::string_view sweep_id) {
   return absl::StrCat(operation, " sweep '", sweep_id, "'");
@@ -149,7 +83,7 @@ v1::SweepFinished::State FinishedState(v1::SweepStatus::State state) {
   }
 }
 
-// Reads a row selected with SweepColumns.
+// Reads a row selected with sql::kGetSweep or sql::kListSweeps.
 absl::StatusOr<SweepRecord> SweepFromRow(const Statement& row, absl::string_view operation) {
   SweepRecord sweep;
   sweep.id = row.ColumnText(0);
@@ -214,7 +148,7 @@ absl::StatusOr<int64_t> EnsureSchema(SqliteConnection& db, bool read_only) {
     if (read_only) return absl::FailedPreconditionError("the file is empty and read-only");
     absl::StatusOr<Transaction> transaction = Transaction::Begin(db, "create schema");
     if (!transaction.ok()) return transaction.status();
-    if (absl::Status created = db.Exec(kSchema, "create schema"); !created.ok()) return created;
+    if (absl::Status created = db.Exec(sql::kSchema, "create schema"); !created.ok()) return created;
     if (absl::Status done = transaction->Commit("create schema"); !done.ok()) return done;
     return kSchemaVersion;
   }
@@ -229,7 +163,7 @@ absl::StatusOr<int64_t> EnsureSchema(SqliteConnection& db, bool read_only) {
   if (*version == 1 && !read_only) {
     absl::StatusOr<Transaction> transaction = Transaction::Begin(db, "upgrade schema 1 to 2");
     if (!transaction.ok()) return transaction.status();
-    if (absl::Status upgraded = db.Exec(kUpgradeFrom1, "upgrade schema 1 to 2"); !upgraded.ok()) {
+    if (absl::Status upgraded = db.Exec(sql::kUpgradeFrom1, "upgrade schema 1 to 2"); !upgraded.ok()) {
       return upgraded;
     }
     if (absl::Status done = transaction->Commit("upgrade schema 1 to 2"); !done.ok()) return done;
@@ -372,102 +306,82 @@ absl::Status JobStore::CreateSweep(const SweepRecord& sweep) {
   if (sweep.points_total < 0) {
     return absl::InvalidArgumentError(absl::StrCat(op, ": points_total ", sweep.points_total, " < 0"));
   }
-  absl::MutexLock lock(&mu_);
-  absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
-  if (!transaction.ok()) return transaction.status();
-  {
-    absl::StatusOr<Statement> exists = db_->Prepare("SELECT 1 FROM sweeps WHERE id = ?1", op);
-    if (!exists.ok()) return exists.status();
-    exists->BindText(1, sweep.id);
-    absl::StatusOr<bool> found = exists->Step(op);
-    if (!found.ok()) return found.status();
-    if (*found) return absl::AlreadyExistsError(absl::StrCat(op, ": the id is taken"));
-  }
-  {
-    absl::StatusOr<Statement> insert = db_->Prepare(
-        "INSERT INTO sweeps (id, owner, spec, spec_checksum, points_total, points_done, state, "
-        "error, created_unix_ms, last_sequence, kind) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, 0, ?9)",
-        op);
-    if (!insert.ok()) return insert.status();
-    const std::string spec = sweep.comparison ? Serialize(sweep.compare) : Serialize(sweep.spec);
-    insert->BindInt(9, sweep.comparison ? kCompareSweepKind : kSweepSpecKind);
-    insert->BindText(1, sweep.id);
-    insert->BindText(2, sweep.owner);
-    insert->BindBlob(3, spec);
-    insert->BindInt(4, PayloadChecksum(sweep.id, spec));
-    insert->BindInt(5, sweep.points_total);
-    insert->BindInt(6, sweep.state);
-    insert->BindText(7, sweep.error);
-    insert->BindInt(8, sweep.created_unix_ms);
-    if (absl::Status inserted = insert->Run(op); !inserted.ok()) return inserted;
-  }
   if (!sweep.points.empty() && static_cast<int>(sweep.points.size()) != sweep.points_total) {
     return absl::InvalidArgumentError(absl::StrCat(op, ": ", sweep.points.size(),
                                                    " points listed but points_total is ",
                                                    sweep.points_total));
   }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
+  if (!transaction.ok()) return transaction.status();
+  int64_t unused = 0;
+  absl::StatusOr<bool> exists = FirstInt(*db_, sql::kSweepExists, op, &unused, sweep.id);
+  if (!exists.ok()) return exists.status();
+  if (*exists) return absl::AlreadyExistsError(absl::StrCat(op, ": the id is taken"));
+  const std::string spec = sweep.comparison ? Serialize(sweep.compare) : Serialize(sweep.spec);
+  if (absl::Status inserted =
+          Execute(*db_, sql::kInsertSweep, op, sweep.id, sweep.owner, Blob{spec},
+                  PayloadChecksum(sweep.id, spec), sweep.points_total, sweep.state, sweep.error,
+                  sweep.created_unix_ms, sweep.comparison ? kCompareSweepKind : kSweepSpecKind);
+      !inserted.ok()) {
+    return inserted;
+  }
   for (int i = 0; i < sweep.points_total; ++i) {
     const int point = sweep.points.empty() ? i : sweep.points[i];
-    absl::StatusOr<Statement> insert =
-        db_->Prepare("INSERT INTO points (sweep_id, point, state) VALUES (?1, ?2, ?3)", op);
-    if (!insert.ok()) return insert.status();
-    insert->BindText(1, sweep.id);
-    insert->BindInt(2, point);
-    insert->BindInt(3, static_cast<int>(PointState::kQueued));
-    if (absl::Status inserted = insert->Run(op); !inserted.ok()) return inserted;
+    if (absl::Status inserted = Execute(*db_, sql::kInsertPoint, op, sweep.id, point,
+                                        static_cast<int>(PointState::kQueued));
+        !inserted.ok()) {
+      return inserted;
+    }
   }
   return transaction->Commit(op);
 }
 
 absl::StatusOr<v1::Event> JobStore::AppendEventLocked(const std::string& sweep_id, v1::Event event,
                                                       absl::string_view operation) {
-  int64_t sequence = 0;
-  {
-    absl::StatusOr<Statement> last =
-        db_->Prepare("SELECT last_sequence FROM sweeps WHERE id = ?1", operation);
-    if (!last.ok()) return last.status();
-    last->BindText(1, sweep_id);
-    absl::StatusOr<bool> found = last->Step(operation);
-    if (!found.ok()) return found.status();
-    if (!*found) return absl::NotFoundError(absl::StrCat(operation, ": no such sweep"));
-    sequence = last->ColumnInt(0) + 1;
-  }
+  int64_t last = 0;
+  absl::StatusOr<bool> found = FirstInt(*db_, sql::kLastSequence, operation, &last, sweep_id);
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(absl::StrCat(operation, ": no such sweep"));
+  const int64_t sequence = last + 1;
   event.set_sweep_id(sweep_id);
   event.set_sequence(sequence);
   const std::string payload = Serialize(event);
-  {
-    absl::StatusOr<Statement> insert = db_->Prepare(
-        "INSERT INTO events (sweep_id, sequence, payload, checksum) VALUES (?1, ?2, ?3, ?4)",
-        operation);
-    if (!insert.ok()) return insert.status();
-    insert->BindText(1, sweep_id);
-    insert->BindInt(2, sequence);
-    insert->BindBlob(3, payload);
-    insert->BindInt(4, PayloadChecksum(EventKey(sweep_id, sequence), payload));
-    if (absl::Status inserted = insert->Run(operation); !inserted.ok()) return inserted;
+  if (absl::Status inserted =
+          Execute(*db_, sql::kInsertEvent, operation, sweep_id, sequence, Blob{payload},
+                  PayloadChecksum(EventKey(sweep_id, sequence), payload));
+      !inserted.ok()) {
+    return inserted;
   }
-  absl::StatusOr<Statement> bump =
-      db_->Prepare("UPDATE sweeps SET last_sequence = ?2 WHERE id = ?1", operation);
-  if (!bump.ok()) return bump.status();
-  bump->BindText(1, sweep_id);
-  bump->BindInt(2, sequence);
-  if (absl::Status bumped = bump->Run(operation); !bumped.ok()) return bumped;
+  if (absl::Status bumped = Execute(*db_, sql::kSetLastSequence, operation, sweep_id, sequence);
+      !bumped.ok()) {
+    return bumped;
+  }
   return event;
 }
 
 absl::Status JobStore::CheckNotEndedLocked(const std::string& sweep_id, absl::string_view operation) {
-  absl::StatusOr<Statement> state = db_->Prepare("SELECT state FROM sweeps WHERE id = ?1", operation);
-  if (!state.ok()) return state.status();
-  state->BindText(1, sweep_id);
-  absl::StatusOr<bool> found = state->Step(operation);
+  int64_t state = 0;
+  absl::StatusOr<bool> found = FirstInt(*db_, sql::kSweepState, operation, &state, sweep_id);
   if (!found.ok()) return found.status();
   if (!*found) return absl::NotFoundError(absl::StrCat(operation, ": no such sweep"));
-  const auto current = static_cast<v1::SweepStatus::State>(state->ColumnInt(0));
+  const auto current = static_cast<v1::SweepStatus::State>(state);
   if (IsTerminal(current)) {
     return absl::FailedPreconditionError(absl::StrCat(
         operation, ": the sweep already ended as ", v1::SweepStatus::State_Name(current),
         "; its log ends with SweepFinished"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobStore::CheckPointNotDoneLocked(const std::string& sweep_id, int point,
+                                               absl::string_view operation) {
+  int64_t state = 0;
+  absl::StatusOr<bool> found = FirstInt(*db_, sql::kPointState, operation, &state, sweep_id, point);
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(absl::StrCat(operation, ": no such point"));
+  if (state == static_cast<int>(PointState::kDone)) {
+    return absl::FailedPreconditionError(absl::StrCat(operation, ": the point is already done"));
   }
   return absl::OkStatus();
 }
@@ -508,19 +422,7 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePointWith(
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
   if (!transaction.ok()) return transaction.status();
-  {
-    absl::StatusOr<Statement> state =
-        db_->Prepare("SELECT state FROM points WHERE sweep_id = ?1 AND point = ?2", op);
-    if (!state.ok()) return state.status();
-    state->BindText(1, sweep_id);
-    state->BindInt(2, point);
-    absl::StatusOr<bool> found = state->Step(op);
-    if (!found.ok()) return found.status();
-    if (!*found) return absl::NotFoundError(absl::StrCat(op, ": no such point"));
-    if (state->ColumnInt(0) == static_cast<int>(PointState::kDone)) {
-      return absl::FailedPreconditionError(absl::StrCat(op, ": the point is already done"));
-    }
-  }
+  if (absl::Status open = CheckPointNotDoneLocked(sweep_id, point, op); !open.ok()) return open;
   std::vector<v1::Event> events;
   events.reserve(static_cast<size_t>(rows) + 1);
   if (absl::Status stored = store_rows(op, &events); !stored.ok()) return stored;
@@ -530,21 +432,13 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePointWith(
   absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(finished), op);
   if (!stored.ok()) return stored.status();
   events.push_back(*std::move(stored));
-  {
-    absl::StatusOr<Statement> done =
-        db_->Prepare("UPDATE points SET state = ?3 WHERE sweep_id = ?1 AND point = ?2", op);
-    if (!done.ok()) return done.status();
-    done->BindText(1, sweep_id);
-    done->BindInt(2, point);
-    done->BindInt(3, static_cast<int>(PointState::kDone));
-    if (absl::Status updated = done->Run(op); !updated.ok()) return updated;
+  if (absl::Status done = Execute(*db_, sql::kSetPointState, op, sweep_id, point,
+                                  static_cast<int>(PointState::kDone));
+      !done.ok()) {
+    return done;
   }
-  {
-    absl::StatusOr<Statement> count =
-        db_->Prepare("UPDATE sweeps SET points_done = points_done + 1 WHERE id = ?1", op);
-    if (!count.ok()) return count.status();
-    count->BindText(1, sweep_id);
-    if (absl::Status updated = count->Run(op); !updated.ok()) return updated;
+  if (absl::Status counted = Execute(*db_, sql::kCountPointDone, op, sweep_id); !counted.ok()) {
+    return counted;
   }
   if (absl::Status committed = transaction->Commit(op); !committed.ok()) return committed;
   return events;
@@ -570,18 +464,13 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePoint(
           absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), layer_op);
           if (!stored.ok()) return stored.status();
           events->push_back(*std::move(stored));
-          absl::StatusOr<Statement> insert = db_->Prepare(
-              "INSERT INTO layers (sweep_id, point, layer, payload, checksum) "
-              "VALUES (?1, ?2, ?3, ?4, ?5)",
-              op);
-          if (!insert.ok()) return insert.status();
           const std::string payload = Serialize(layer);
-          insert->BindText(1, sweep_id);
-          insert->BindInt(2, point);
-          insert->BindInt(3, layer.layer());
-          insert->BindBlob(4, payload);
-          insert->BindInt(5, PayloadChecksum(LayerKey(sweep_id, point, layer.layer()), payload));
-          if (absl::Status inserted = insert->Run(layer_op); !inserted.ok()) return inserted;
+          if (absl::Status inserted = Execute(
+                  *db_, sql::kInsertLayer, layer_op, sweep_id, point, layer.layer(), Blob{payload},
+                  PayloadChecksum(LayerKey(sweep_id, point, layer.layer()), payload));
+              !inserted.ok()) {
+            return inserted;
+          }
         }
         return absl::OkStatus();
       });
@@ -607,18 +496,13 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteComparePoint(
           absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), row_op);
           if (!stored.ok()) return stored.status();
           events->push_back(*std::move(stored));
-          absl::StatusOr<Statement> insert = db_->Prepare(
-              "INSERT INTO compare_rows (sweep_id, point, row, payload, checksum) "
-              "VALUES (?1, ?2, ?3, ?4, ?5)",
-              op);
-          if (!insert.ok()) return insert.status();
           const std::string payload = Serialize(rows[r]);
-          insert->BindText(1, sweep_id);
-          insert->BindInt(2, point);
-          insert->BindInt(3, static_cast<int64_t>(r));
-          insert->BindBlob(4, payload);
-          insert->BindInt(5, PayloadChecksum(CompareRowKey(sweep_id, point, r), payload));
-          if (absl::Status inserted = insert->Run(row_op); !inserted.ok()) return inserted;
+          if (absl::Status inserted = Execute(
+                  *db_, sql::kInsertCompareRow, row_op, sweep_id, point, r, Blob{payload},
+                  PayloadChecksum(CompareRowKey(sweep_id, point, r), payload));
+              !inserted.ok()) {
+            return inserted;
+          }
         }
         return absl::OkStatus();
       });
@@ -634,26 +518,12 @@ absl::Status JobStore::SetPointState(const std::string& sweep_id, int point, Poi
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
   if (!transaction.ok()) return transaction.status();
-  {
-    absl::StatusOr<Statement> current =
-        db_->Prepare("SELECT state FROM points WHERE sweep_id = ?1 AND point = ?2", op);
-    if (!current.ok()) return current.status();
-    current->BindText(1, sweep_id);
-    current->BindInt(2, point);
-    absl::StatusOr<bool> found = current->Step(op);
-    if (!found.ok()) return found.status();
-    if (!*found) return absl::NotFoundError(absl::StrCat(op, ": no such point"));
-    if (current->ColumnInt(0) == static_cast<int>(PointState::kDone)) {
-      return absl::FailedPreconditionError(absl::StrCat(op, ": the point is already done"));
-    }
+  if (absl::Status open = CheckPointNotDoneLocked(sweep_id, point, op); !open.ok()) return open;
+  if (absl::Status updated =
+          Execute(*db_, sql::kSetPointState, op, sweep_id, point, static_cast<int>(state));
+      !updated.ok()) {
+    return updated;
   }
-  absl::StatusOr<Statement> update =
-      db_->Prepare("UPDATE points SET state = ?3 WHERE sweep_id = ?1 AND point = ?2", op);
-  if (!update.ok()) return update.status();
-  update->BindText(1, sweep_id);
-  update->BindInt(2, point);
-  update->BindInt(3, static_cast<int>(state));
-  if (absl::Status updated = update->Run(op); !updated.ok()) return updated;
   return transaction->Commit(op);
 }
 
@@ -668,27 +538,10 @@ absl::StatusOr<std::optional<v1::Event>> JobStore::SetSweepState(const std::stri
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
   if (!transaction.ok()) return transaction.status();
-  {
-    absl::StatusOr<Statement> current = db_->Prepare("SELECT state FROM sweeps WHERE id = ?1", op);
-    if (!current.ok()) return current.status();
-    current->BindText(1, sweep_id);
-    absl::StatusOr<bool> found = current->Step(op);
-    if (!found.ok()) return found.status();
-    if (!*found) return absl::NotFoundError(absl::StrCat(op, ": no such sweep"));
-    const auto current_state = static_cast<v1::SweepStatus::State>(current->ColumnInt(0));
-    if (IsTerminal(current_state)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          op, ": the sweep already finished as ", v1::SweepStatus::State_Name(current_state)));
-    }
-  }
-  {
-    absl::StatusOr<Statement> update =
-        db_->Prepare("UPDATE sweeps SET state = ?2, error = ?3 WHERE id = ?1", op);
-    if (!update.ok()) return update.status();
-    update->BindText(1, sweep_id);
-    update->BindInt(2, state);
-    update->BindText(3, error);
-    if (absl::Status updated = update->Run(op); !updated.ok()) return updated;
+  if (absl::Status open = CheckNotEndedLocked(sweep_id, op); !open.ok()) return open;
+  if (absl::Status updated = Execute(*db_, sql::kSetSweepState, op, sweep_id, state, error);
+      !updated.ok()) {
+    return updated;
   }
   std::optional<v1::Event> finished;
   if (IsTerminal(state)) {
@@ -710,14 +563,8 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::ReadEvents(const std::string& s
   if (absl::StatusOr<SweepRecord> sweep = GetSweepLocked(sweep_id, op); !sweep.ok()) {
     return sweep.status();
   }
-  absl::StatusOr<Statement> select = db_->Prepare(
-      "SELECT sequence, payload, checksum FROM events WHERE sweep_id = ?1 AND sequence > ?2 "
-      "ORDER BY sequence LIMIT ?3",
-      op);
+  absl::StatusOr<Statement> select = Bound(*db_, sql::kReadEvents, op, sweep_id, after, limit);
   if (!select.ok()) return select.status();
-  select->BindText(1, sweep_id);
-  select->BindInt(2, after);
-  select->BindInt(3, limit);
   std::vector<v1::Event> events;
   int64_t expected = std::max<int64_t>(after, 0) + 1;
   while (true) {
@@ -742,11 +589,9 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::ReadEvents(const std::string& s
 
 absl::StatusOr<SweepRecord> JobStore::GetSweepLocked(const std::string& id,
                                                      absl::string_view operation) {
-  const std::string sql =
-      absl::StrCat("SELECT ", SweepColumns(schema_version_), " FROM sweeps WHERE id = ?1");
-  absl::StatusOr<Statement> select = db_->Prepare(sql.c_str(), operation);
+  absl::StatusOr<Statement> select =
+      Bound(*db_, schema_version_ >= 2 ? sql::kGetSweep : sql::kGetSweepV1, operation, id);
   if (!select.ok()) return select.status();
-  select->BindText(1, id);
   absl::StatusOr<bool> found = select->Step(operation);
   if (!found.ok()) return found.status();
   if (!*found) return absl::NotFoundError(absl::StrCat("sweep '", id, "' not found"));
@@ -761,12 +606,9 @@ absl::StatusOr<SweepRecord> JobStore::GetSweep(const std::string& id) {
 absl::StatusOr<std::vector<SweepRecord>> JobStore::ListSweeps(const std::string& owner) {
   const std::string op = absl::StrCat("ListSweeps owner '", owner, "'");
   absl::MutexLock lock(&mu_);
-  const std::string sql = absl::StrCat(
-      "SELECT ", SweepColumns(schema_version_),
-      " FROM sweeps WHERE ?1 = '' OR owner = ?1 ORDER BY created_unix_ms DESC, rowid DESC");
-  absl::StatusOr<Statement> select = db_->Prepare(sql.c_str(), op);
+  absl::StatusOr<Statement> select =
+      Bound(*db_, schema_version_ >= 2 ? sql::kListSweeps : sql::kListSweepsV1, op, owner);
   if (!select.ok()) return select.status();
-  select->BindText(1, owner);
   std::vector<SweepRecord> sweeps;
   while (true) {
     absl::StatusOr<bool> row = select->Step(op);
@@ -779,9 +621,12 @@ absl::StatusOr<std::vector<SweepRecord>> JobStore::ListSweeps(const std::string&
   return sweeps;
 }
 
-absl::StatusOr<std::vector<v1::LayerStats>> JobStore::ReadLayers(const std::string& sweep_id,
-                                                                 int64_t offset, int limit) {
-  const std::string op = SweepOp("ReadLayers", sweep_id);
+template <typename Row>
+absl::StatusOr<std::vector<Row>> JobStore::ReadResults(
+    const std::string& sweep_id, int64_t offset, int limit, const char* select_sql,
+    absl::string_view what, std::string (*key)(absl::string_view, int64_t, int64_t),
+    absl::string_view operation) {
+  const std::string op = SweepOp(operation, sweep_id);
   if (offset < 0 || limit < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(op, ": offset ", offset, " and limit ", limit, " must be >= 0"));
@@ -790,73 +635,43 @@ absl::StatusOr<std::vector<v1::LayerStats>> JobStore::ReadLayers(const std::stri
   if (absl::StatusOr<SweepRecord> sweep = GetSweepLocked(sweep_id, op); !sweep.ok()) {
     return sweep.status();
   }
-  absl::StatusOr<Statement> select = db_->Prepare(
-      "SELECT point, layer, payload, checksum FROM layers WHERE sweep_id = ?1 "
-      "ORDER BY point, layer LIMIT ?2 OFFSET ?3",
-      op);
+  std::vector<Row> rows;
+  // A version-1 file has no comparison rows (nor their table).
+  if (select_sql == sql::kReadCompareRows && schema_version_ < 2) return rows;
+  absl::StatusOr<Statement> select = Bound(*db_, select_sql, op, sweep_id, limit, offset);
   if (!select.ok()) return select.status();
-  select->BindText(1, sweep_id);
-  select->BindInt(2, limit);
-  select->BindInt(3, offset);
-  std::vector<v1::LayerStats> layers;
   while (true) {
     absl::StatusOr<bool> row = select->Step(op);
     if (!row.ok()) return row.status();
     if (!*row) break;
-    absl::StatusOr<v1::LayerStats> layer =
-        Decode<v1::LayerStats>(LayerKey(sweep_id, select->ColumnInt(0), select->ColumnInt(1)),
-                               select->ColumnBlob(2), select->ColumnInt(3), op, "layer");
-    if (!layer.ok()) return layer.status();
-    layers.push_back(*std::move(layer));
-  }
-  return layers;
-}
-
-absl::StatusOr<std::vector<v1::CompareRow>> JobStore::ReadCompareRows(const std::string& sweep_id,
-                                                                      int64_t offset, int limit) {
-  const std::string op = SweepOp("ReadCompareRows", sweep_id);
-  if (offset < 0 || limit < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, ": offset ", offset, " and limit ", limit, " must be >= 0"));
-  }
-  absl::MutexLock lock(&mu_);
-  absl::StatusOr<SweepRecord> sweep = GetSweepLocked(sweep_id, op);
-  if (!sweep.ok()) return sweep.status();
-  std::vector<v1::CompareRow> rows;
-  if (!sweep->comparison) return rows;
-  absl::StatusOr<Statement> select = db_->Prepare(
-      "SELECT point, row, payload, checksum FROM compare_rows WHERE sweep_id = ?1 "
-      "ORDER BY point, row LIMIT ?2 OFFSET ?3",
-      op);
-  if (!select.ok()) return select.status();
-  select->BindText(1, sweep_id);
-  select->BindInt(2, limit);
-  select->BindInt(3, offset);
-  while (true) {
-    absl::StatusOr<bool> row = select->Step(op);
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    absl::StatusOr<v1::CompareRow> decoded = Decode<v1::CompareRow>(
-        CompareRowKey(sweep_id, select->ColumnInt(0), select->ColumnInt(1)), select->ColumnBlob(2),
-        select->ColumnInt(3), op, "comparison row");
+    absl::StatusOr<Row> decoded =
+        Decode<Row>(key(sweep_id, select->ColumnInt(0), select->ColumnInt(1)),
+                    select->ColumnBlob(2), select->ColumnInt(3), op, what);
     if (!decoded.ok()) return decoded.status();
     rows.push_back(*std::move(decoded));
   }
   return rows;
 }
 
+absl::StatusOr<std::vector<v1::LayerStats>> JobStore::ReadLayers(const std::string& sweep_id,
+                                                                 int64_t offset, int limit) {
+  return ReadResults<v1::LayerStats>(sweep_id, offset, limit, sql::kReadLayers, "layer", LayerKey,
+                                     "ReadLayers");
+}
+
+absl::StatusOr<std::vector<v1::CompareRow>> JobStore::ReadCompareRows(const std::string& sweep_id,
+                                                                      int64_t offset, int limit) {
+  return ReadResults<v1::CompareRow>(sweep_id, offset, limit, sql::kReadCompareRows,
+                                     "comparison row", CompareRowKey, "ReadCompareRows");
+}
+
 absl::StatusOr<std::vector<JobStore::PendingPoint>> JobStore::UnfinishedPoints() {
   constexpr absl::string_view kOp = "UnfinishedPoints";
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Statement> select = db_->Prepare(
-      "SELECT s.id, s.owner, p.point FROM sweeps AS s JOIN points AS p ON p.sweep_id = s.id "
-      "WHERE s.state IN (?1, ?2) AND p.state != ?3 "
-      "ORDER BY s.created_unix_ms, s.rowid, p.point",
-      kOp);
+  absl::StatusOr<Statement> select =
+      Bound(*db_, sql::kUnfinishedPoints, kOp, v1::SweepStatus::QUEUED, v1::SweepStatus::RUNNING,
+            static_cast<int>(PointState::kDone));
   if (!select.ok()) return select.status();
-  select->BindInt(1, v1::SweepStatus::QUEUED);
-  select->BindInt(2, v1::SweepStatus::RUNNING);
-  select->BindInt(3, static_cast<int>(PointState::kDone));
   std::vector<PendingPoint> points;
   while (true) {
     absl::StatusOr<bool> row = select->Step(kOp);
@@ -871,13 +686,9 @@ absl::StatusOr<std::vector<JobStore::PendingPoint>> JobStore::UnfinishedPoints()
 absl::StatusOr<std::vector<std::string>> JobStore::SweepsWithEveryPointDone() {
   const std::string op = "SweepsWithEveryPointDone";
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Statement> select = db_->Prepare(
-      "SELECT id FROM sweeps WHERE state IN (?1, ?2) AND points_done >= points_total "
-      "ORDER BY created_unix_ms, id",
-      op);
+  absl::StatusOr<Statement> select = Bound(*db_, sql::kSweepsWithEveryPointDone, op,
+                                           v1::SweepStatus::QUEUED, v1::SweepStatus::RUNNING);
   if (!select.ok()) return select.status();
-  select->BindInt(1, v1::SweepStatus::QUEUED);
-  select->BindInt(2, v1::SweepStatus::RUNNING);
   std::vector<std::string> ids;
   while (true) {
     absl::StatusOr<bool> row = select->Step(op);
@@ -891,15 +702,11 @@ absl::StatusOr<std::vector<std::string>> JobStore::SweepsWithEveryPointDone() {
 absl::StatusOr<int> JobStore::CountActiveSweeps(const std::string& owner) {
   const std::string op = absl::StrCat("CountActiveSweeps owner '", owner, "'");
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Statement> select = db_->Prepare(
-      "SELECT count(*) FROM sweeps WHERE (?1 = '' OR owner = ?1) AND state IN (?2, ?3)", op);
-  if (!select.ok()) return select.status();
-  select->BindText(1, owner);
-  select->BindInt(2, v1::SweepStatus::QUEUED);
-  select->BindInt(3, v1::SweepStatus::RUNNING);
-  absl::StatusOr<bool> row = select->Step(op);
+  int64_t count = 0;
+  absl::StatusOr<bool> row = FirstInt(*db_, sql::kCountActiveSweeps, op, &count, owner,
+                                      v1::SweepStatus::QUEUED, v1::SweepStatus::RUNNING);
   if (!row.ok()) return row.status();
-  return static_cast<int>(select->ColumnInt(0));
+  return static_cast<int>(count);
 }
 
 }  // namespace sigprop::server

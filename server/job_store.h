@@ -154,8 +154,19 @@ class JobStore {
           store_rows);
 
   absl::Status CheckWritable(absl::string_view operation) const;
+  // FailedPrecondition once the sweep has ended; NotFound for no such sweep.
   absl::Status CheckNotEndedLocked(const std::string& sweep_id, absl::string_view operation)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FailedPrecondition once the point is DONE; NotFound for no such point.
+  absl::Status CheckPointNotDoneLocked(const std::string& sweep_id, int point,
+                                       absl::string_view operation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pages of a results table (layers or compare_rows) in (point, row) order.
+  template <typename Row>
+  absl::StatusOr<std::vector<Row>> ReadResults(
+      const std::string& sweep_id, int64_t offset, int limit, const char* select_sql,
+      absl::string_view what, std::string (*key)(absl::string_view, int64_t, int64_t),
+      absl::string_view operation);
   absl::StatusOr<v1::Event> AppendEventLocked(const std::string& sweep_id, v1::Event event,
                                               absl::string_view operation)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
