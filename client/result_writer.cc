@@ -157,6 +157,13 @@ absl::StatusOr<Format> ParseFormat(const std::string& name) {
       absl::StrCat("--format: must be jsonl, csv or table, got '", name, "'"));
 }
 
+absl::Status CheckProvisionalFormat(bool provisional, Format format) {
+  if (!provisional || format == Format::kJsonl) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "--provisional: needs --format jsonl, whose rows carry \"provisional\": true; CSV and "
+      "table rows would not say which rows are provisional");
+}
+
 std::string ToJsonLine(const google::protobuf::Message& message) {
   // MessageToJsonString walks maps in hash order, which protobuf randomises per process. Going
   // through a deterministic (key-sorted) binary encoding makes the line byte-reproducible.

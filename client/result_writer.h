@@ -18,6 +18,10 @@ enum class Format { kJsonl, kCsv, kTable };
 
 absl::StatusOr<Format> ParseFormat(const std::string& name);
 
+// --provisional with `format`: only JSON lines carry LayerStats.provisional, so CSV and table
+// output would mix provisional and final rows unmarked; INVALID_ARGUMENT names the flags.
+absl::Status CheckProvisionalFormat(bool provisional, Format format);
+
 class ResultWriter {
  public:
   virtual ~ResultWriter() = default;

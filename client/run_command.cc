@@ -70,6 +70,7 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
     if (p.index() % shards == shard) mine.push_back(p.index());
   }
   const bool provisional = args.Has("provisional");
+  if (auto st = CheckProvisionalFormat(provisional, *format); !st.ok()) return Fail(st);
 
   OutputFile out(args.Get("out"));
   if (auto st = out.Open(); !st.ok()) return Fail(st);

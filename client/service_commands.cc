@@ -138,6 +138,7 @@ int WatchCommand(const Args& args, const std::atomic<bool>& interrupted) {
   if (auto st = out.Open(); !st.ok()) return Fail(st);
   const bool events = args.Has("events");
   const bool provisional = args.Has("provisional");
+  if (auto st = CheckProvisionalFormat(provisional, *format); !st.ok()) return Fail(st);
   const bool comparison = sweep->has_compare();
   const std::vector<std::string> labels = LabelsOf(*connection->client, *sweep);
   auto writer = MakeResultWriter(*format, out.stream(), labels);

@@ -220,6 +220,24 @@ TEST_F(CliTest, AnUnknownEnumValueListsTheValidNames) {
   EXPECT_THAT(r.err, HasSubstr("axes[0].values[0]: 'NOPE' is not one of "));
 }
 
+// Provisional rows stream while a point runs; output keeps only final rows unless --provisional.
+TEST_F(CliTest, ProvisionalRowsAreWrittenOnlyWhenAsked) {
+  const std::string spec = Write("provisional.json", R"({"base": {"model": {"tokens": 3,
+      "width": 8, "depth": 4}, "samples": 12, "seed": "5", "provisional_every": 5}})");
+  const Result plain = Run("run --quiet " + spec);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(Lines(plain.out), 5);  // layers 0 … 4, final
+  EXPECT_THAT(plain.out, ::testing::Not(HasSubstr("\"provisional\":true")));
+  const Result with = Run("run --quiet --provisional " + spec);
+  ASSERT_EQ(with.status, 0) << with.err;
+  EXPECT_EQ(Lines(with.out), 3 * 5);  // after 5 and 10 samples, then the final rows
+  EXPECT_EQ(with.out.substr(with.out.size() - plain.out.size()), plain.out);
+  EXPECT_THAT(with.out.substr(0, with.out.find('\n')), HasSubstr("\"provisional\":true"));
+  const Result csv = Run("run --quiet --provisional --format csv " + spec);
+  EXPECT_EQ(csv.status, 2);
+  EXPECT_THAT(csv.err, HasSubstr("--provisional: needs --format jsonl"));
+}
+
 // Each command declares its flags: one it does not take is refused by name (exit 2), not ignored.
 TEST_F(CliTest, EveryCommandRefusesAFlagItDoesNotTake) {
   const std::string spec = Write("spec.json", kSpec);

@@ -394,3 +394,26 @@ def test_the_python_client_retries_by_the_table_the_cpp_client_reads():
     assert "CANCELLED" in table["reattach"]["codes"]  # a server shutting down, as in C++
     options = dict(client_module._CHANNEL_OPTIONS)
     assert json.loads(options["grpc.service_config"]) == table["serviceConfig"]
+
+
+def test_the_cli_and_the_server_plan_every_example_alike(client):
+    # The CLI plans locally with common/sweep_plan.h (validate --plan, no --target); the Python
+    # client asks the server, which runs the same module: the same points, labels and methods.
+    cli = sigprop._locate.build_dir() / "client" / "sigprop"
+    examples = sorted((ROOT / "examples").glob("*.json"))
+    assert len(examples) >= 10
+    for path in examples:
+        printed = subprocess.run([str(cli), "validate", "--plan", str(path)], check=True,
+                                 capture_output=True, text=True).stdout.splitlines()
+        plan = client.plan(path)
+        runs = [line for line in printed if line.startswith("  point ")]
+        assert len(runs) == sum(len(p.runs) for p in plan.points), path
+        k = 0
+        for point in plan.points:
+            for run in point.runs:
+                method = sigprop.v1.run_pb2.RunSpec.Method.Name(run.method)
+                assert runs[k].startswith(f"  point {point.index}"), (path, runs[k])
+                if point.label:
+                    assert f"({point.label})" in runs[k], (path, runs[k])
+                assert f": {method}, cost" in runs[k], (path, runs[k])
+                k += 1
