@@ -15,6 +15,12 @@
 
 namespace sigprop::server::sql {
 
+// The table of comparison rows: in the schema, and added by the upgrade from version 1.
+#define SIGPROP_COMPARE_ROWS_TABLE                                           \
+  "CREATE TABLE compare_rows (sweep_id TEXT NOT NULL, point INTEGER NOT NULL, " \
+  "row INTEGER NOT NULL, payload BLOB NOT NULL, checksum INTEGER NOT NULL, "    \
+  "PRIMARY KEY (sweep_id, point, row)) WITHOUT ROWID;\n"
+
 // Schema version 2 (comparisons are sweeps: sweeps.kind, compare_rows).
 inline constexpr int64_t kSchemaVersion = 2;
 inline constexpr char kSchema[] = R"sql(
@@ -53,31 +59,15 @@ CREATE TABLE layers (
   checksum INTEGER NOT NULL,
   PRIMARY KEY (sweep_id, point, layer)
 ) WITHOUT ROWID;
-CREATE TABLE compare_rows (
-  sweep_id TEXT NOT NULL,
-  point INTEGER NOT NULL,
-  row INTEGER NOT NULL,
-  payload BLOB NOT NULL,
-  checksum INTEGER NOT NULL,
-  PRIMARY KEY (sweep_id, point, row)
-) WITHOUT ROWID;
 PRAGMA application_id = 1397182546;
 PRAGMA user_version = 2;
-)sql";
+)sql" SIGPROP_COMPARE_ROWS_TABLE;
 
 // Version 1 → 2, in place: a column and a table added, nothing rewritten.
 inline constexpr char kUpgradeFrom1[] = R"sql(
 ALTER TABLE sweeps ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE compare_rows (
-  sweep_id TEXT NOT NULL,
-  point INTEGER NOT NULL,
-  row INTEGER NOT NULL,
-  payload BLOB NOT NULL,
-  checksum INTEGER NOT NULL,
-  PRIMARY KEY (sweep_id, point, row)
-) WITHOUT ROWID;
 PRAGMA user_version = 2;
-)sql";
+)sql" SIGPROP_COMPARE_ROWS_TABLE;
 
 // The columns SweepFromRow reads, in its order; `kind` is "0" in a version-1 file, which holds
 // SweepSpecs only.
@@ -112,6 +102,7 @@ inline constexpr char kSweepsWithEveryPointDone[] =
 inline constexpr char kCountActiveSweeps[] =
     "SELECT count(*) FROM sweeps WHERE (?1 = '' OR owner = ?1) AND state IN (?2, ?3)";
 #undef SIGPROP_SWEEP_COLUMNS
+#undef SIGPROP_COMPARE_ROWS_TABLE
 
 // points
 inline constexpr char kInsertPoint[] =

@@ -20,6 +20,7 @@
 #include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/sigprop_server.h"
+#include "tests/service/service_fixture.h"
 
 namespace sigprop {
 namespace {
@@ -28,8 +29,8 @@ using ::testing::HasSubstr;
 using server::ServerOptions;
 using server::SigpropServer;
 
-constexpr char kAliceToken[] = "alice-token-0123456789";
-constexpr char kBobToken[] = "bob-token-0123456789ab";
+using test_support::kAliceToken;
+using test_support::kBobToken;
 
 v1::SweepSpec SmallSweep(int samples = 12, int width = 8, int depth = 4) {
   v1::SweepSpec sweep;
@@ -124,34 +125,8 @@ std::string Jsonl(const std::vector<v1::LayerStats>& layers) {
   return out;
 }
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public test_support::ServiceFixture {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/sigprop-service-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    server_.reset();
-    std::system(("rm -rf '" + dir_ + "'").c_str());
-  }
-
-  ServerOptions Options() {
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = dir_ + "/sigprop.db";
-    options.threads = 2;
-    return options;
-  }
-  void StartServer(ServerOptions options) {
-    auto started = SigpropServer::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status();
-    server_ = std::move(*started);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
-                                   grpc::InsecureChannelCredentials());
-    stub_ = v1::Simulation::NewStub(channel_);
-  }
-  void StartServer() { StartServer(Options()); }
   // A server with --watch-stall-limit `limit`, and an EventfulSweep of `points` run to the end and
   // stored, so that the server writes its events at full speed: the sweep's id ("" on failure),
   // every event into *all.
@@ -166,26 +141,6 @@ class ServiceTest : public ::testing::Test {
     *all = WatchAll(submitted->sweep_id(), 0);
     return submitted->sweep_id();
   }
-  cli::SimulationClient Client(const std::string& token = "") { return cli::SimulationClient(channel_, token); }
-  std::string WriteTokens() {
-    const std::string path = dir_ + "/tokens";
-    std::ofstream(path) << "# token user\n" << kAliceToken << " alice\n" << kBobToken << " bob\n";
-    return path;
-  }
-
-  // Every event of a sweep from `from`, until SweepFinished.
-  std::vector<v1::Event> WatchAll(const std::string& id, int64_t from, const std::string& token = "") {
-    std::vector<v1::Event> events;
-    std::atomic<bool> never{false};
-    auto finished = Client(token).Watch(id, from, [&](const v1::Event& e) { events.push_back(e); }, never);
-    EXPECT_TRUE(finished.ok()) << finished.status();
-    return events;
-  }
-
-  std::string dir_;
-  std::unique_ptr<SigpropServer> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Simulation::Stub> stub_;
 };
 
 TEST_F(ServiceTest, SubmitWatchResultsEqualTheEngineByteForByte) {

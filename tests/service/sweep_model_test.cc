@@ -22,6 +22,7 @@
 #include "common/sweep_plan.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/sigprop_server.h"
+#include "tests/service/service_fixture.h"
 
 namespace sigprop {
 namespace {
@@ -30,8 +31,8 @@ using ::testing::HasSubstr;
 using server::ServerOptions;
 using server::SigpropServer;
 
-constexpr char kAliceToken[] = "alice-token-0123456789";
-constexpr char kBobToken[] = "bob-token-0123456789ab";
+using test_support::kAliceToken;
+using test_support::kBobToken;
 
 v1::RunSpec SmallRun(v1::RunSpec::Method method, int samples, int width, int depth, uint64_t seed) {
   v1::RunSpec run;
@@ -83,60 +84,13 @@ std::string Jsonl(const google::protobuf::RepeatedPtrField<v1::CompareRow>& rows
   return out;
 }
 
-class SweepModelTest : public ::testing::Test {
+class SweepModelTest : public test_support::ServiceFixture {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/sigprop-sweep-model-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  ServerOptions Options() {
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = dir_ + "/sigprop.db";
-    options.threads = 2;
-    return options;
-  }
-  void StartServer(ServerOptions options) {
-    auto started = SigpropServer::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status();
-    server_ = std::move(*started);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
-                                   grpc::InsecureChannelCredentials());
-    stub_ = v1::Simulation::NewStub(channel_);
-  }
-  void StartServer() { StartServer(Options()); }
-  cli::SimulationClient Client(const std::string& token = "") {
-    return cli::SimulationClient(channel_, token);
-  }
-  std::string WriteTokens() {
-    const std::string path = dir_ + "/tokens";
-    std::ofstream(path) << kAliceToken << " alice\n" << kBobToken << " bob\n";
-    return path;
-  }
-  std::vector<v1::Event> WatchAll(const std::string& id, int64_t from = 0,
-                                  const std::string& token = "") {
-    std::vector<v1::Event> events;
-    std::atomic<bool> never{false};
-    auto finished =
-        Client(token).Watch(id, from, [&](const v1::Event& e) { events.push_back(e); }, never);
-    EXPECT_TRUE(finished.ok()) << finished.status();
-    return events;
-  }
-  // Waits until the sweep has stored an event satisfying `what` (polling Get's last_sequence).
+  // Watches the sweep until it has stored an event satisfying `what`.
   void AwaitEvent(const std::string& id, const std::function<bool(const v1::Event&)>& what) {
     std::atomic<bool> stop{false};
     (void)Client().Watch(id, 0, [&](const v1::Event& e) { stop = stop || what(e); }, stop);
   }
-
-  std::string dir_;
-  std::unique_ptr<SigpropServer> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Simulation::Stub> stub_;
 };
 
 TEST_F(SweepModelTest, AComparisonIsAStoredSweepWithTheEnginesRows) {
