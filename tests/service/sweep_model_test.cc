@@ -210,6 +210,27 @@ TEST_F(SweepModelTest, AnotherUserCanNeitherSeeNorCancelAComparison) {
             v1::SweepFinished::SUCCEEDED);
 }
 
+TEST_F(SweepModelTest, TheCompareRpcNeedsAToken) {
+  ServerOptions options = Options();
+  options.tokens_file = WriteTokens();
+  StartServer(options);
+  v1::CompareRequest request;
+  *request.mutable_sweep() = Comparison();
+  {
+    grpc::ClientContext context;
+    v1::CompareResult result;
+    EXPECT_EQ(stub_->Compare(&context, request, &result).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", std::string("Bearer ") + kBobToken);
+  v1::CompareResult result;
+  ASSERT_TRUE(stub_->Compare(&context, request, &result).ok());
+  EXPECT_EQ(result.rows_size(), 8);
+  EXPECT_EQ(Client(kBobToken).List()->size(), 1u);  // Bob's sweep, not Alice's.
+  EXPECT_TRUE(Client(kAliceToken).List()->empty());
+}
+
 TEST_F(SweepModelTest, ComparisonsCountAgainstTheActiveSweepLimit) {
   ServerOptions options = Options();
   options.service.max_active_sweeps_per_user = 1;
