@@ -55,9 +55,14 @@ for p in "${tools[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
-  $sudo apt-get update -qq || skip "apt-get update failed; cannot install ${missing[*]}"
+  # CI's machines reach the Debian mirror: there a failed install is a failure, not a skip.
+  cannot_install() {
+    if [ "${CI:-}" = "true" ]; then log "FAIL: $*"; exit 1; fi
+    skip "$*"
+  }
+  $sudo apt-get update -qq || cannot_install "apt-get update failed; cannot install ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-    >/dev/null || skip "cannot install ${missing[*]}"
+    >/dev/null || cannot_install "cannot install ${missing[*]}"
 fi
 # Podman needs namespaces (mount, pid, network, user for rootless); a container that cannot start
 # the simplest process means this machine cannot run containers at all.

@@ -238,6 +238,28 @@ TEST_F(CliTest, ProvisionalRowsAreWrittenOnlyWhenAsked) {
   EXPECT_THAT(csv.err, HasSubstr("--provisional: needs --format jsonl"));
 }
 
+// README's demo table is what `sigprop run examples/demo.json --format table` prints: every line
+// of the README's block, except its "..." elisions, appears in the output in the same order.
+TEST_F(CliTest, TheReadmeDemoTableIsWhatTheDemoPrints) {
+  const std::string readme = Read(std::string(SIGPROP_EXAMPLES) + "/../README.md");
+  const size_t begin = readme.find("```\npoint 0  model.preset=PAPER_A_STANDARD");
+  ASSERT_NE(begin, std::string::npos) << "README's demo block moved";
+  const size_t end = readme.find("```", begin + 3);
+  std::stringstream block(readme.substr(begin + 4, end - begin - 4));
+  const Result r = Run("run --quiet --format table " + std::string(SIGPROP_EXAMPLES) + "/demo.json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  size_t at = 0;
+  int lines = 0;
+  for (std::string line; std::getline(block, line);) {
+    if (line.empty() || line.find("...") != std::string::npos) continue;
+    const size_t found = r.out.find(line + "\n", at);
+    ASSERT_NE(found, std::string::npos) << "README line not printed (in order): " << line;
+    at = found + line.size();
+    ++lines;
+  }
+  EXPECT_EQ(lines, 11);  // The block's lines, less its elisions: all were checked.
+}
+
 // Each command declares its flags: one it does not take is refused by name (exit 2), not ignored.
 TEST_F(CliTest, EveryCommandRefusesAFlagItDoesNotTake) {
   const std::string spec = Write("spec.json", kSpec);

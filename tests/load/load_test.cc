@@ -2,8 +2,12 @@
 //
 //   sigprop_load --server build/release/server/sigprop-server [--sweeps 50] [--watchers 200]
 //                [--stalled 50] [--threads 2] [--eventful-points 12] [--watch-stall-limit 1]
-//                [--stagger-ms 100]
-// (SIGPROP_LONG_TESTS=1: 200 sweeps, 1000 watchers, 200 stalled.)
+//                [--stagger-ms 100] [--max-peak-rss-mb 256]
+// (SIGPROP_LONG_TESTS=1: 200 sweeps, 1000 watchers, 200 stalled, --max-peak-rss-mb 640.)
+// The server's peak RSS must stay under the bound: the worst measured peaks (docs/RELIABILITY.md,
+// "Load") are 94 MB by default and 249 MB long, on a loaded VM; the bounds are those with a
+// margin of about 2.5×, so that an allocator's or a kernel's variation passes and a per-watcher
+// buffer (megabytes × hundreds of watchers) does not.
 //
 // Phase 1: `sweeps` small sweeps submitted at once from as many threads, `watchers` watchers spread
 // over them, each a raw Watch stream from sequence 0. Reports p50/p99 of Submit and of the first
@@ -226,6 +230,8 @@ int main(int argc, char** argv) {
   const int eventful_points = std::stoi(Flag(argc, argv, "eventful-points", "12"));
   const std::string stall_limit = Flag(argc, argv, "watch-stall-limit", "1");
   const int stagger_ms = std::stoi(Flag(argc, argv, "stagger-ms", "100"));
+  const long max_peak_rss_kb =
+      1024L * std::stol(Flag(argc, argv, "max-peak-rss-mb", long_run ? "640" : "256"));
   if (binary.empty()) {
     std::fprintf(stderr, "usage: sigprop_load --server PATH [--sweeps N] [--watchers N] ...\n");
     return 2;
@@ -417,8 +423,13 @@ int main(int argc, char** argv) {
               static_cast<long long>(slow_dup));
 
   const long hwm_kb = ProcKb(server.pid, "VmHWM");
-  std::printf("server RSS: idle %ld kB, after phase 1 %ld kB, peak (VmHWM) %ld kB\n", rss_idle_kb,
-              rss_phase1_kb, hwm_kb);
+  std::printf("server RSS: idle %ld kB, after phase 1 %ld kB, peak (VmHWM) %ld kB (bound %ld kB)\n",
+              rss_idle_kb, rss_phase1_kb, hwm_kb, max_peak_rss_kb);
+  if (hwm_kb <= 0 || hwm_kb > max_peak_rss_kb) {
+    std::fprintf(stderr, "server peak RSS %ld kB is over the bound %ld kB (or unreadable)\n",
+                 hwm_kb, max_peak_rss_kb);
+    ++failures;
+  }
   kill(server.pid, SIGTERM);
   int wait_status = 0;
   waitpid(server.pid, &wait_status, 0);
