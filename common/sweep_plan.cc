@@ -118,6 +118,7 @@ absl::StatusOr<v1::SweepPlan> PlanSweep(const v1::SweepSpec& sweep, const Limits
       auto st = AtPoint(ValidateRun(point.spec, path, limits), has_axes, point.label);
       if (!st.ok()) return st;
     }
+    if (!options.list_points) continue;
     v1::PlannedPoint* planned = plan.add_points();
     planned->set_index(point.index);
     planned->set_label(point.label);
@@ -157,6 +158,7 @@ absl::StatusOr<v1::SweepPlan> PlanCompareSweep(const v1::CompareSweep& sweep, co
       auto st = AtPoint(CheckComparedStatisticsAndTimes(spec, path), has_axes, point.label);
       if (!st.ok()) return st;
     }
+    if (!options.list_points) continue;
     v1::PlannedPoint* planned = plan.add_points();
     planned->set_index(point.index);
     planned->set_label(point.label);
@@ -171,11 +173,11 @@ absl::StatusOr<v1::SweepPlan> PlanCompareSweep(const v1::CompareSweep& sweep, co
 }
 
 absl::Status ValidateSweep(const v1::SweepSpec& sweep, const Limits& limits) {
-  return PlanSweep(sweep, limits, PlanOptions{true, false}).status();
+  return PlanSweep(sweep, limits, PlanOptions{true, false, false}).status();
 }
 
 absl::Status ValidateCompareSweep(const v1::CompareSweep& sweep, const Limits& limits) {
-  return PlanCompareSweep(sweep, limits, PlanOptions{true, false}).status();
+  return PlanCompareSweep(sweep, limits, PlanOptions{true, false, false}).status();
 }
 
 }  // namespace sigprop

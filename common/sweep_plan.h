@@ -21,6 +21,9 @@ struct PlanOptions {
   bool validate = true;
   // Fill PlannedPoint.run / .compare and PlannedRun.resolved_model.
   bool with_specs = true;
+  // List the points at all (false: validate only, as ValidateSweep does; a 100,000-point sweep
+  // then costs its checks and nothing more).
+  bool list_points = true;
 };
 
 // Validates and expands a sweep. Errors name the field ("points[3].model.width: …", "axes[1]…"),

@@ -9,7 +9,7 @@ packages=(
   libeigen3-dev libabsl-dev libtbb-dev librandom123-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-grpcio python3-protobuf python3-numpy python3-scipy python3-pandas
-  python3-matplotlib python3-pytest python3-yaml
+  python3-matplotlib python3-pytest python3-yaml gcovr
 )
 
 sudo=""

@@ -178,6 +178,47 @@ def queue_and_active_limits(args, tmp, run):
     check(server.stop() == 0, "SIGTERM: exit 0")
 
 
+def ctrl_c_at_a_terminal(args, tmp, run):
+    """Ctrl-C on `run --target` with a terminal: the CLI asks; "n" keeps the sweep running."""
+    import pty
+    import select
+    import signal
+    import time
+    server = Server(args.server, os.path.join(tmp, "tty.db"), threads=1)
+    check(server.wait_ready() is not None, f"server did not start: {server.stderr()}")
+    slow = run.file("tty.json", sweep_spec(1, samples=400, width=96, depth=32,
+                                           extra={"method": "DENSE"}))
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(args.cli, [args.cli, "run", slow, "--target", server.target, "--quiet"])
+    seen = ""
+
+    def read_until(text, seconds=60):
+        nonlocal seen
+        deadline = time.monotonic() + seconds
+        while text not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(fd, 4096).decode(errors="replace")
+                except OSError:
+                    break
+        check(text in seen, f"the CLI at a terminal never printed {text!r}: {seen!r}")
+
+    read_until("reattach with")
+    sweep_id = re.search(r"sweep (sw-[0-9a-f]+)", seen).group(1)
+    os.kill(pid, signal.SIGINT)
+    read_until("[y/N]")
+    os.write(fd, b"n\n")
+    read_until("keeps running")
+    _, status = os.waitpid(pid, 0)
+    check(os.WEXITSTATUS(status) == 130, f"interrupted run exits 130, got {status}")
+    state = json.loads(run("get", sweep_id, "--target", server.target).stdout)["state"]
+    check(state in ("QUEUED", "RUNNING", "SUCCEEDED"), f"answering n kept the sweep: {state}")
+    run("cancel", sweep_id, "--target", server.target)
+    check(server.stop() == 0, "SIGTERM: exit 0")
+
+
 def insecure_listen(args, tmp):
     db = os.path.join(tmp, "open.db")
     refused = subprocess.run([args.server, "--listen", "0.0.0.0:0", "--db", db],
@@ -203,6 +244,7 @@ def main():
         run = Run(args.cli, tmp)
         secured_server(args, tmp, run)
         queue_and_active_limits(args, tmp, run)
+        ctrl_c_at_a_terminal(args, tmp, run)
         insecure_listen(args, tmp)
         # merge is exercised by the scale-out tests (tests/deploy); every other command ran here.
         missing = {"run", "compare", "validate", "watch", "list", "get", "cancel", "results",

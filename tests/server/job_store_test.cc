@@ -507,6 +507,28 @@ TEST_F(JobStoreTest, CorruptPayloadIsDataLossNotWrongData) {
   EXPECT_NE(read.message().find("checksum"), std::string::npos) << read;
 }
 
+// A hole in the event log (rows lost, e.g. a restored partial copy) must stop a watcher at the
+// hole with DATA_LOSS, never hand it a gap: sequences are dense by construction.
+TEST_F(JobStoreTest, AHoleInTheEventLogIsDataLoss) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateSweep(Sweep("s", "alice", 1, 1)).ok());
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(store->AppendEvent("s", Progress(0, i)).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM events WHERE sequence = 3", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->ReadEvents("s", 0, 2)->size(), 2u);  // Before the hole: served.
+  const absl::Status read = store->ReadEvents("s", 0, 10).status();
+  EXPECT_EQ(read.code(), absl::StatusCode::kDataLoss) << read;
+  EXPECT_NE(read.message().find("event 3 is missing"), std::string::npos) << read;
+}
+
 TEST_F(JobStoreTest, ForeignSqliteFileIsRefused) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);

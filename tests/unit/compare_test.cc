@@ -138,6 +138,9 @@ TEST(CompareTablesTest, RunComparisonOfTwoSdeRuns) {
   sweep.mutable_base()->mutable_b()->set_seed(1);
   sweep.mutable_base()->mutable_b()->mutable_model()->set_width(64);
   sweep.mutable_base()->mutable_b()->mutable_model()->set_depth(32);
+  // b is a's spec exactly (samples included): only the random-stream point (2p against 2p + 1)
+  // tells them apart, so a KS distance of 0 would mean the two sides shared their draws.
+  sweep.mutable_base()->mutable_b()->set_samples(200);
   sweep.mutable_base()->add_times(0.25);
   sweep.mutable_base()->add_times(0.5);
   ASSERT_TRUE(ValidateCompareSweep(sweep, Limits{}).ok());
@@ -152,6 +155,7 @@ TEST(CompareTablesTest, RunComparisonOfTwoSdeRuns) {
     EXPECT_GT(row.ks_statistic(), 0.0);  // Same law, different draws: never identical samples.
     EXPECT_GT(row.p_value(), 1e-3);      // False alarm 1e-3 per row.
     EXPECT_EQ(row.a_samples(), 200);
+    EXPECT_EQ(row.b_samples(), 200);
   }
 }
 

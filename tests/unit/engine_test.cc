@@ -144,6 +144,34 @@ TEST(EngineTest, MeanCovarianceIsTheMeanOfTheSamplesCovariances) {
   EXPECT_GT((expected - plan.v0).norm(), 1e-3);  // Not the input: the check has something to see.
 }
 
+// E V leaves out the samples that diverged, as every statistic does: a ReLU MLP without a norm
+// doubles V's diagonal each layer (about 54 at layer 6 here, spread 23–225), so a threshold of 60
+// stops about half the paths. trace(E V)/m must then equal v_diag_mean's mean over the others
+// (the same samples, rounding apart), which an E V divided by every sample would not.
+TEST(EngineTest, MeanCovarianceLeavesOutDivergedSamples) {
+  v1::RunSpec run;
+  run.set_method(v1::RunSpec::DENSE);
+  run.set_samples(40);
+  run.set_seed(3);
+  run.set_mean_covariance(true);
+  run.set_divergence_threshold(60);
+  auto* model = run.mutable_model();
+  model->set_tokens(3);
+  model->set_width(16);
+  model->set_depth(6);
+  model->mutable_attention()->set_kind(v1::AttentionSpec::NONE);
+  model->mutable_mlp()->set_activation(v1::MlpSpec::RELU);
+  model->mutable_initial()->set_rho0(0.3);
+  auto table = SimulateSamples(run, 0, RunContext{});
+  ASSERT_TRUE(table.ok()) << table.status();
+  const v1::LayerStats last = Aggregate(*table, run, 0).back();
+  ASSERT_GT(last.diverged_fraction(), 0.2);
+  ASSERT_LT(last.diverged_fraction(), 0.8);
+  double trace = 0.0;
+  for (int i = 0; i < 3; ++i) trace += last.mean_covariance(i * 3 + i);
+  EXPECT_NEAR(trace / 3, last.stats().at("v_diag_mean").mean(), 1e-9 * trace);
+}
+
 TEST(EngineTest, AggregatesMatchTheTable) {
   const v1::RunSpec run = SmallRun();
   auto table = SimulateSamples(run, 0, RunContext{});
