@@ -241,9 +241,9 @@ ModelPlan LawPlan(const LawCase& c, int depth) {
   if (c.residual == ModelSpec::EXPLICIT) {
     // λ ≠ 1, so that a backward pass that forgot λ on the skip path differs in law (a planted
     // bug with λ = 1 here survived: tests/mutants, residual-backward-without-lambda).
-    s.mutable_attention()->set_skip_scale(0.9);
+    s.mutable_attention()->set_skip_scale(0.7);
     s.mutable_attention()->set_branch_scale(0.7);
-    s.mutable_mlp()->set_skip_scale(0.95);
+    s.mutable_mlp()->set_skip_scale(0.75);
     s.mutable_mlp()->set_branch_scale(0.7);
   }
   AttentionSpec* a = s.mutable_attention();
