@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/engine.h"
 #include "common/finite/dense_sampler.h"
 #include "common/finite/implicit_sampler.h"
 #include "common/finite/implicit_weights.h"
@@ -177,6 +178,44 @@ GradientNorms OneLayerGradients(const ModelPlan& plan, const Matrix& x) {
 // logits' gradient vanishes, so ‖dL/dW_Q‖ = ‖dL/dW_K‖ = 0 up to rounding, while ‖dL/dW_V‖ does
 // not. The reported norms must sit below their rounding floor (10⁻¹⁵ of the value gradient in
 // practice), and at a healthy input (correlation 0.2) above it by many orders.
+// With every branch scaled by γ = 0, each block is X ← λX, so dL/dX_0 = λ^(2d) dL/dX_d exactly,
+// sample by sample, before a norm or without one: the skip path's λ, checked without statistics (a
+// backward pass that drops λ on the pre-norm skip path gives a ratio of 1; planted, it survived
+// the law test below, whose power at λ = 0.7 is too low for that case).
+TEST(ImplicitGradientsTest, TheSkipPathCarriesLambdaExactly) {
+  // Pre-norm and no norm (a post-norm block renormalises λX, so λ cancels there).
+  for (const ModelSpec::Norm norm : {ModelSpec::PRE_LAYER, ModelSpec::NONE}) {
+    v1::RunSpec run;
+    run.set_method(v1::RunSpec::COLUMNS);
+    run.set_gradients(true);
+    run.set_samples(3);
+    run.set_seed(4);
+    ModelSpec* s = run.mutable_model();
+    s->set_tokens(3);
+    s->set_width(16);
+    s->set_depth(3);
+    s->set_norm(norm);
+    s->set_residual(ModelSpec::EXPLICIT);
+    s->mutable_attention()->set_kind(AttentionSpec::SOFTMAX);
+    s->mutable_attention()->set_skip_scale(0.5);
+    s->mutable_attention()->set_branch_scale(0.0);
+    s->mutable_mlp()->set_activation(MlpSpec::RELU);
+    s->mutable_mlp()->set_skip_scale(0.5);
+    s->mutable_mlp()->set_branch_scale(0.0);
+    s->mutable_initial()->set_rho0(0.2);
+    auto table = SimulateSamples(run, 0, RunContext{});
+    ASSERT_TRUE(table.ok()) << table.status();
+    const int grad_x = table->StatIndex("grad_x");
+    ASSERT_GE(grad_x, 0);
+    const int last = static_cast<int>(table->layers.size()) - 1;
+    for (int sample = 0; sample < 3; ++sample) {
+      const double at_input = table->At(0, grad_x, sample);
+      const double at_output = table->At(last, grad_x, sample);
+      EXPECT_NEAR(at_input, at_output * std::pow(0.5, 6), 1e-12 * at_output) << norm;
+    }
+  }
+}
+
 TEST(ImplicitGradientsTest, RankCollapseZeroesQueryAndKeyGradientsToRounding) {
   const ModelPlan plan = CollapsePlan();
   RandomStream stream(9, 0, 0, 0);
