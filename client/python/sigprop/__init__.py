@@ -9,14 +9,17 @@
     rows = cmp.results()                                # KS, W1, exploded fractions per point
     plan = client.plan("examples/demo.json")            # the server's points, methods and costs
 
-The message classes are generated from proto/ at build time (client/python/CMakeLists.txt) into
-the build tree, never committed; they are put on this package's path so that they import as
-sigprop.v1.run_pb2, sigprop.v1.service_pb2_grpc, … (see _locate.py for where they are looked for).
+The message classes are generated from proto/, never committed: installed with the package
+(`pip install ./client/python` runs protoc, setup.py), or, from the checkout, in the CMake build
+tree (client/python/CMakeLists.txt), which is then put on this package's path. Either way they
+import as sigprop.v1.run_pb2, sigprop.v1.service_pb2_grpc, … (_locate.py says where they are
+looked for).
 """
 
 from sigprop import _locate
 
-__path__.append(str(_locate.proto_path() / "sigprop"))
+if not _locate.installed_stubs() or "SIGPROP_PROTO_PATH" in _locate.os.environ:
+    __path__.append(str(_locate.proto_path() / "sigprop"))
 
 from sigprop.client import Client, Comparison, EventStream, Sweep, connect, embedded  # noqa: E402
 from sigprop.errors import (  # noqa: E402

@@ -1,14 +1,18 @@
-"""Where the build put what this package needs: the generated stubs and the server binary.
+"""Where this package finds what it needs: the generated stubs and the server binary.
 
-Both live in a CMake build tree, never in the source tree. The build tree is SIGPROP_BUILD_DIR,
-or the release preset's build/release at the repository root; SIGPROP_PROTO_PATH and
-SIGPROP_SERVER name the stubs and the binary directly.
+Installed (`pip install ./client/python`), the stubs are part of the package (sigprop/v1). Run
+from the checkout, they are in the CMake build tree: SIGPROP_PROTO_PATH, else SIGPROP_BUILD_DIR's
+python/sigprop_pb, else build/release's. The server binary is SIGPROP_SERVER, else sigprop-server
+on PATH, else the build tree's.
 """
 
 import os
 import pathlib
+import shutil
 
-REPOSITORY = pathlib.Path(__file__).resolve().parents[3]
+PACKAGE = pathlib.Path(__file__).resolve().parent
+# The repository root when this file is the checkout's client/python/sigprop/_locate.py.
+REPOSITORY = PACKAGE.parents[2] if len(PACKAGE.parents) > 2 else PACKAGE
 
 
 def build_dir():
@@ -16,26 +20,45 @@ def build_dir():
     return pathlib.Path(os.environ.get("SIGPROP_BUILD_DIR") or REPOSITORY / "build" / "release")
 
 
+def installed_stubs():
+    """True when the stubs were installed with the package (sigprop/v1 beside this file)."""
+    return (PACKAGE / "v1" / "service_pb2_grpc.py").is_file()
+
+
 def proto_path():
-    """The directory that holds the generated sigprop/v1/*_pb2.py (client/python/CMakeLists.txt)."""
+    """The directory that holds the generated sigprop/v1/*_pb2.py: the package's parent when they
+    were installed with it, else SIGPROP_PROTO_PATH or the build (client/python/CMakeLists.txt)."""
+    if installed_stubs() and not os.environ.get("SIGPROP_PROTO_PATH"):
+        return PACKAGE.parent
     explicit = os.environ.get("SIGPROP_PROTO_PATH")
     path = pathlib.Path(explicit) if explicit else build_dir() / "python" / "sigprop_pb"
     if not (path / "sigprop" / "v1" / "service_pb2_grpc.py").is_file():
         how = "SIGPROP_PROTO_PATH" if explicit else "the build (SIGPROP_BUILD_DIR or build/release)"
         raise ImportError(
-            f"sigprop: no generated stubs under {path} (from {how}); build them with "
-            "'cmake --preset release && cmake --build --preset release --target sigprop_python' "
-            "or point SIGPROP_PROTO_PATH at the directory that holds sigprop/v1/service_pb2_grpc.py")
+            f"sigprop: no generated stubs under {path} (from {how}); install the package "
+            "('pip install --no-deps --no-build-isolation --no-index ./client/python'), build them "
+            "('cmake --build --preset release --target sigprop_python'), or point "
+            "SIGPROP_PROTO_PATH at the directory that holds sigprop/v1/service_pb2_grpc.py")
     return path
 
 
 def server_binary():
-    """The sigprop-server executable: $SIGPROP_SERVER, else server/sigprop-server in the build."""
+    """The sigprop-server executable: $SIGPROP_SERVER, else sigprop-server on PATH, else the
+    build tree's server/sigprop-server."""
     explicit = os.environ.get("SIGPROP_SERVER")
-    path = pathlib.Path(explicit) if explicit else build_dir() / "server" / "sigprop-server"
-    if not os.access(path, os.X_OK):
-        how = "SIGPROP_SERVER" if explicit else "the build (SIGPROP_BUILD_DIR or build/release)"
-        raise FileNotFoundError(
-            f"sigprop: no executable sigprop-server at {path} (from {how}); build it with "
-            "'cmake --build --preset release --target sigprop-server' or set SIGPROP_SERVER")
-    return path
+    if explicit:
+        if os.access(explicit, os.X_OK):
+            return pathlib.Path(explicit)
+        looked = [f"SIGPROP_SERVER={explicit}"]
+    else:
+        on_path = shutil.which("sigprop-server")
+        if on_path:
+            return pathlib.Path(on_path)
+        built = build_dir() / "server" / "sigprop-server"
+        if os.access(built, os.X_OK):
+            return built
+        looked = ["SIGPROP_SERVER (unset)", "sigprop-server on PATH (none)", f"{built} (the build)"]
+    raise FileNotFoundError(
+        "sigprop: no executable sigprop-server; looked at " + ", ".join(looked) + ". Install it "
+        "('cmake --install build/release'), build it ('cmake --build --preset release --target "
+        "sigprop-server'), or set SIGPROP_SERVER")

@@ -22,8 +22,13 @@ from sigprop.spec import compare_spec, point_values, sweep_or_compare_spec, swee
 from sigprop.v1 import compare_pb2, results_pb2, service_pb2, service_pb2_grpc
 
 def _load_policy():
-    path = _locate.proto_path() / "sigprop" / "v1" / "client_policy.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    """The retry table installed beside the stubs (proto/sigprop/v1/client_policy.json)."""
+    import sigprop.v1
+    for directory in sigprop.v1.__path__:
+        path = pathlib.Path(directory) / "client_policy.json"
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    raise ImportError(f"sigprop: no client_policy.json beside the stubs in {list(sigprop.v1.__path__)}")
 
 
 POLICY = _load_policy()
