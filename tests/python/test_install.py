@@ -3,7 +3,6 @@
 
 import os
 import subprocess
-import sys
 
 import sigprop
 from conftest import ROOT
@@ -44,3 +43,18 @@ def test_pip_installs_offline_and_imports_from_anywhere(tmp_path):
     assert missing.returncode != 0
     for place in ("SIGPROP_SERVER", "on PATH", "(the build)"):
         assert place in missing.stderr, missing.stderr
+
+
+def test_cmake_install_puts_binaries_and_package_under_one_prefix(tmp_path):
+    prefix = tmp_path / "prefix"
+    subprocess.run(["cmake", "--install", str(sigprop._locate.build_dir()), "--prefix", str(prefix)],
+                   check=True, capture_output=True)
+    assert (prefix / "bin" / "sigprop").is_file() and (prefix / "bin" / "sigprop-server").is_file()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SIGPROP_BUILD_DIR", "SIGPROP_PROTO_PATH", "SIGPROP_SERVER")}
+    env["PYTHONPATH"] = str(prefix / "lib" / "python3" / "dist-packages")
+    env["PATH"] = f"{prefix / 'bin'}:/usr/bin:/bin"
+    run = subprocess.run(["/usr/bin/python3", "-c", SCRIPT.replace('"site-packages"', '"dist-packages"')],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[2] == "SUCCEEDED"
