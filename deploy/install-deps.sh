@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-grpcio python3-protobuf python3-numpy python3-scipy python3-pandas
   python3-matplotlib python3-pytest python3-yaml gcovr
-  python3-setuptools python3-venv python3-pip
+  python3-setuptools python3-venv python3-pip mypy
 )
 
 sudo=""

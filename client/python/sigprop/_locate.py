@@ -15,17 +15,17 @@ PACKAGE = pathlib.Path(__file__).resolve().parent
 REPOSITORY = PACKAGE.parents[2] if len(PACKAGE.parents) > 2 else PACKAGE
 
 
-def build_dir():
+def build_dir() -> pathlib.Path:
     """The CMake build tree: $SIGPROP_BUILD_DIR, else build/release in the repository."""
     return pathlib.Path(os.environ.get("SIGPROP_BUILD_DIR") or REPOSITORY / "build" / "release")
 
 
-def installed_stubs():
+def installed_stubs() -> bool:
     """True when the stubs were installed with the package (sigprop/v1 beside this file)."""
     return (PACKAGE / "v1" / "service_pb2_grpc.py").is_file()
 
 
-def proto_path():
+def proto_path() -> pathlib.Path:
     """The directory that holds the generated sigprop/v1/*_pb2.py: the package's parent when they
     were installed with it, else SIGPROP_PROTO_PATH or the build (client/python/CMakeLists.txt)."""
     if installed_stubs() and not os.environ.get("SIGPROP_PROTO_PATH"):
@@ -42,7 +42,7 @@ def proto_path():
     return path
 
 
-def server_binary():
+def server_binary() -> pathlib.Path:
     """The sigprop-server executable: $SIGPROP_SERVER, else sigprop-server on PATH, else the
     build tree's server/sigprop-server."""
     explicit = os.environ.get("SIGPROP_SERVER")

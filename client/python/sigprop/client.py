@@ -11,17 +11,21 @@ seconds without an event. Each event is delivered once.
 
 import contextlib
 import json
+import os
 import pathlib
 import time
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any, List
 
 import grpc
+import pandas as pd
 
 from sigprop import _locate, errors, frame
 from sigprop.local_server import LocalServer
-from sigprop.spec import compare_spec, point_values, sweep_or_compare_spec, sweep_spec
+from sigprop.spec import Spec, compare_spec, point_values, sweep_or_compare_spec, sweep_spec
 from sigprop.v1 import compare_pb2, results_pb2, service_pb2, service_pb2_grpc
 
-def _load_policy():
+def _load_policy() -> dict[str, Any]:
     """The retry table installed beside the stubs (proto/sigprop/v1/client_policy.json)."""
     import sigprop.v1
     for directory in sigprop.v1.__path__:
@@ -39,7 +43,7 @@ _TRANSIENT = {getattr(grpc.StatusCode, name) for name in _REATTACH["codes"]}
 _SLOW_WATCHER_PREFIX = POLICY["texts"]["slowWatcherPrefix"]
 
 
-def _worth_reattaching(error):
+def _worth_reattaching(error: grpc.RpcError) -> bool:
     if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return (error.details() or "").startswith(_SLOW_WATCHER_PREFIX)
     return error.code() in _TRANSIENT
@@ -68,7 +72,8 @@ class Client:
     PEM file (path) or PEM bytes of the CA that signed the server's certificate; turns on TLS.
     """
 
-    def __init__(self, target, token=None, tls_ca=None):
+    def __init__(self, target: str, token: str | None = None,
+                 tls_ca: str | os.PathLike[str] | bytes | None = None) -> None:
         self.target = target
         if tls_ca is not None:
             pem = tls_ca if isinstance(tls_ca, bytes) else pathlib.Path(tls_ca).read_bytes()
@@ -78,10 +83,10 @@ class Client:
             self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
         self._stub = service_pb2_grpc.SimulationStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self._server = None
+        self._server: LocalServer | None = None
 
     @classmethod
-    def start_local(cls, **server_options):
+    def start_local(cls, **server_options: Any) -> "Client":
         """A client of a sigprop-server it starts itself (LocalServer); close() stops the server."""
         server = LocalServer(**server_options)
         server.start()
@@ -89,25 +94,25 @@ class Client:
         client._server = server
         return client
 
-    def close(self):
+    def close(self) -> None:
         self._channel.close()
         if self._server is not None:
             self._server.close()
             self._server = None
 
-    def __enter__(self):
+    def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, what, method, request, timeout=60):
+    def _call(self, what: str, method: Any, request: Any, timeout: float | None = 60) -> Any:
         try:
             return method(request, metadata=self._metadata, timeout=timeout)
         except grpc.RpcError as error:
             raise errors.from_rpc(error, what, self.target) from None
 
-    def submit(self, spec, points=None):
+    def submit(self, spec: Spec, points: Sequence[int] | None = None) -> "Sweep":
         """Submits a sweep (dict, JSON file path, SweepSpec or RunSpec); returns its Sweep.
 
         points: run only these point indices of the sweep (each keeps its index and its streams).
@@ -117,7 +122,7 @@ class Client:
         response = self._call("Submit", self._stub.Submit, request)
         return Sweep(self, response.sweep_id, spec, response.points)
 
-    def compare(self, spec):
+    def compare(self, spec: Spec) -> "Comparison":
         """Submits a comparison (dict, JSON file path, CompareSweep or CompareSpec); returns its
         Comparison, a stored sweep like any other (watch, wait, cancel, reattach by id).
 
@@ -129,7 +134,7 @@ class Client:
         response = self._call("Submit", self._stub.Submit, request)
         return Comparison(self, response.sweep_id, spec, response.points)
 
-    def plan(self, spec, with_specs=False):
+    def plan(self, spec: Spec, with_specs: bool = False) -> Any:
         """The server's plan of a sweep or comparison (SweepPlan, plan.proto): its points with
         their labels and settings, the methods that will run, cost and bytes per sample, checked
         against the server's limits (InvalidSpecError or ResourceLimitError when refused).
@@ -141,7 +146,7 @@ class Client:
             request = service_pb2.PlanRequest(sweep=spec, omit_specs=not with_specs)
         return self._call("Plan", self._stub.Plan, request)
 
-    def sweep(self, sweep_id):
+    def sweep(self, sweep_id: str) -> "Sweep":
         """The Sweep (or Comparison) of an id submitted earlier (by this or another client of the
         same user)."""
         status = self.status(sweep_id)
@@ -149,18 +154,18 @@ class Client:
             return Comparison(self, sweep_id, status.compare, status.points_total)
         return Sweep(self, sweep_id, status.spec, status.points_total)
 
-    def status(self, sweep_id):
+    def status(self, sweep_id: str) -> Any:
         """The SweepStatus message of a sweep (state, points done, last sequence, spec)."""
         return self._call("Get", self._stub.Get, service_pb2.GetRequest(sweep_id=sweep_id))
 
-    def list(self):
+    def list(self) -> List[Any]:
         """SweepStatus messages (without specs) of the caller's sweeps."""
         return list(self._call("List", self._stub.List, service_pb2.ListRequest()).sweeps)
 
-    def cancel(self, sweep_id):
+    def cancel(self, sweep_id: str) -> None:
         self._call("Cancel", self._stub.Cancel, service_pb2.CancelRequest(sweep_id=sweep_id))
 
-    def _results(self, sweep_id, field):
+    def _results(self, sweep_id: str, field: str) -> List[Any]:
         rows, token = [], ""
         while True:
             request = service_pb2.ResultsRequest(sweep_id=sweep_id, page_token=token)
@@ -170,15 +175,17 @@ class Client:
             if not token:
                 return rows
 
-    def layers(self, sweep_id):
+    def layers(self, sweep_id: str) -> List[Any]:
         """Every stored (final) LayerStats message of the sweep, in (point, layer) order."""
         return self._results(sweep_id, "layers")
 
-    def compare_rows(self, sweep_id):
+    def compare_rows(self, sweep_id: str) -> List[Any]:
         """Every stored CompareRow of a comparison, in (point, time, statistic) order."""
         return self._results(sweep_id, "compare_rows")
 
-    def watch(self, sweep_id, from_sequence=0, patience=_REATTACH["patienceSeconds"], timeout=None):
+    def watch(self, sweep_id: str, from_sequence: int = 0,
+              patience: float = _REATTACH["patienceSeconds"],
+              timeout: float | None = None) -> "EventStream":
         """An EventStream of the sweep's events with sequence > from_sequence."""
         return EventStream(self, sweep_id, from_sequence, patience, timeout)
 
@@ -192,8 +199,9 @@ class EventStream:
     it raises SweepTimeoutError when the sweep has not ended by then.
     """
 
-    def __init__(self, client, sweep_id, from_sequence=0, patience=_REATTACH["patienceSeconds"],
-                 timeout=None):
+    def __init__(self, client: Client, sweep_id: str, from_sequence: int = 0,
+                 patience: float = _REATTACH["patienceSeconds"],
+                 timeout: float | None = None) -> None:
         self._client = client
         self.sweep_id = sweep_id
         self.last_sequence = from_sequence
@@ -204,16 +212,16 @@ class EventStream:
         self.finished = None
         self._events = self._run()
 
-    def __iter__(self):
+    def __iter__(self) -> "EventStream":
         return self
 
-    def __next__(self):
+    def __next__(self) -> Any:
         return next(self._events)
 
-    def close(self):
+    def close(self) -> None:
         self._events.close()
 
-    def _remaining(self):
+    def _remaining(self) -> float | None:
         """Seconds left of `timeout` (None without one); raises once none are left."""
         if self._deadline is None:
             return None
@@ -224,7 +232,7 @@ class EventStream:
                 f"{self.timeout:g} s (last sequence {self.last_sequence})")
         return remaining
 
-    def _run(self):
+    def _run(self) -> Generator[Any, None, None]:
         client = self._client
         backoff = _REATTACH["initialBackoffSeconds"]
         give_up = time.monotonic() + self.patience
@@ -264,31 +272,33 @@ class EventStream:
 class Sweep:
     """A submitted sweep: its id, its spec and the calls about it."""
 
-    def __init__(self, client, sweep_id, spec, points):
+    def __init__(self, client: Client, sweep_id: str, spec: Any, points: int) -> None:
         self.client = client
         self.id = sweep_id
         self.spec = spec
         self.points = points
         self._plan = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.id!r}, name={self.spec.name!r}, points={self.points})"
 
-    def watch(self, from_sequence=0, patience=_REATTACH["patienceSeconds"], timeout=None):
+    def watch(self, from_sequence: int = 0, patience: float = _REATTACH["patienceSeconds"],
+              timeout: float | None = None) -> EventStream:
         """Iterator of the sweep's Event messages from `from_sequence`; reattaches by itself."""
         return self.client.watch(self.id, from_sequence, patience, timeout)
 
-    def status(self):
+    def status(self) -> Any:
         return self.client.status(self.id)
 
-    def state(self):
+    def state(self) -> str:
         """The sweep's state name: QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED."""
         return _SWEEP_STATE.Name(self.status().state)
 
-    def cancel(self):
+    def cancel(self) -> None:
         self.client.cancel(self.id)
 
-    def wait(self, timeout=None, patience=_REATTACH["patienceSeconds"]):
+    def wait(self, timeout: float | None = None,
+             patience: float = _REATTACH["patienceSeconds"]) -> str:
         """Blocks until the sweep ends (SweepTimeoutError after `timeout` s); returns its state."""
         status = self.status()
         if status.state not in _TERMINAL:
@@ -297,35 +307,35 @@ class Sweep:
                 pass
         return self.state()
 
-    def plan(self):
+    def plan(self) -> Any:
         """The server's plan of this sweep (SweepPlan), fetched once."""
         if self._plan is None:
             self._plan = self.client.plan(self.spec)
         return self._plan
 
-    def point_values(self):
+    def point_values(self) -> list[dict[str, Any]]:
         """For each point index, {swept field path: value}, from the server's plan."""
         return point_values(self.plan())
 
-    def layers(self, wait=True, timeout=None):
+    def layers(self, wait: bool = True, timeout: float | None = None) -> list[Any]:
         """The LayerStats messages, after the sweep ends if `wait` (then a FAILED sweep raises
         SweepFailedError; a CANCELLED one gives the points that finished)."""
         if wait:
             self._check_final(self.wait(timeout))
         return self.client.layers(self.id)
 
-    def results(self, wait=True, timeout=None):
+    def results(self, wait: bool = True, timeout: float | None = None) -> pd.DataFrame:
         """A DataFrame with one row per point × layer × statistic (see sigprop.frame)."""
         return frame.layer_frame(self.layers(wait, timeout), self.point_values())
 
-    def covariances(self, wait=True, timeout=None):
+    def covariances(self, wait: bool = True, timeout: float | None = None) -> pd.DataFrame:
         """A DataFrame with one row per point × layer and the m×m mean covariance E V.
 
         Needs `mean_covariance: true` in the RunSpec.
         """
         return frame.covariance_frame(self.layers(wait, timeout), self.point_values())
 
-    def _check_final(self, state):
+    def _check_final(self, state: str) -> None:
         if state == "FAILED":
             raise errors.SweepFailedError(
                 f"sweep {self.id} on {self.client.target} failed: {self.status().error}")
@@ -334,25 +344,26 @@ class Sweep:
 class Comparison(Sweep):
     """A submitted comparison sweep (CompareSweep): a Sweep whose results are CompareRows."""
 
-    def rows(self, wait=True, timeout=None):
+    def rows(self, wait: bool = True, timeout: float | None = None) -> list[Any]:
         """The CompareRow messages, after the comparison ends if `wait` (then a FAILED one raises
         SweepFailedError; a CANCELLED one gives the points that finished)."""
         if wait:
             self._check_final(self.wait(timeout))
         return self.client.compare_rows(self.id)
 
-    def results(self, wait=True, timeout=None):
+    def results(self, wait: bool = True, timeout: float | None = None) -> pd.DataFrame:
         """A DataFrame with one row per point × time × statistic (frame.compare_frame)."""
         return frame.compare_frame(self.rows(wait, timeout), self.point_values())
 
-    def layers(self, wait=True, timeout=None):
+    def layers(self, wait: bool = True, timeout: float | None = None) -> list[Any]:
         raise TypeError("a comparison has CompareRows, not LayerStats: use rows() or results()")
 
-    def covariances(self, wait=True, timeout=None):
+    def covariances(self, wait: bool = True, timeout: float | None = None) -> pd.DataFrame:
         raise TypeError("a comparison has no covariances: use rows() or results()")
 
 
-def connect(target=None, token=None, tls_ca=None, **server_options):
+def connect(target: str | None = None, token: str | None = None,
+            tls_ca: str | os.PathLike[str] | bytes | None = None, **server_options: Any) -> Client:
     """A Client of `target`, or, without one, of a sigprop-server started here (Client.start_local)."""
     if target:
         return Client(target, token=token, tls_ca=tls_ca)
@@ -360,7 +371,7 @@ def connect(target=None, token=None, tls_ca=None, **server_options):
 
 
 @contextlib.contextmanager
-def embedded(**server_options):
+def embedded(**server_options: Any) -> Iterator[Client]:
     """`with sigprop.embedded() as client:` — a client of a server it starts and stops itself."""
     with Client.start_local(**server_options) as client:
         yield client

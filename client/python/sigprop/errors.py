@@ -1,12 +1,14 @@
 """The exceptions of the sigprop client: one per gRPC status a caller can act on."""
 
+from typing import Any
+
 import grpc
 
 
 class SigpropError(Exception):
     """A call to the sigprop service failed. `code` is the gRPC status code (None if local)."""
 
-    def __init__(self, message, code=None):
+    def __init__(self, message: str, code: Any = None) -> None:
         super().__init__(message)
         self.code = code
 
@@ -59,7 +61,7 @@ _HINTS = {
 }
 
 
-def from_rpc(error, what, target):
+def from_rpc(error: Any, what: str, target: str) -> "SigpropError":
     """The SigpropError for a grpc.RpcError raised by `what` (e.g. 'Submit') against `target`."""
     code = error.code()
     cls = _BY_CODE.get(code, SigpropError)

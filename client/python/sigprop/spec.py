@@ -10,6 +10,7 @@ import json
 import os
 import pathlib
 import re
+from typing import Any, Union
 
 from google.protobuf import descriptor_pool, json_format, text_format
 from google.protobuf.message import Message
@@ -17,10 +18,15 @@ from google.protobuf.message import Message
 from sigprop.errors import InvalidSpecError
 from sigprop.v1 import compare_pb2, run_pb2
 
+# What every function here accepts as a spec: a message (SweepSpec, RunSpec, CompareSweep,
+# CompareSpec), a dict in the protobuf JSON mapping, or the path of a JSON or text-format file.
+Spec = Union[Message, dict, str, "os.PathLike[str]"]
+
 _TEXT_SUFFIXES = {".txtpb", ".textproto", ".pbtxt", ".textpb"}
 
 
-def _sweep_of(spec, sweep_type, one_type, one_keys, source):
+def _sweep_of(spec: Any, sweep_type: Any, one_type: Any, one_keys: tuple[str, ...],
+              source: str) -> Any:
     """A `sweep_type` message (SweepSpec or CompareSweep) from itself, one `one_type` point (its
     base), a dict of either in the JSON mapping (a point alone has one of `one_keys` and no
     "base"/"axes"), or the path of a JSON or text-format file."""
@@ -45,7 +51,7 @@ def _sweep_of(spec, sweep_type, one_type, one_keys, source):
     return sweep_type(base=message) if is_one else message
 
 
-def _with_enum_names(message):
+def _with_enum_names(message: str) -> str:
     """protobuf's "Invalid enum value X for enum type sigprop.v1.AttentionSpec.Kind at …" with
     the valid names appended, as the C++ client and the server's axis check list them."""
     match = re.search(r"for enum type ([\w.]+)", message)
@@ -58,7 +64,7 @@ def _with_enum_names(message):
     return f"{message}; one of {'|'.join(value.name for value in enum.values)}"
 
 
-def _read(path, sweep_type, one_type, one_keys):
+def _read(path: pathlib.Path, sweep_type: Any, one_type: Any, one_keys: tuple[str, ...]) -> Any:
     text = path.read_text(encoding="utf-8")
     if path.suffix in _TEXT_SUFFIXES:
         try:
@@ -72,22 +78,22 @@ def _read(path, sweep_type, one_type, one_keys):
     return _sweep_of(document, sweep_type, one_type, one_keys, str(path))
 
 
-def load_spec(path):
+def load_spec(path: str | os.PathLike[str]) -> Any:
     """Reads a SweepSpec from a JSON file (protobuf JSON mapping) or a text-format file."""
     return _read(pathlib.Path(path), run_pb2.SweepSpec, run_pb2.RunSpec, ("model",))
 
 
-def sweep_spec(spec, source="spec"):
+def sweep_spec(spec: Spec, source: str = "spec") -> Any:
     """A SweepSpec from a SweepSpec, a RunSpec, a dict (either, JSON mapping) or a file path."""
     return _sweep_of(spec, run_pb2.SweepSpec, run_pb2.RunSpec, ("model",), source)
 
 
-def compare_spec(spec, source="spec"):
+def compare_spec(spec: Spec, source: str = "spec") -> Any:
     """A CompareSweep from a CompareSweep, a CompareSpec, a dict (either) or a file path."""
     return _sweep_of(spec, compare_pb2.CompareSweep, compare_pb2.CompareSpec, ("a", "b"), source)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """An axis value as Python: enum names stay strings, whole numbers become ints."""
     python = json_format.MessageToDict(value)
     if isinstance(python, float) and python.is_integer():
@@ -95,7 +101,7 @@ def _plain(value):
     return python
 
 
-def sweep_or_compare_spec(spec, source="spec"):
+def sweep_or_compare_spec(spec: Spec, source: str = "spec") -> Any:
     """A SweepSpec, or a CompareSweep when `spec` is a comparison (its message, or a dict or file
     whose base has "a"/"b")."""
     if isinstance(spec, (compare_pb2.CompareSweep, compare_pb2.CompareSpec)):
@@ -106,7 +112,7 @@ def sweep_or_compare_spec(spec, source="spec"):
         return compare_spec(spec, source)  # A comparison's dict or file; raises if it is neither.
 
 
-def point_values(plan):
+def point_values(plan: Any) -> list[dict[str, Any]]:
     """For each point of a SweepPlan (Client.plan, Sweep.plan), in the server's order,
     {field path: value} of what the point sets. Whole numbers come back as ints, enum names as
     strings. The server's plan is the one place that expands a sweep; nothing here re-derives it.
