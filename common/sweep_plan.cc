@@ -1,6 +1,8 @@
 #include "common/sweep_plan.h"
 
 #include <algorithm>
+#include <functional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -97,14 +99,23 @@ v1::PlanLimits LimitsToProto(const Limits& limits) {
   return out;
 }
 
-absl::StatusOr<v1::SweepPlan> PlanSweep(const v1::SweepSpec& sweep, const Limits& limits,
-                                        const PlanOptions& options) {
-  auto count = CountPoints(sweep);
+namespace {
+
+// What both plans share: the sweep's shape checked before anything is expanded (so a sweep of
+// 10⁹ points is refused without allocating them), then each point validated and listed.
+// `validate(point, path)` checks one point; `describe(point, planned)` adds its runs and spec.
+template <typename Sweep, typename Point>
+absl::StatusOr<v1::SweepPlan> PlanPoints(
+    const Sweep& sweep, const absl::StatusOr<int64_t>& count,
+    const std::function<absl::StatusOr<std::vector<Point>>()>& expand, const Limits& limits,
+    const PlanOptions& options,
+    const std::function<absl::Status(const Point&, const std::string&)>& validate,
+    const std::function<double(Point&, v1::PlannedPoint*)>& describe) {
   if (!count.ok()) return count.status();
   if (options.validate) {
     if (auto st = CheckShape(sweep, sweep.combine(), *count, limits); !st.ok()) return st;
   }
-  auto points = ExpandSweep(sweep);
+  auto points = expand();
   if (!points.ok()) return points.status();
   v1::SweepPlan plan;
   plan.set_name(sweep.name());
@@ -112,10 +123,10 @@ absl::StatusOr<v1::SweepPlan> PlanSweep(const v1::SweepSpec& sweep, const Limits
   *plan.mutable_limits() = LimitsToProto(limits);
   const bool has_axes = sweep.axes_size() > 0;
   double total = 0.0;
-  for (SweepPoint& point : *points) {
+  for (Point& point : *points) {
     if (options.validate) {
       const std::string path = has_axes ? absl::StrCat("points[", point.index, "]") : "base";
-      auto st = AtPoint(ValidateRun(point.spec, path, limits), has_axes, point.label);
+      auto st = AtPoint(validate(point, path), has_axes, point.label);
       if (!st.ok()) return st;
     }
     if (!options.list_points) continue;
@@ -123,52 +134,46 @@ absl::StatusOr<v1::SweepPlan> PlanSweep(const v1::SweepSpec& sweep, const Limits
     planned->set_index(point.index);
     planned->set_label(point.label);
     AddSettings(sweep.axes(), point.digits, planned);
-    *planned->add_runs() = PlanRun(point.spec, point.index, options.with_specs);
-    total += planned->runs(0).cost();
-    if (options.with_specs) *planned->mutable_run() = std::move(point.spec);
+    total += describe(point, planned);
   }
   plan.set_total_cost(total);
   return plan;
 }
 
+}  // namespace
+
+absl::StatusOr<v1::SweepPlan> PlanSweep(const v1::SweepSpec& sweep, const Limits& limits,
+                                        const PlanOptions& options) {
+  return PlanPoints<v1::SweepSpec, SweepPoint>(
+      sweep, CountPoints(sweep), [&] { return ExpandSweep(sweep); }, limits, options,
+      [&](const SweepPoint& point, const std::string& path) {
+        return ValidateRun(point.spec, path, limits);
+      },
+      [&](SweepPoint& point, v1::PlannedPoint* planned) {
+        *planned->add_runs() = PlanRun(point.spec, point.index, options.with_specs);
+        if (options.with_specs) *planned->mutable_run() = std::move(point.spec);
+        return planned->runs(0).cost();
+      });
+}
+
 absl::StatusOr<v1::SweepPlan> PlanCompareSweep(const v1::CompareSweep& sweep, const Limits& limits,
                                                const PlanOptions& options) {
-  auto count = CountComparePoints(sweep);
-  if (!count.ok()) return count.status();
-  if (options.validate) {
-    if (auto st = CheckShape(sweep, sweep.combine(), *count, limits); !st.ok()) return st;
-  }
-  auto points = ExpandCompareSweep(sweep);
-  if (!points.ok()) return points.status();
-  v1::SweepPlan plan;
-  plan.set_name(sweep.name());
-  plan.set_points_total(static_cast<int>(points->size()));
-  plan.set_comparison(true);
-  *plan.mutable_limits() = LimitsToProto(limits);
-  const bool has_axes = sweep.axes_size() > 0;
-  double total = 0.0;
-  for (ComparePoint& point : *points) {
-    const v1::CompareSpec& spec = point.spec;
-    if (options.validate) {
-      const std::string path = has_axes ? absl::StrCat("points[", point.index, "]") : "base";
-      for (absl::Status st : {ValidateRun(spec.a(), path + ".a", limits),
-                              ValidateRun(spec.b(), path + ".b", limits)}) {
-        if (!st.ok()) return AtPoint(st, has_axes, point.label);
-      }
-      auto st = AtPoint(CheckComparedStatisticsAndTimes(spec, path), has_axes, point.label);
-      if (!st.ok()) return st;
-    }
-    if (!options.list_points) continue;
-    v1::PlannedPoint* planned = plan.add_points();
-    planned->set_index(point.index);
-    planned->set_label(point.label);
-    AddSettings(sweep.axes(), point.digits, planned);
-    *planned->add_runs() = PlanRun(spec.a(), 2 * point.index, options.with_specs);
-    *planned->add_runs() = PlanRun(spec.b(), 2 * point.index + 1, options.with_specs);
-    total += planned->runs(0).cost() + planned->runs(1).cost();
-    if (options.with_specs) *planned->mutable_compare() = std::move(point.spec);
-  }
-  plan.set_total_cost(total);
+  auto plan = PlanPoints<v1::CompareSweep, ComparePoint>(
+      sweep, CountComparePoints(sweep), [&] { return ExpandCompareSweep(sweep); }, limits, options,
+      [&](const ComparePoint& point, const std::string& path) {
+        for (absl::Status st : {ValidateRun(point.spec.a(), path + ".a", limits),
+                                ValidateRun(point.spec.b(), path + ".b", limits)}) {
+          if (!st.ok()) return st;
+        }
+        return CheckComparedStatisticsAndTimes(point.spec, path);
+      },
+      [&](ComparePoint& point, v1::PlannedPoint* planned) {
+        *planned->add_runs() = PlanRun(point.spec.a(), 2 * point.index, options.with_specs);
+        *planned->add_runs() = PlanRun(point.spec.b(), 2 * point.index + 1, options.with_specs);
+        if (options.with_specs) *planned->mutable_compare() = std::move(point.spec);
+        return planned->runs(0).cost() + planned->runs(1).cost();
+      });
+  if (plan.ok()) plan->set_comparison(true);
   return plan;
 }
 
