@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sigprop
@@ -417,3 +418,22 @@ def test_the_cli_and_the_server_plan_every_example_alike(client):
                     assert f"({point.label})" in runs[k], (path, runs[k])
                 assert f": {method}, cost" in runs[k], (path, runs[k])
                 k += 1
+
+
+def test_read_results_of_cli_output_equals_sweep_results(client, tmp_path):
+    # `sigprop run --out FILE` output read back is the DataFrame the client gives for that sweep.
+    spec = {"name": "read back", "base": {"model": {"tokens": 3, "width": 8, "depth": 3},
+                                         "method": "DENSE", "samples": 6, "seed": "5"},
+            "axes": [{"field": "model.width", "values": [8, 12]}]}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    out = tmp_path / "out.jsonl"
+    cli = sigprop._locate.build_dir() / "client" / "sigprop"
+    subprocess.run([str(cli), "run", str(path), "--quiet", "--out", str(out)], check=True)
+    from_file = sigprop.read_results(out, plan=client.plan(spec))
+    from_server = client.submit(spec).results(timeout=WAIT_S)
+    pd.testing.assert_frame_equal(from_file, from_server)
+    assert from_file.attrs["swept"] == ["model.width"]
+    with pytest.raises(ValueError, match="not a LayerStats line"):
+        (tmp_path / "bad.jsonl").write_text("{\"nosuch\": 1}\n")
+        sigprop.read_results(tmp_path / "bad.jsonl")

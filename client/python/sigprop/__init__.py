@@ -25,13 +25,14 @@ from sigprop.client import Client, Comparison, EventStream, Sweep, connect, embe
 from sigprop.errors import (  # noqa: E402
     AuthenticationError, InvalidSpecError, NotFoundError, PermissionDeniedError,
     ResourceExhaustedError, SigpropError, SweepFailedError, SweepTimeoutError, UnavailableError)
+from sigprop.frame import read_results  # noqa: E402
 from sigprop.local_server import LocalServer  # noqa: E402
 from sigprop.spec import compare_spec, load_spec, point_values, sweep_spec  # noqa: E402
 from sigprop import plot  # noqa: E402
 
 __all__ = [
     "Client", "Sweep", "Comparison", "EventStream", "connect", "embedded", "LocalServer",
-    "load_spec", "sweep_spec", "compare_spec", "point_values", "plot",
+    "load_spec", "sweep_spec", "compare_spec", "point_values", "read_results", "plot",
     "SigpropError", "AuthenticationError", "PermissionDeniedError", "InvalidSpecError",
     "NotFoundError", "ResourceExhaustedError", "UnavailableError", "SweepFailedError",
     "SweepTimeoutError",

@@ -14,8 +14,9 @@ The swept field names are also in DataFrame.attrs["swept"], in the sweep's axis 
 
 import numpy as np
 import pandas as pd
+from google.protobuf import json_format
 
-from sigprop.v1 import run_pb2
+from sigprop.v1 import results_pb2, run_pb2
 
 # Columns that every layer_frame has; anything else before "layer" is a swept field.
 STANDARD_COLUMNS = (
@@ -118,3 +119,30 @@ def compare_frame(rows, values):
             record[name] = value
         out.append(record)
     return _finish(out, values, [n for n in names if n != "point"])
+
+
+def read_results(path, plan=None, provisional=False):
+    """The DataFrame of a `sigprop run --format jsonl` (or `watch`, `results`) output file: the
+    same as Sweep.results() gives for that sweep, so CLI output goes straight into sigprop.plot.
+
+    plan: the sweep's SweepPlan (Client.plan(spec)) names the swept fields' columns; without it
+    only `point` says which point a row is. provisional: keep the rows flagged provisional
+    (`--provisional` output); by default only final rows, as Sweep.results() returns.
+    """
+    from sigprop.spec import point_values  # spec imports nothing of this module: no cycle
+
+    layers = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            layer = results_pb2.LayerStats()
+            try:
+                json_format.Parse(line, layer)
+            except json_format.ParseError as error:
+                raise ValueError(f"{path}:{number}: not a LayerStats line ({error}); "
+                                 "read_results takes --format jsonl output") from None
+            if layer.provisional and not provisional:
+                continue
+            layers.append(layer)
+    return layer_frame(layers, point_values(plan) if plan is not None else [])
