@@ -38,6 +38,8 @@ const Flag kFlags[] = {
     {"token-file", true, "FILE  bearer token for a server started with --tokens"},
     {"tls-ca", true, "FILE  PEM root certificate: use TLS"},
     {"format", true, "jsonl|csv|table  output format (default jsonl)"},
+    {"columns", true, "STAT,STAT  the statistics --format table shows (default rho_mean,collapse;\n"
+                      "        e.g. grad_wq,grad_wk,grad_x)"},
     {"out", true, "FILE  write results to FILE (only on success) instead of stdout"},
     {"threads", true, "N  worker threads of the embedded server (default: all cores)"},
     {"shard", true, "I/N  run only points p with p % N == I"},
@@ -75,8 +77,8 @@ const std::vector<Command>& Commands() {
       {"run", "SPEC",
        "run a sweep (JSON or textproto SweepSpec; '-' reads stdin) and write per-layer\n"
        "statistics; on --target, or in this process without it",
-       With(kConnectFlags, {"format", "out", "threads", "shard", "patience", "progress", "quiet",
-                            "provisional", "detach"}),
+       With(kConnectFlags, {"format", "columns", "out", "threads", "shard", "patience", "progress",
+                            "quiet", "provisional", "detach"}),
        [](const Args& a) { return RunCommand(a, g_interrupted); }},
       {"compare", "SPEC",
        "compare two runs as distributions (CompareSweep: KS, W1 and exploded fractions per time\n"
@@ -87,7 +89,7 @@ const std::vector<Command>& Commands() {
        "check a spec and explain every problem (--target: against that server's limits)",
        With(kConnectFlags, {"plan"}), [](const Args& a) { return ValidateCommand(a); }},
       {"watch", "ID", "stream a sweep's or a comparison's results",
-       With(kConnectFlags, {"from", "events", "format", "out", "provisional"}),
+       With(kConnectFlags, {"from", "events", "format", "columns", "out", "provisional"}),
        [](const Args& a) { return WatchCommand(a, g_interrupted); }},
       {"list", "", "the sweeps on the server", kConnectFlags,
        [](const Args& a) { return ListCommand(a); }},
@@ -95,7 +97,8 @@ const std::vector<Command>& Commands() {
        [](const Args& a) { return GetCommand(a); }},
       {"cancel", "ID", "cancel a sweep", kConnectFlags,
        [](const Args& a) { return CancelCommand(a); }},
-      {"results", "ID", "a finished sweep's results", With(kConnectFlags, {"format", "out"}),
+      {"results", "ID", "a finished sweep's results",
+       With(kConnectFlags, {"format", "columns", "out"}),
        [](const Args& a) { return ResultsCommand(a); }},
       {"health", "", "the server's grpc.health.v1 status (exit 0 when SERVING)", kConnectFlags,
        [](const Args& a) { return HealthCommand(a); }},

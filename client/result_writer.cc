@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -92,8 +93,8 @@ class CsvWriter final : public ResultWriter {
 // the tokens' correlation runs to 1 (rank collapse) or stays put.
 class TableWriter final : public ResultWriter {
  public:
-  TableWriter(std::ostream& out, std::vector<std::string> labels)
-      : out_(out), labels_(std::move(labels)) {}
+  TableWriter(std::ostream& out, std::vector<std::string> labels, std::vector<std::string> columns)
+      : out_(out), labels_(std::move(labels)), columns_(std::move(columns)) {}
   void Write(const v1::LayerStats& stats) override {
     if (!rows_.empty() && rows_.back().point() != stats.point()) Flush();
     rows_.push_back(stats);
@@ -117,14 +118,17 @@ class TableWriter final : public ResultWriter {
     out_ << absl::StrFormat("point %d  %s  (method %s, %d samples)\n", p,
                             p < static_cast<int>(labels_.size()) ? labels_[p] : "",
                             v1::RunSpec::Method_Name(first.method()), first.samples());
-    out_ << absl::StrFormat("%7s  %19s  %19s  %9s\n", "layer", "rho_mean", "collapse", "diverged");
+    out_ << absl::StrFormat("%7s", "layer");
+    for (const std::string& column : columns_) out_ << absl::StrFormat("  %19s", column);
+    out_ << absl::StrFormat("  %9s\n", "diverged");
     const size_t shown = 12;
     const size_t step = std::max<size_t>(1, (rows_.size() + shown - 1) / shown);
     for (size_t i = 0; i < rows_.size(); ++i) {
       if (i % step != 0 && i + 1 != rows_.size()) continue;
       const auto& row = rows_[i];
-      out_ << absl::StrFormat("%7d  %s  %s  %9.3f\n", row.layer(), Cell(row, "rho_mean"),
-                              Cell(row, "collapse"), row.diverged_fraction());
+      out_ << absl::StrFormat("%7d", row.layer());
+      for (const std::string& column : columns_) out_ << "  " << Cell(row, column);
+      out_ << absl::StrFormat("  %9.3f\n", row.diverged_fraction());
     }
     out_ << '\n';
     rows_.clear();
@@ -132,6 +136,7 @@ class TableWriter final : public ResultWriter {
 
   std::ostream& out_;
   std::vector<std::string> labels_;
+  std::vector<std::string> columns_;
   std::vector<v1::LayerStats> rows_;
 };
 
@@ -164,6 +169,16 @@ absl::Status CheckProvisionalFormat(bool provisional, Format format) {
       "table rows would not say which rows are provisional");
 }
 
+absl::StatusOr<std::vector<std::string>> TableColumns(const std::string& flag, Format format) {
+  if (flag.empty()) return std::vector<std::string>();
+  if (format != Format::kTable) {
+    return absl::InvalidArgumentError("--columns: chooses the columns of --format table");
+  }
+  std::vector<std::string> columns = absl::StrSplit(flag, ',', absl::SkipEmpty());
+  if (columns.empty()) return absl::InvalidArgumentError("--columns: names no statistic");
+  return columns;
+}
+
 std::string ToJsonLine(const google::protobuf::Message& message) {
   // MessageToJsonString walks maps in hash order, which protobuf randomises per process. Going
   // through a deterministic (key-sorted) binary encoding makes the line byte-reproducible.
@@ -190,10 +205,13 @@ std::string ToJsonLine(const google::protobuf::Message& message) {
 }
 
 std::unique_ptr<ResultWriter> MakeResultWriter(Format format, std::ostream& out,
-                                               std::vector<std::string> point_labels) {
+                                               std::vector<std::string> point_labels,
+                                               std::vector<std::string> table_columns) {
+  if (table_columns.empty()) table_columns = {"rho_mean", "collapse"};
   switch (format) {
     case Format::kCsv: return std::make_unique<CsvWriter>(out, std::move(point_labels));
-    case Format::kTable: return std::make_unique<TableWriter>(out, std::move(point_labels));
+    case Format::kTable:
+      return std::make_unique<TableWriter>(out, std::move(point_labels), std::move(table_columns));
     default: return std::make_unique<JsonlWriter>(out);
   }
 }

@@ -31,8 +31,14 @@ class ResultWriter {
 };
 
 // `point_labels[p]` describes point p ("model.width=64"); CSV makes them a column.
+// `table_columns`: the statistics --format table shows (mean ± stderr each); empty means
+// rho_mean and collapse.
 std::unique_ptr<ResultWriter> MakeResultWriter(Format format, std::ostream& out,
-                                               std::vector<std::string> point_labels);
+                                               std::vector<std::string> point_labels,
+                                               std::vector<std::string> table_columns = {});
+
+// --columns "grad_wq,grad_wk": the table's statistics; INVALID_ARGUMENT with another format.
+absl::StatusOr<std::vector<std::string>> TableColumns(const std::string& flag, Format format);
 
 // CSV cells: a double with every digit it needs to round-trip, and a field quoted if it must be.
 std::string CsvNumber(double x);

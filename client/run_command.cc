@@ -74,7 +74,9 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
 
   OutputFile out(args.Get("out"));
   if (auto st = out.Open(); !st.ok()) return Fail(st);
-  auto writer = MakeResultWriter(*format, out.stream(), labels);
+  auto columns = TableColumns(args.Get("columns"), *format);
+  if (!columns.ok()) return Fail(columns.status());
+  auto writer = MakeResultWriter(*format, out.stream(), labels, *columns);
   if (mine.empty()) {  // A shard with no points: an empty, valid result.
     writer->Finish();
     return Fail(out.Commit());

@@ -141,7 +141,9 @@ int WatchCommand(const Args& args, const std::atomic<bool>& interrupted) {
   if (auto st = CheckProvisionalFormat(provisional, *format); !st.ok()) return Fail(st);
   const bool comparison = sweep->has_compare();
   const std::vector<std::string> labels = LabelsOf(*connection->client, *sweep);
-  auto writer = MakeResultWriter(*format, out.stream(), labels);
+  auto columns = TableColumns(args.Get("columns"), *format);
+  if (!columns.ok()) return Fail(columns.status());
+  auto writer = MakeResultWriter(*format, out.stream(), labels, *columns);
   // Points finish in any order; write them in point order, as `run` and `compare` do.
   std::vector<int> all_points(labels.size());
   for (size_t p = 0; p < all_points.size(); ++p) all_points[p] = static_cast<int>(p);
@@ -228,7 +230,10 @@ int ResultsCommand(const Args& args) {
                                            results->compare_rows().end());
     WriteCompareRows(*format, sweep->name(), rows, out.stream());
   } else {
-    auto writer = MakeResultWriter(*format, out.stream(), LabelsOf(*connection->client, *sweep));
+    auto columns = TableColumns(args.Get("columns"), *format);
+    if (!columns.ok()) return Fail(columns.status());
+    auto writer =
+        MakeResultWriter(*format, out.stream(), LabelsOf(*connection->client, *sweep), *columns);
     for (const auto& layer : results->layers()) writer->Write(layer);
     writer->Finish();
   }

@@ -260,6 +260,18 @@ TEST_F(CliTest, TheReadmeDemoTableIsWhatTheDemoPrints) {
   EXPECT_EQ(lines, 11);  // The block's lines, less its elisions: all were checked.
 }
 
+// --columns chooses the table's statistics, gradients included; only with --format table.
+TEST_F(CliTest, TableColumnsChooseTheStatistics) {
+  const std::string spec = Write("spec.json", kSpec);  // gradients: true
+  const Result r = Run("run --quiet --format table --columns grad_wq,grad_x " + spec);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("  layer              grad_wq               grad_x   diverged\n"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("rho_mean")));
+  const Result csv = Run("run --quiet --format csv --columns grad_wq " + spec);
+  EXPECT_EQ(csv.status, 2);
+  EXPECT_THAT(csv.err, HasSubstr("--columns: chooses the columns of --format table"));
+}
+
 // Each command declares its flags: one it does not take is refused by name (exit 2), not ignored.
 TEST_F(CliTest, EveryCommandRefusesAFlagItDoesNotTake) {
   const std::string spec = Write("spec.json", kSpec);
