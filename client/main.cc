@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "client/args.h"
 #include "client/commands.h"
 #include "client/compare_command.h"
@@ -136,7 +138,7 @@ std::string Usage() {
       "usage: sigprop COMMAND [flags] [args]   (sigprop COMMAND --help: its flags)\n"
       "       sigprop --version\n\ncommands:\n";
   for (const Command& command : Commands()) {
-    absl::StrAppend(&text, "  ", command.name, " ", command.usage, "\n",
+    absl::StrAppend(&text, "  ", command.name, *command.usage ? " " : "", command.usage, "\n",
                     Indented(command.summary, "      "), "\n");
   }
   return text;
@@ -145,10 +147,25 @@ std::string Usage() {
 std::string CommandUsage(const Command& command) {
   std::string text = absl::StrCat("usage: sigprop ", command.name, " [flags] ", command.usage,
                                    "\n", command.summary, "\n\nflags:\n");
+  // "  --name ARG" in a column of its own, the description beside it; a valued flag's help
+  // starts with its argument, then two spaces.
   for (const char* name : command.flags) {
     const Flag& flag = FlagNamed(name);
-    absl::StrAppend(&text, "  --", flag.name, flag.takes_value ? " " : "  ",
-                    Indented(flag.help, "  "), "\n");
+    std::string help = flag.help, argument;
+    if (flag.takes_value) {
+      const size_t gap = help.find("  ");
+      argument = help.substr(0, gap);
+      help = help.substr(gap + 2);
+    }
+    std::string head = absl::StrCat("  --", flag.name, argument.empty() ? "" : " ", argument);
+    if (head.size() < 30) head.resize(30, ' ');
+    // Continuation lines of the help were indented for another layout: align them under it.
+    std::string body;
+    for (absl::string_view line : absl::StrSplit(help, '\n')) {
+      absl::StrAppend(&body, body.empty() ? "" : absl::StrCat("\n", std::string(31, ' ')),
+                      absl::StripLeadingAsciiWhitespace(line));
+    }
+    absl::StrAppend(&text, head, " ", body, "\n");
   }
   return text;
 }
