@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -391,6 +392,40 @@ TEST_F(ServiceTest, CancelStopsARunningPointPromptly) {
   auto next = Client().Submit(SmallSweep(), {});
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(WatchAll(next->sweep_id(), 0).back().sweep_finished().state(), v1::SweepFinished::SUCCEEDED);
+}
+
+// A point that fails at run time, after its sweep was accepted: here the store loses the point's
+// row while it runs (as a damaged file would), so storing its results fails. The point runner's
+// failure path must end the sweep FAILED, with an ErrorEvent carrying the code and the reason,
+// and the watch must end, not hang.
+TEST_F(ServiceTest, APointFailingAtRunTimeEndsTheSweepFailedWithTheReason) {
+  StartServer();
+  v1::SweepSpec sweep = SlowSweep();
+  sweep.clear_axes();  // One point.
+  auto submitted = Client().Submit(sweep, {});
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const std::string id = submitted->sweep_id();
+  std::atomic<bool> stop{false};
+  (void)Client().Watch(id, 0, [&](const v1::Event& e) { stop = stop || e.has_progress(); }, stop);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Options().db_path.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  const std::string remove = "DELETE FROM points WHERE sweep_id = '" + id + "'";
+  ASSERT_EQ(sqlite3_exec(db, remove.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  const auto events = WatchAll(id, 0);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().sweep_finished().state(), v1::SweepFinished::FAILED);
+  const auto error = std::find_if(events.begin(), events.end(),
+                                  [](const v1::Event& e) { return e.has_error(); });
+  ASSERT_NE(error, events.end());
+  EXPECT_EQ(error->error().code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_THAT(error->error().message(), HasSubstr("no such point"));
+  auto status = Client().Get(id);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->state(), v1::SweepStatus::FAILED);
+  EXPECT_THAT(status->error(), HasSubstr("no such point"));
 }
 
 TEST_F(ServiceTest, InvalidSpecsAreInvalidArgumentNamingTheField) {
