@@ -413,22 +413,45 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::AppendEvents(const std::string&
   return stored;
 }
 
-absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePointWith(
-    const std::string& sweep_id, int point, int rows,
-    const std::function<absl::Status(const std::string& op, std::vector<v1::Event>* events)>&
-        store_rows) {
+template <typename Row>
+absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteRows(const std::string& sweep_id,
+                                                              int point,
+                                                              const std::vector<Row>& rows,
+                                                              const ResultTable<Row>& table) {
   const std::string op = absl::StrCat(SweepOp("CompletePoint", sweep_id), " point ", point);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].point() != point) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": ", table.word, "s[", i, "].point is ", rows[i].point()));
+    }
+  }
   if (absl::Status writable = CheckWritable(op); !writable.ok()) return writable;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
   if (!transaction.ok()) return transaction.status();
   if (absl::Status open = CheckPointNotDoneLocked(sweep_id, point, op); !open.ok()) return open;
   std::vector<v1::Event> events;
-  events.reserve(static_cast<size_t>(rows) + 1);
-  if (absl::Status stored = store_rows(op, &events); !stored.ok()) return stored;
+  events.reserve(rows.size() + 1);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const int64_t index = table.index(rows[r], r);
+    const std::string row_op = absl::StrCat(op, " ", table.word, " ", index);
+    v1::Event event;
+    event.set_point(point);
+    table.into(&event, rows[r]);
+    absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), row_op);
+    if (!stored.ok()) return stored.status();
+    events.push_back(*std::move(stored));
+    const std::string payload = Serialize(rows[r]);
+    if (absl::Status inserted =
+            Execute(*db_, table.insert_sql, row_op, sweep_id, point, index, Blob{payload},
+                    PayloadChecksum(table.key(sweep_id, point, index), payload));
+        !inserted.ok()) {
+      return inserted;
+    }
+  }
   v1::Event finished;
   finished.set_point(point);
-  finished.mutable_point_finished()->set_layers(rows);
+  finished.mutable_point_finished()->set_layers(static_cast<int>(rows.size()));
   absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(finished), op);
   if (!stored.ok()) return stored.status();
   events.push_back(*std::move(stored));
@@ -446,66 +469,20 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePointWith(
 
 absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePoint(
     const std::string& sweep_id, int point, const std::vector<v1::LayerStats>& layers) {
-  for (size_t i = 0; i < layers.size(); ++i) {
-    if (layers[i].point() != point) {
-      return absl::InvalidArgumentError(absl::StrCat(SweepOp("CompletePoint", sweep_id), " point ",
-                                                     point, ": layers[", i, "].point is ",
-                                                     layers[i].point()));
-    }
-  }
-  return CompletePointWith(
-      sweep_id, point, static_cast<int>(layers.size()),
-      [&](const std::string& op, std::vector<v1::Event>* events) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        for (const v1::LayerStats& layer : layers) {
-          const std::string layer_op = absl::StrCat(op, " layer ", layer.layer());
-          v1::Event event;
-          event.set_point(point);
-          *event.mutable_layer() = layer;
-          absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), layer_op);
-          if (!stored.ok()) return stored.status();
-          events->push_back(*std::move(stored));
-          const std::string payload = Serialize(layer);
-          if (absl::Status inserted = Execute(
-                  *db_, sql::kInsertLayer, layer_op, sweep_id, point, layer.layer(), Blob{payload},
-                  PayloadChecksum(LayerKey(sweep_id, point, layer.layer()), payload));
-              !inserted.ok()) {
-            return inserted;
-          }
-        }
-        return absl::OkStatus();
-      });
+  static const ResultTable<v1::LayerStats> kLayers{
+      "layer", sql::kInsertLayer, LayerKey,
+      [](const v1::LayerStats& layer, size_t) -> int64_t { return layer.layer(); },
+      [](v1::Event* event, const v1::LayerStats& layer) { *event->mutable_layer() = layer; }};
+  return CompleteRows(sweep_id, point, layers, kLayers);
 }
 
 absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteComparePoint(
     const std::string& sweep_id, int point, const std::vector<v1::CompareRow>& rows) {
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (rows[i].point() != point) {
-      return absl::InvalidArgumentError(absl::StrCat(SweepOp("CompletePoint", sweep_id), " point ",
-                                                     point, ": rows[", i, "].point is ",
-                                                     rows[i].point()));
-    }
-  }
-  return CompletePointWith(
-      sweep_id, point, static_cast<int>(rows.size()),
-      [&](const std::string& op, std::vector<v1::Event>* events) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        for (size_t r = 0; r < rows.size(); ++r) {
-          const std::string row_op = absl::StrCat(op, " row ", r);
-          v1::Event event;
-          event.set_point(point);
-          *event.mutable_compare_row() = rows[r];
-          absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), row_op);
-          if (!stored.ok()) return stored.status();
-          events->push_back(*std::move(stored));
-          const std::string payload = Serialize(rows[r]);
-          if (absl::Status inserted = Execute(
-                  *db_, sql::kInsertCompareRow, row_op, sweep_id, point, r, Blob{payload},
-                  PayloadChecksum(CompareRowKey(sweep_id, point, r), payload));
-              !inserted.ok()) {
-            return inserted;
-          }
-        }
-        return absl::OkStatus();
-      });
+  static const ResultTable<v1::CompareRow> kCompareRows{
+      "row", sql::kInsertCompareRow, CompareRowKey,
+      [](const v1::CompareRow&, size_t position) -> int64_t { return static_cast<int64_t>(position); },
+      [](v1::Event* event, const v1::CompareRow& row) { *event->mutable_compare_row() = row; }};
+  return CompleteRows(sweep_id, point, rows, kCompareRows);
 }
 
 absl::Status JobStore::SetPointState(const std::string& sweep_id, int point, PointState state) {

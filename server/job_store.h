@@ -23,7 +23,6 @@
 #define SIGPROP_SERVER_JOB_STORE_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -146,12 +145,22 @@ class JobStore {
         read_only_(read_only),
         schema_version_(schema_version) {}
 
-  // Stores one finished point: `store_rows` appends its result events and rows (inside the
-  // transaction that checks the point is not DONE and then marks it DONE).
-  absl::StatusOr<std::vector<v1::Event>> CompletePointWith(
-      const std::string& sweep_id, int point, int rows,
-      const std::function<absl::Status(const std::string& op, std::vector<v1::Event>* events)>&
-          store_rows);
+  // A results table's row: its word in errors ("layer", "row"), its INSERT, its checksum key,
+  // its index within the point, and how it goes into an event.
+  template <typename Row>
+  struct ResultTable {
+    const char* word;
+    const char* insert_sql;
+    std::string (*key)(absl::string_view sweep_id, int64_t point, int64_t index);
+    int64_t (*index)(const Row& row, size_t position);
+    void (*into)(v1::Event* event, const Row& row);
+  };
+  // Stores one finished point in one transaction: checks it is not DONE, appends an event and a
+  // table row per result row, then PointFinished, marks the point DONE and counts it.
+  template <typename Row>
+  absl::StatusOr<std::vector<v1::Event>> CompleteRows(const std::string& sweep_id, int point,
+                                                      const std::vector<Row>& rows,
+                                                      const ResultTable<Row>& table);
 
   absl::Status CheckWritable(absl::string_view operation) const;
   // FailedPrecondition once the sweep has ended; NotFound for no such sweep.
