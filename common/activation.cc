@@ -16,6 +16,26 @@ double GeluDerivative(double x) {
   return cdf + x * pdf;
 }
 
+// 0.5x(1 + tanh(k(x + 0.044715x³))), k = sqrt(2/π): the form GPT-2's gelu_new and Gemma run.
+constexpr double kGeluTanhK = 0.79788456080286535588;  // sqrt(2/π)
+constexpr double kGeluTanhA = 0.044715;
+
+double GeluTanhValue(double x) {
+  return 0.5 * x * (1.0 + std::tanh(kGeluTanhK * (x + kGeluTanhA * x * x * x)));
+}
+
+double GeluTanhDerivative(double x) {
+  const double t = std::tanh(kGeluTanhK * (x + kGeluTanhA * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * kGeluTanhK * (1.0 + 3.0 * kGeluTanhA * x * x);
+}
+
+double SiluValue(double x) { return x / (1.0 + std::exp(-x)); }
+
+double SiluDerivative(double x) {
+  const double s = 1.0 / (1.0 + std::exp(-x));
+  return s * (1.0 + x * (1.0 - s));
+}
+
 // Golub–Welsch: the nodes are the eigenvalues of the Jacobi matrix of the probabilists' Hermite
 // polynomials (off-diagonal sqrt(k)); each weight is the squared first component of its
 // eigenvector. Computed once.
@@ -58,6 +78,10 @@ double Activation::Apply(double x) const {
       return GeluValue(x);
     case ActivationKind::kTanh:
       return std::tanh(x);
+    case ActivationKind::kGeluTanh:
+      return GeluTanhValue(x);
+    case ActivationKind::kSilu:
+      return SiluValue(x);
   }
   return x;
 }
@@ -76,6 +100,10 @@ double Activation::Derivative(double x) const {
       const double t = std::tanh(x);
       return 1.0 - t * t;
     }
+    case ActivationKind::kGeluTanh:
+      return GeluTanhDerivative(x);
+    case ActivationKind::kSilu:
+      return SiluDerivative(x);
   }
   return 1.0;
 }
@@ -106,6 +134,12 @@ Activation MakeActivation(ActivationKind kind, double c_plus, double c_minus, in
       break;
     case ActivationKind::kTanh:
       a.c = 1.0 / GaussianExpectation([](double u) { return std::tanh(u) * std::tanh(u); });
+      break;
+    case ActivationKind::kGeluTanh:
+      a.c = 1.0 / GaussianExpectation([](double u) { return GeluTanhValue(u) * GeluTanhValue(u); });
+      break;
+    case ActivationKind::kSilu:
+      a.c = 1.0 / GaussianExpectation([](double u) { return SiluValue(u) * SiluValue(u); });
       break;
   }
   return a;

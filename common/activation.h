@@ -4,7 +4,9 @@
 
 namespace sigprop {
 
-enum class ActivationKind { kNone, kRelu, kShapedRelu, kLinear, kGelu, kTanh };
+// kGeluTanh is GeLU's tanh approximation (GPT-2's gelu_new); kSilu is x·sigmoid(x), the gate of
+// SwiGLU (it is never a plain MLP activation: no spec field selects it alone).
+enum class ActivationKind { kNone, kRelu, kShapedRelu, kLinear, kGelu, kTanh, kGeluTanh, kSilu };
 
 struct Activation {
   ActivationKind kind = ActivationKind::kNone;

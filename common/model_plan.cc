@@ -127,11 +127,62 @@ ActivationKind ToKind(MlpSpec::Activation activation) {
     case MlpSpec::GELU: return ActivationKind::kGelu;
     case MlpSpec::TANH: return ActivationKind::kTanh;
     case MlpSpec::NONE: return ActivationKind::kNone;
+    case MlpSpec::GELU_TANH: return ActivationKind::kGeluTanh;
+    case MlpSpec::SWIGLU: return ActivationKind::kSilu;
+    case MlpSpec::GEGLU: return ActivationKind::kGelu;
+    case MlpSpec::GEGLU_TANH: return ActivationKind::kGeluTanh;
     default: return ActivationKind::kRelu;
   }
 }
 
+// V_0 = (σ_e² + σ_p²)·s²·I for m distinct tokens with fresh embedding draws (SPEC §2b); unit
+// rows where the family normalises its embeddings.
+double EmbeddingVariance(const ModelSpec::Init& init) {
+  if (init.normalised_embeddings()) return 1.0;
+  const double e = init.has_embedding_std() ? init.embedding_std() : init.weight_std();
+  const double p = init.position_embedding_std();
+  const double s = init.has_embedding_multiplier() ? init.embedding_multiplier() : 1.0;
+  return (e * e + p * p) * s * s;
+}
+
+// Every weight N(0, σ²) in absolute terms: B W = σ sqrt(n_in)·(B W'/sqrt(n_in)) with W' iid
+// N(0, 1), so each product's gain is σ times the root of its fan-in, and the MLP has no c.
+void ResolveAbsoluteInit(const ModelSpec& s, ModelPlan* p) {
+  const ModelSpec::Init& init = s.init();
+  const double sigma = init.weight_std();
+  const double residual =
+      init.has_residual_projection_std() ? init.residual_projection_std() : sigma;
+  const double root_n = std::sqrt(static_cast<double>(p->width));
+  p->absolute_init = true;
+  p->attention.qk_gain = sigma * root_n;
+  p->attention.v_gain = sigma * root_n;
+  p->attention.o_gain = residual * std::sqrt(static_cast<double>(p->heads * p->value_cols));
+  p->mlp.in_gain = sigma * root_n;
+  p->mlp.out_gain = residual * std::sqrt(static_cast<double>(p->mlp.hidden));
+}
+
 }  // namespace
+
+std::string LanguageModelField(const ModelPlan& p) {
+  const AttentionPlan& a = p.attention;
+  if (p.absolute_init) return "init";
+  if (p.attention.enabled()) {
+    if (a.rope.on) return "attention.rope";
+    if (a.softcap > 0.0) return "attention.logit_softcap";
+    if (a.qk_norm_projection) return "attention.qk_norm_scope";
+    if (p.kv_heads != p.heads) return "kv_heads";
+    // (A plan built by hand, as some tests do, leaves the head widths 0: derived, not custom.)
+    if ((p.query_cols != 0 && p.query_cols * p.heads != p.key_width) ||
+        (p.value_cols != 0 && p.value_cols * p.heads != p.width)) {
+      return "head_dim";
+    }
+  }
+  if (p.mlp.enabled() && p.mlp.gated) return "mlp.activation";
+  if (p.placement == NormPlacement::kPeri || p.placement == NormPlacement::kOutput) return "norm";
+  if (p.norm_eps != 0.0) return "norm_eps";
+  if (p.layer_norm_scaling) return "layer_norm_scaling";
+  return "";
+}
 
 ModelSpec ApplyPreset(const ModelSpec& spec) {
   ModelSpec s = spec;
@@ -156,13 +207,21 @@ ModelPlan ResolveModel(const ModelSpec& spec) {
   p.width = s.width();
   p.key_width = s.key_width() > 0 ? s.key_width() : s.width();
   p.heads = s.heads() > 0 ? s.heads() : 1;
+  p.kv_heads = s.kv_heads() > 0 ? s.kv_heads() : p.heads;
+  if (s.head_dim() > 0) {
+    p.query_cols = p.value_cols = s.head_dim();
+    p.key_width = p.heads * s.head_dim();
+  } else {
+    p.query_cols = p.key_width / p.heads;
+    p.value_cols = p.width / p.heads;
+  }
   p.depth = s.depth();
 
   const AttentionSpec& a = s.attention();
   p.attention.kind = ToKind(a.kind());
   p.attention.tau0 = a.has_tau0() ? a.tau0() : 1.0;
   p.attention.causal = a.causal();
-  p.attention.output_projection = s.output_projection();
+  p.attention.output_projection = s.output_projection() || s.has_init();
   // Per head the logits sum over n_k/H key features, so the temperature uses the head's key width.
   const double head_key_width = static_cast<double>(p.key_width) / p.heads;
   if (a.has_tau()) {
@@ -189,6 +248,15 @@ ModelPlan ResolveModel(const ModelSpec& spec) {
   if (a.has_centre_gain()) p.attention.centre_gain = a.centre_gain();
   p.attention.identity_values = a.identity_values();
   p.parallel = s.parallel();
+  if (a.has_rope()) {
+    p.attention.rope.on = true;
+    p.attention.rope.theta = a.rope().has_theta() ? a.rope().theta() : 10000.0;
+    const double fraction = a.rope().has_fraction() ? a.rope().fraction() : 1.0;
+    p.attention.rope.rotated = 2 * static_cast<int>(std::floor(fraction * p.query_cols / 2.0));
+    p.attention.rope.interleaved = a.rope().interleaved();
+  }
+  p.attention.softcap = a.has_logit_softcap() ? a.logit_softcap() : 0.0;
+  p.attention.qk_norm_projection = a.qk_norm_scope() == AttentionSpec::PROJECTION;
 
   const MlpSpec& m = s.mlp();
   p.mlp.c_plus = m.c_plus();
@@ -196,6 +264,10 @@ ModelPlan ResolveModel(const ModelSpec& spec) {
   p.mlp.hidden = m.hidden_width() > 0 ? m.hidden_width() : s.width();
   p.mlp.activation = MakeActivation(ToKind(m.activation()), m.c_plus(), m.c_minus(), s.width());
   p.mlp.kernel_sampling = m.mlp_sampling() == MlpSpec::KERNEL;
+  p.mlp.gated = m.activation() == MlpSpec::SWIGLU || m.activation() == MlpSpec::GEGLU ||
+                m.activation() == MlpSpec::GEGLU_TANH;
+  p.mlp.in_gain = 1.0;
+  p.mlp.out_gain = std::sqrt(p.mlp.activation.c);
   ResolveScales(s, m.has_branch_scale(), m.branch_scale(), m.has_skip_scale(), m.skip_scale(),
                 &p.mlp.skip, &p.mlp.branch);
 
@@ -204,12 +276,25 @@ ModelPlan ResolveModel(const ModelSpec& spec) {
     case ModelSpec::PRE_LAYER: p.norm = NormKind::kLayer; break;
     case ModelSpec::POST_RMS: p.norm = NormKind::kRms; p.post_norm = true; break;
     case ModelSpec::POST_LAYER: p.norm = NormKind::kLayer; p.post_norm = true; break;
+    case ModelSpec::PERI_RMS: p.norm = NormKind::kRms; p.placement = NormPlacement::kPeri; break;
+    case ModelSpec::PERI_LAYER: p.norm = NormKind::kLayer; p.placement = NormPlacement::kPeri; break;
+    case ModelSpec::OUTPUT_RMS: p.norm = NormKind::kRms; p.placement = NormPlacement::kOutput; break;
+    case ModelSpec::OUTPUT_LAYER:
+      p.norm = NormKind::kLayer;
+      p.placement = NormPlacement::kOutput;
+      break;
     default: p.norm = NormKind::kNone; break;
   }
+  if (p.post_norm) p.placement = NormPlacement::kPost;
+  p.norm_eps = s.norm_eps();
+  p.layer_norm_scaling = s.layer_norm_scaling();
+  if (s.has_init()) ResolveAbsoluteInit(s, &p);
 
   const int m_tokens = p.tokens;
   p.v0 = Matrix::Identity(m_tokens, m_tokens);
-  if (s.initial().has_v0()) {
+  if (s.has_init() && !s.has_initial()) {
+    p.v0 *= EmbeddingVariance(s.init());
+  } else if (s.initial().has_v0()) {
     const auto& values = s.initial().v0().values();
     for (int i = 0; i < m_tokens; ++i)
       for (int j = 0; j < m_tokens; ++j) p.v0(i, j) = values[i * m_tokens + j];

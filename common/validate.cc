@@ -135,6 +135,150 @@ absl::Status ValidateAttentionKnobs(const ModelSpec& s, const std::string& path)
   return absl::OkStatus();
 }
 
+// Grouped-query heads and an explicit head width (SPEC §2b).
+absl::Status ValidateHeadShape(const ModelSpec& s, const std::string& path, int heads) {
+  if (s.kv_heads() < 0) {
+    return Bad(path, "kv_heads", absl::StrCat("must be ≥ 0 (0 means heads), got ", s.kv_heads()));
+  }
+  if (s.kv_heads() > 0 && heads % s.kv_heads() != 0) {
+    return Bad(path, "kv_heads",
+               absl::StrCat("must divide heads ", heads, " (each key/value head serves a group "
+                            "of query heads), got ", s.kv_heads()));
+  }
+  if (s.head_dim() < 0) {
+    return Bad(path, "head_dim", absl::StrCat("must be ≥ 0 (0 means width/heads), got ",
+                                              s.head_dim()));
+  }
+  const bool grouped = s.kv_heads() > 0 && s.kv_heads() != heads;
+  if (s.head_dim() > 0) {
+    const int64_t concat = static_cast<int64_t>(heads) * s.head_dim();
+    if (s.key_width() != 0 && s.key_width() != concat) {
+      return Bad(path, "key_width",
+                 absl::StrCat("is heads × head_dim = ", concat, " when head_dim is set; leave it 0, "
+                              "got ", s.key_width()));
+    }
+    if (concat != s.width() && !s.output_projection() && !s.has_init()) {
+      return Bad(path, "head_dim",
+                 absl::StrCat("heads × head_dim = ", concat, " differs from width ", s.width(),
+                              ", so the heads need an output projection back to the width; set "
+                              "output_projection (or init)"));
+    }
+  }
+  if (s.attention().identity_values() && (grouped || s.head_dim() > 0)) {
+    return Bad(path, "attention.identity_values",
+               "mixes the branch input's own features per head; it needs kv_heads and head_dim "
+               "unset");
+  }
+  return absl::OkStatus();
+}
+
+// RoPE, logit soft-capping and QK-norm's scope (SPEC §2b).
+absl::Status ValidateLanguageModelAttention(const ModelSpec& s, const std::string& path) {
+  const AttentionSpec& a = s.attention();
+  const AttentionSpec::Kind kind =
+      a.kind() == AttentionSpec::KIND_UNSPECIFIED ? AttentionSpec::SOFTMAX : a.kind();
+  const bool logits = kind == AttentionSpec::SOFTMAX || kind == AttentionSpec::SHAPED ||
+                      kind == AttentionSpec::SIGMOID || kind == AttentionSpec::RELU;
+  const std::string kind_name = AttentionSpec::Kind_Name(kind);
+  if (a.has_rope()) {
+    if (!logits) {
+      return Bad(path, "attention.rope",
+                 "rotates queries and keys, which kind " + kind_name + " does not have");
+    }
+    if (a.rope().has_theta() && !(a.rope().theta() > 0.0)) {
+      return Bad(path, "attention.rope.theta", absl::StrCat("must be > 0, got ", a.rope().theta()));
+    }
+    if (a.rope().has_fraction() && !(a.rope().fraction() >= 0.0 && a.rope().fraction() <= 1.0)) {
+      return Bad(path, "attention.rope.fraction",
+                 absl::StrCat("must lie in [0, 1], got ", a.rope().fraction()));
+    }
+  }
+  if (a.has_logit_softcap()) {
+    if (!logits) {
+      return Bad(path, "attention.logit_softcap",
+                 "caps the logits, which kind " + kind_name + " does not have");
+    }
+    if (!(a.logit_softcap() > 0.0)) {
+      return Bad(path, "attention.logit_softcap",
+                 absl::StrCat("must be > 0 (unset: no cap), got ", a.logit_softcap()));
+    }
+  }
+  if (!AttentionSpec::QkNormScope_IsValid(a.qk_norm_scope())) {
+    return Bad(path, "attention.qk_norm_scope", absl::StrCat("unknown value ", a.qk_norm_scope()));
+  }
+  const bool qk_norm = a.qk_norm() == AttentionSpec::QkNorm::RMS ||
+                       a.qk_norm() == AttentionSpec::QkNorm::LAYER;
+  if (a.qk_norm_scope() == AttentionSpec::PROJECTION && !qk_norm) {
+    return Bad(path, "attention.qk_norm_scope", "says what QK-norm normalises; set qk_norm");
+  }
+  return absl::OkStatus();
+}
+
+// Norm placements, ε and LayerNorm scaling (SPEC §2b).
+absl::Status ValidateNormKnobs(const ModelSpec& s, const std::string& path) {
+  if (!(s.norm_eps() >= 0.0)) {
+    return Bad(path, "norm_eps", absl::StrCat("must be ≥ 0, got ", s.norm_eps()));
+  }
+  const bool branch_norm = s.norm() == ModelSpec::PERI_RMS || s.norm() == ModelSpec::PERI_LAYER ||
+                           s.norm() == ModelSpec::OUTPUT_RMS ||
+                           s.norm() == ModelSpec::OUTPUT_LAYER;
+  if (branch_norm && s.parallel()) {
+    return Bad(path, "norm",
+               absl::StrCat(ModelSpec::Norm_Name(s.norm()),
+                            " normalises each branch's output; the parallel block sums two "
+                            "branches and no family combines the two (unset parallel)"));
+  }
+  const bool input_norm = s.norm() == ModelSpec::PRE_RMS || s.norm() == ModelSpec::PRE_LAYER ||
+                          s.norm() == ModelSpec::PERI_RMS || s.norm() == ModelSpec::PERI_LAYER;
+  if (s.layer_norm_scaling() && !input_norm) {
+    return Bad(path, "layer_norm_scaling",
+               absl::StrCat("scales the pre-norm output and needs a PRE_ or PERI_ norm, got ",
+                            ModelSpec::Norm_Name(s.norm())));
+  }
+  return absl::OkStatus();
+}
+
+// Absolute initialisation (SPEC §2b).
+absl::Status ValidateInit(const ModelSpec& s, const std::string& path) {
+  if (!s.has_init()) return absl::OkStatus();
+  const ModelSpec::Init& init = s.init();
+  if (!(init.weight_std() > 0.0)) {
+    return Bad(path, "init.weight_std",
+               absl::StrCat("must be > 0 (the config's initializer_range), got ",
+                            init.weight_std()));
+  }
+  if (init.has_residual_projection_std() && !(init.residual_projection_std() > 0.0)) {
+    return Bad(path, "init.residual_projection_std",
+               absl::StrCat("must be > 0, got ", init.residual_projection_std()));
+  }
+  if (init.has_embedding_std() && !(init.embedding_std() >= 0.0)) {
+    return Bad(path, "init.embedding_std", absl::StrCat("must be ≥ 0, got ", init.embedding_std()));
+  }
+  if (!(init.position_embedding_std() >= 0.0)) {
+    return Bad(path, "init.position_embedding_std",
+               absl::StrCat("must be ≥ 0, got ", init.position_embedding_std()));
+  }
+  if (init.has_embedding_multiplier() && !(init.embedding_multiplier() > 0.0)) {
+    return Bad(path, "init.embedding_multiplier",
+               absl::StrCat("must be > 0, got ", init.embedding_multiplier()));
+  }
+  const double e = init.has_embedding_std() ? init.embedding_std() : init.weight_std();
+  if (!s.has_initial() && !init.normalised_embeddings() &&
+      e == 0.0 && init.position_embedding_std() == 0.0) {
+    return Bad(path, "init.embedding_std",
+               "and position_embedding_std are both 0, so every token starts at 0; set one, or "
+               "give initial");
+  }
+  const ModelSpec::Residual residual = s.residual();
+  if (residual == ModelSpec::UNIT_SUM || residual == ModelSpec::DEPTH_SCALED) {
+    return Bad(path, "residual",
+               absl::StrCat(ModelSpec::Residual_Name(residual),
+                            " rescales the branches of a normalised model; with init the code's own "
+                            "scales are the weights' stds (use EXPLICIT)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
                            const std::string& path, const Limits& limits) {
   const ModelSpec s = ApplyPreset(spec);
@@ -156,14 +300,15 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
   if (s.heads() < 0) return Bad(path, "heads", absl::StrCat("must be ≥ 0, got ", s.heads()));
   const int heads = s.heads() > 0 ? s.heads() : 1;
   const int key_width = s.key_width() > 0 ? s.key_width() : s.width();
-  if (s.width() % heads != 0) {
+  if (s.head_dim() == 0 && s.width() % heads != 0) {
     return Bad(path, "heads",
                absl::StrCat("must divide width ", s.width(), ", got ", heads));
   }
-  if (key_width % heads != 0) {
+  if (s.head_dim() == 0 && key_width % heads != 0) {
     return Bad(path, "heads",
                absl::StrCat("must divide key_width ", key_width, ", got ", heads));
   }
+  if (auto st = ValidateHeadShape(s, path, heads); !st.ok()) return st;
   if (s.depth() < 1) return Bad(path, "depth", absl::StrCat("must be ≥ 1, got ", s.depth()));
 
   const AttentionSpec& a = s.attention();
@@ -181,6 +326,7 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
     return st;
   }
   if (auto st = ValidateAttentionKnobs(s, path); !st.ok()) return st;
+  if (auto st = ValidateLanguageModelAttention(s, path); !st.ok()) return st;
   const MlpSpec& mlp = s.mlp();
   if (!MlpSpec::Activation_IsValid(mlp.activation())) {
     return Bad(path, "mlp.activation", absl::StrCat("unknown value ", mlp.activation()));
@@ -212,6 +358,9 @@ absl::Status ValidateModel(const ModelSpec& spec, const RunSpec::Method method,
   if (!ModelSpec::Preset_IsValid(s.preset())) {
     return Bad(path, "preset", absl::StrCat("unknown value ", s.preset()));
   }
+  if (auto st = ValidateNormKnobs(s, path); !st.ok()) return st;
+  if (auto st = ValidateInit(s, path); !st.ok()) return st;
+  if (s.has_init() && !s.has_initial()) return absl::OkStatus();  // V_0 from the embeddings.
   return ValidateInitial(s, path);
 }
 

@@ -7,6 +7,7 @@
 #include "common/finite/attention_matrix.h"
 #include "common/finite/block_laws.h"
 #include "common/finite/dense_sampler.h"
+#include "common/finite/implicit_sampler.h"
 #include "common/rng.h"
 
 namespace sigprop {
@@ -125,6 +126,8 @@ void SymmetricCovariance(const Matrix& x, Matrix* v) {
 
 absl::Status SampleColumns(const ModelPlan& plan, const SampleCoordinates& at,
                            SampleObserver& observer) {
+  // The language-model knobs run through the implicit-weight forward pass (implicit_sampler.h).
+  if (!LanguageModelField(plan).empty()) return SampleColumnsImplicitForward(plan, at, observer);
   RandomStream input_stream(at.seed, at.point, at.sample, kInputLayer);
   absl::StatusOr<Matrix> x0 = DenseInput(plan, input_stream);
   if (!x0.ok()) return x0.status();

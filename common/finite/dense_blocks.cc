@@ -6,6 +6,7 @@
 
 #include "common/finite/attention_matrix.h"
 #include "common/finite/residual_block.h"
+#include "common/finite/rotary.h"
 
 namespace sigprop {
 namespace {
@@ -21,25 +22,28 @@ void DrawGaussian(RandomStream& stream, int rows, int cols, Matrix* w) {
 
 void DrawLayerWeights(const ModelPlan& plan, RandomStream& stream, LayerWeights* w) {
   const int n = plan.width;
+  const int concat = plan.heads * plan.value_cols;
   if (plan.attention.enabled() && plan.attention.uses_logits()) {
-    DrawGaussian(stream, n, plan.key_width, &w->wq);
-    DrawGaussian(stream, n, plan.key_width, &w->wk);
+    DrawGaussian(stream, n, plan.heads * plan.query_cols, &w->wq);
+    DrawGaussian(stream, n, plan.kv_heads * plan.query_cols, &w->wk);
   } else {
     w->wq.resize(0, 0);
     w->wk.resize(0, 0);
   }
   if (plan.attention.enabled() && !plan.attention.identity_values) {
-    DrawGaussian(stream, n, n, &w->wv);
+    DrawGaussian(stream, n, plan.kv_heads * plan.value_cols, &w->wv);
   } else {
     w->wv.resize(0, 0);
   }
   if (plan.attention.enabled() && plan.attention.output_projection) {
-    DrawGaussian(stream, n, n, &w->wo);
+    DrawGaussian(stream, concat, n, &w->wo);
   } else {
     w->wo.resize(0, 0);
   }
+  w->wg.resize(0, 0);
   if (plan.mlp.enabled()) {
     DrawGaussian(stream, n, plan.mlp.hidden, &w->w1);
+    if (plan.mlp.gated) DrawGaussian(stream, n, plan.mlp.hidden, &w->wg);
     DrawGaussian(stream, plan.mlp.hidden, n, &w->w2);
   } else {
     w->w1.resize(0, 0);
@@ -47,11 +51,12 @@ void DrawLayerWeights(const ModelPlan& plan, RandomStream& stream, LayerWeights*
   }
 }
 
-void NormForward(NormKind kind, const Matrix& x, NormCache* cache) {
+void NormForward(NormKind kind, const Matrix& x, NormCache* cache, double eps) {
   const double n = static_cast<double>(x.cols());
   cache->y = x;
   if (kind == NormKind::kLayer) cache->y.colwise() -= cache->y.rowwise().mean();
-  cache->r = (cache->y.rowwise().squaredNorm() / n).cwiseSqrt();
+  cache->r = (cache->y.rowwise().squaredNorm() / n).array() + eps;
+  cache->r = cache->r.cwiseSqrt();
   cache->y.array().colwise() /= cache->r.array();
 }
 
@@ -63,61 +68,110 @@ void NormBackward(NormKind kind, const NormCache& cache, const Matrix& dy, Matri
   if (kind == NormKind::kLayer) dx->colwise() -= dx->rowwise().mean();
 }
 
+namespace {
+
+NormKind QkNormKindOf(const AttentionPlan& a) {
+  return a.qk_norm == QkNormKind::kLayer ? NormKind::kLayer : NormKind::kRms;
+}
+
+// cache->q_heads, k_heads from cache->q, k: QK-norm (per head, or over the whole projection),
+// then RoPE per head.
+void PrepareQueriesAndKeys(const ModelPlan& plan, AttentionCache* cache) {
+  const AttentionPlan& a = plan.attention;
+  const int cols = plan.query_cols;
+  const bool norm = a.qk_norm != QkNormKind::kNone;
+  const NormKind kind = QkNormKindOf(a);
+  const Matrix* q = &cache->q;
+  const Matrix* k = &cache->k;
+  if (norm && a.qk_norm_projection) {
+    cache->q_norm.resize(1);
+    cache->k_norm.resize(1);
+    NormForward(kind, cache->q, &cache->q_norm[0], plan.norm_eps);
+    NormForward(kind, cache->k, &cache->k_norm[0], plan.norm_eps);
+    q = &cache->q_norm[0].y;
+    k = &cache->k_norm[0].y;
+  } else {
+    cache->q_norm.resize(norm ? plan.heads : 0);
+    cache->k_norm.resize(norm ? plan.kv_heads : 0);
+  }
+  const bool per_head_norm = norm && !a.qk_norm_projection;
+  auto prepare = [&](const Matrix& all, int h, std::vector<NormCache>& norms, Matrix* out) {
+    if (per_head_norm) {
+      NormForward(kind, all.middleCols(h * cols, cols), &norms[h], plan.norm_eps);
+      *out = norms[h].y;
+    } else {
+      *out = all.middleCols(h * cols, cols);
+    }
+    ApplyRotary(a.rope, /*inverse=*/false, *out);
+  };
+  cache->q_heads.resize(plan.heads);
+  cache->k_heads.resize(plan.kv_heads);
+  for (int h = 0; h < plan.heads; ++h) prepare(*q, h, cache->q_norm, &cache->q_heads[h]);
+  for (int g = 0; g < plan.kv_heads; ++g) prepare(*k, g, cache->k_norm, &cache->k_heads[g]);
+}
+
+// The gradient of the queries (keys) of one head, from that of the ones the logits read: RoPE
+// turned back, then the per-head norm's backward.
+void HeadCotangent(const ModelPlan& plan, const std::vector<NormCache>& norms, int h, Matrix* d) {
+  ApplyRotary(plan.attention.rope, /*inverse=*/true, *d);
+  if (plan.attention.qk_norm != QkNormKind::kNone && !plan.attention.qk_norm_projection) {
+    NormBackward(QkNormKindOf(plan.attention), norms[h], Matrix(*d), d);
+  }
+}
+
+}  // namespace
+
 void AttentionHeads(const ModelPlan& plan, AttentionCache* cache, Matrix* concat) {
   const AttentionPlan& a = plan.attention;
   const int m = plan.tokens;
   const int heads = plan.heads;
-  const int key_cols = plan.key_width / heads;
-  const int value_cols = plan.width / heads;
+  const int value_cols = plan.value_cols;
   const bool logits = a.uses_logits();
-  const bool qk_norm = logits && a.qk_norm != QkNormKind::kNone;
-  const NormKind qk_kind = a.qk_norm == QkNormKind::kLayer ? NormKind::kLayer : NormKind::kRms;
   cache->p.resize(logits ? heads : 0);
   cache->a.resize(heads);
-  cache->q_norm.resize(qk_norm ? heads : 0);
-  cache->k_norm.resize(qk_norm ? heads : 0);
+  cache->cap_slope.resize(logits && a.softcap > 0.0 ? heads : 0);
   cache->max_logit = 0.0;
-  concat->resize(m, plan.width);
+  if (logits) PrepareQueriesAndKeys(plan, cache);
+  concat->resize(m, heads * value_cols);
   for (int h = 0; h < heads; ++h) {
+    const int g = plan.kv_head_of(h);
     if (logits) {
       Matrix& p = cache->p[h];
-      if (qk_norm) {
-        NormForward(qk_kind, cache->q.middleCols(h * key_cols, key_cols), &cache->q_norm[h]);
-        NormForward(qk_kind, cache->k.middleCols(h * key_cols, key_cols), &cache->k_norm[h]);
-        p.noalias() = cache->q_norm[h].y * cache->k_norm[h].y.transpose();
-      } else {
-        p.noalias() = cache->q.middleCols(h * key_cols, key_cols) *
-                      cache->k.middleCols(h * key_cols, key_cols).transpose();
-      }
+      p.noalias() = cache->q_heads[h] * cache->k_heads[g].transpose();
       p /= a.tau;
+      if (a.softcap > 0.0) {
+        p = a.softcap * (p / a.softcap).array().tanh();
+        cache->cap_slope[h] = 1.0 - (p / a.softcap).array().square();
+      }
       cache->max_logit = std::max(cache->max_logit, ApplyAttentionFunction(a, h, heads, &p));
     }
     AttentionFromFunction(a, m, logits ? &cache->p[h] : nullptr, &cache->a[h]);
     concat->middleCols(h * value_cols, value_cols).noalias() =
-        cache->a[h] * cache->v.middleCols(h * value_cols, value_cols);
+        cache->a[h] * cache->v.middleCols(g * value_cols, value_cols);
   }
 }
 
 void AttentionForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
                       AttentionCache* cache, Matrix* f) {
+  const AttentionPlan& a = plan.attention;
   const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
-  if (plan.attention.identity_values) {
+  if (a.identity_values) {
     cache->v = y;
   } else {
     cache->v.noalias() = y * w.wv;
-    cache->v *= inv_root_n;
+    cache->v *= a.v_gain * inv_root_n;
   }
-  if (plan.attention.uses_logits()) {
+  if (a.uses_logits()) {
     cache->q.noalias() = y * w.wq;
-    cache->q *= inv_root_n;
+    cache->q *= a.qk_gain * inv_root_n;
     cache->k.noalias() = y * w.wk;
-    cache->k *= inv_root_n;
+    cache->k *= a.qk_gain * inv_root_n;
   }
-  Matrix& concat = plan.attention.output_projection ? cache->heads : *f;
+  Matrix& concat = a.output_projection ? cache->heads : *f;
   AttentionHeads(plan, cache, &concat);
-  if (plan.attention.output_projection) {
+  if (a.output_projection) {
     f->noalias() = cache->heads * w.wo;
-    *f *= inv_root_n;
+    *f *= a.o_gain / std::sqrt(static_cast<double>(cache->heads.cols()));
   }
 }
 
@@ -126,41 +180,38 @@ void AttentionHeadsBackward(const ModelPlan& plan, const AttentionCache& cache, 
   const AttentionPlan& a = plan.attention;
   const int m = plan.tokens;
   const int heads = plan.heads;
-  const int key_cols = plan.key_width / heads;
-  const int value_cols = plan.width / heads;
+  const int key_cols = plan.query_cols;
+  const int value_cols = plan.value_cols;
   const bool logits = a.uses_logits();
-  const bool qk_norm = logits && a.qk_norm != QkNormKind::kNone;
-  const NormKind qk_kind = a.qk_norm == QkNormKind::kLayer ? NormKind::kLayer : NormKind::kRms;
   // The rounding floor concerns the softmax's cancellation (header comment).
   const bool softmax = a.kind == AttentionKind::kSoftmax || a.kind == AttentionKind::kShaped;
-  out->dv.resize(m, plan.width);
+  out->dv.setZero(m, plan.kv_heads * value_cols);
   double q_rounding = 0.0, k_rounding = 0.0;
+  std::vector<Matrix> dk_heads;
   if (logits) {
-    out->dq.resize(m, plan.key_width);
-    out->dk.resize(m, plan.key_width);
+    out->dq.resize(m, heads * key_cols);
+    out->dk.resize(m, plan.kv_heads * key_cols);
+    dk_heads.assign(plan.kv_heads, Matrix::Zero(m, key_cols));
   }
-  Matrix dp, ds, scale, dq_h, dk_h;
+  Matrix dp, ds, scale, dq_h;
   for (int h = 0; h < heads; ++h) {
+    const int g = plan.kv_head_of(h);
     const auto dc_h = dc.middleCols(h * value_cols, value_cols);
-    out->dv.middleCols(h * value_cols, value_cols).noalias() = cache.a[h].transpose() * dc_h;
+    out->dv.middleCols(g * value_cols, value_cols).noalias() += cache.a[h].transpose() * dc_h;
     if (!logits) continue;
     const Matrix& p = cache.p[h];
-    const Matrix q_h = qk_norm ? cache.q_norm[h].y : cache.q.middleCols(h * key_cols, key_cols);
-    const Matrix k_h = qk_norm ? cache.k_norm[h].y : cache.k.middleCols(h * key_cols, key_cols);
+    const Matrix& q_h = cache.q_heads[h];
+    const Matrix& k_h = cache.k_heads[g];
     // dA = dC Vᵀ and A = αI + βP − γC, so dP = β dA.
-    dp.noalias() = a.AttentionGain() * dc_h * cache.v.middleCols(h * value_cols, value_cols).transpose();
+    dp.noalias() =
+        a.AttentionGain() * dc_h * cache.v.middleCols(g * value_cols, value_cols).transpose();
     AttentionFunctionBackward(a, p, dp, &ds);
+    if (a.softcap > 0.0) ds.array() *= cache.cap_slope[h].array();
     ds /= a.tau;
     dq_h.noalias() = ds * k_h;
-    dk_h.noalias() = ds.transpose() * q_h;
-    if (qk_norm) {
-      NormBackward(qk_kind, cache.q_norm[h], Matrix(dq_h), &dq_h);
-      NormBackward(qk_kind, cache.k_norm[h], Matrix(dk_h), &dk_h);
-    }
-    {
-      out->dq.middleCols(h * key_cols, key_cols) = dq_h;
-      out->dk.middleCols(h * key_cols, key_cols) = dk_h;
-    }
+    dk_heads[g].noalias() += ds.transpose() * q_h;
+    HeadCotangent(plan, cache.q_norm, h, &dq_h);
+    out->dq.middleCols(h * key_cols, key_cols) = dq_h;
     if (!softmax) continue;
     // Ŝ = P ⊙ (|dP| + rowsum(P ⊙ |dP|) 1ᵀ)/τ bounds the terms whose difference dS is.
     const Matrix abs_dp = dp.cwiseAbs();
@@ -170,49 +221,72 @@ void AttentionHeadsBackward(const ModelPlan& plan, const AttentionCache& cache, 
     q_rounding += s2 * k_h.squaredNorm();
     k_rounding += s2 * q_h.squaredNorm();
   }
+  if (logits) {
+    for (int g = 0; g < plan.kv_heads; ++g) {
+      HeadCotangent(plan, cache.k_norm, g, &dk_heads[g]);
+      out->dk.middleCols(g * key_cols, key_cols) = dk_heads[g];
+    }
+    if (a.qk_norm != QkNormKind::kNone && a.qk_norm_projection) {
+      NormBackward(QkNormKindOf(a), cache.q_norm[0], Matrix(out->dq), &out->dq);
+      NormBackward(QkNormKindOf(a), cache.k_norm[0], Matrix(out->dk), &out->dk);
+    }
+  }
   const double slack = kSoftmaxRoundingSlack * m * std::numeric_limits<double>::epsilon();
   out->dq_rounding = slack * std::sqrt(q_rounding);
   out->dk_rounding = slack * std::sqrt(k_rounding);
 }
 
-GradientFloor GradientFloor::Of(const Matrix& y, const AttentionCotangents& d) {
-  const double y_scale = y.norm() / std::sqrt(static_cast<double>(y.cols()));
+GradientFloor GradientFloor::Of(const Matrix& y, const AttentionCotangents& d, double gain) {
+  const double y_scale = gain * y.norm() / std::sqrt(static_cast<double>(y.cols()));
   return GradientFloor{y_scale * d.dq_rounding, y_scale * d.dk_rounding};
 }
 
 void AttentionBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
                        const AttentionCache& cache, const Matrix& df, Matrix* dy,
                        LayerWeights* grad, GradientFloor* floor) {
+  const AttentionPlan& a = plan.attention;
   const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
-  const bool logits = plan.attention.uses_logits();
+  const bool logits = a.uses_logits();
   Matrix d_heads;
-  if (plan.attention.output_projection) d_heads.noalias() = inv_root_n * df * w.wo.transpose();
-  const Matrix& dc = plan.attention.output_projection ? d_heads : df;
+  if (a.output_projection) {
+    d_heads.noalias() = df * w.wo.transpose();
+    d_heads *= a.o_gain / std::sqrt(static_cast<double>(w.wo.rows()));
+  }
+  const Matrix& dc = a.output_projection ? d_heads : df;
   AttentionCotangents d;
   AttentionHeadsBackward(plan, cache, dc, &d);
-  if (plan.attention.identity_values) {
+  if (a.identity_values) {
     *dy = d.dv;
   } else {
-    grad->wv.noalias() = inv_root_n * y.transpose() * d.dv;
-    dy->noalias() = inv_root_n * d.dv * w.wv.transpose();
+    const double t = a.v_gain * inv_root_n;
+    grad->wv.noalias() = t * y.transpose() * d.dv;
+    dy->noalias() = t * d.dv * w.wv.transpose();
   }
   if (logits) {
-    grad->wq.noalias() = inv_root_n * y.transpose() * d.dq;
-    grad->wk.noalias() = inv_root_n * y.transpose() * d.dk;
-    dy->noalias() += inv_root_n * d.dq * w.wq.transpose();
-    dy->noalias() += inv_root_n * d.dk * w.wk.transpose();
-    *floor = GradientFloor::Of(y, d);
+    const double t = a.qk_gain * inv_root_n;
+    grad->wq.noalias() = t * y.transpose() * d.dq;
+    grad->wk.noalias() = t * y.transpose() * d.dk;
+    dy->noalias() += t * d.dq * w.wq.transpose();
+    dy->noalias() += t * d.dk * w.wk.transpose();
+    *floor = GradientFloor::Of(y, d, a.qk_gain);
   }
 }
 
 void MlpForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y, MlpCache* cache,
                 Matrix* f) {
   const Activation& act = plan.mlp.activation;
-  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
-  const double out_scale = std::sqrt(act.c / plan.mlp.hidden);
+  const double in_scale = plan.mlp.in_gain / std::sqrt(static_cast<double>(plan.width));
+  const double out_scale = plan.mlp.out_gain / std::sqrt(static_cast<double>(plan.mlp.hidden));
   cache->h.noalias() = y * w.w1;
-  cache->h *= inv_root_n;
-  cache->phi = cache->h.unaryExpr([&act](double u) { return act.Apply(u); });
+  cache->h *= in_scale;
+  if (plan.mlp.gated) {
+    cache->gate.noalias() = y * w.wg;
+    cache->gate *= in_scale;
+    cache->phi = cache->gate.unaryExpr([&act](double u) { return act.Apply(u); });
+    cache->phi.array() *= cache->h.array();
+  } else {
+    cache->phi = cache->h.unaryExpr([&act](double u) { return act.Apply(u); });
+  }
   f->noalias() = cache->phi * w.w2;
   *f *= out_scale;
 }
@@ -220,26 +294,37 @@ void MlpForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y, M
 void MlpBackward(const ModelPlan& plan, const LayerWeights& w, const Matrix& y,
                  const MlpCache& cache, const Matrix& df, Matrix* dy, LayerWeights* grad) {
   const Activation& act = plan.mlp.activation;
-  const double inv_root_n = 1.0 / std::sqrt(static_cast<double>(plan.width));
-  const double out_scale = std::sqrt(act.c / plan.mlp.hidden);
+  const double in_scale = plan.mlp.in_gain / std::sqrt(static_cast<double>(plan.width));
+  const double out_scale = plan.mlp.out_gain / std::sqrt(static_cast<double>(plan.mlp.hidden));
   grad->w2.noalias() = out_scale * cache.phi.transpose() * df;
-  Matrix dh(cache.h.rows(), cache.h.cols());
-  dh.noalias() = out_scale * df * w.w2.transpose();
-  dh.array() *= cache.h.unaryExpr([&act](double u) { return act.Derivative(u); }).array();
-  grad->w1.noalias() = inv_root_n * y.transpose() * dh;
-  dy->noalias() = inv_root_n * dh * w.w1.transpose();
+  Matrix d_phi(cache.h.rows(), cache.h.cols());
+  d_phi.noalias() = out_scale * df * w.w2.transpose();
+  if (plan.mlp.gated) {
+    Matrix d_gate = d_phi.cwiseProduct(cache.h).cwiseProduct(
+        cache.gate.unaryExpr([&act](double u) { return act.Derivative(u); }));
+    const Matrix dh =
+        d_phi.cwiseProduct(cache.gate.unaryExpr([&act](double u) { return act.Apply(u); }));
+    grad->w1.noalias() = in_scale * y.transpose() * dh;
+    grad->wg.noalias() = in_scale * y.transpose() * d_gate;
+    dy->noalias() = in_scale * dh * w.w1.transpose();
+    dy->noalias() += in_scale * d_gate * w.wg.transpose();
+    return;
+  }
+  d_phi.array() *= cache.h.unaryExpr([&act](double u) { return act.Derivative(u); }).array();
+  grad->w1.noalias() = in_scale * y.transpose() * d_phi;
+  dy->noalias() = in_scale * d_phi * w.w1.transpose();
 }
 
-void LayerForward(const ModelPlan& plan, const LayerWeights& w, const Matrix& x, LayerCache* cache,
-                  Matrix* out) {
+void LayerForward(const ModelPlan& plan, int layer, const LayerWeights& w, const Matrix& x,
+                  LayerCache* cache, Matrix* out) {
   auto attention = [&](const Matrix& in, Matrix* f) {
     AttentionForward(plan, w, in, &cache->attention, f);
   };
   auto mlp = [&](const Matrix& in, Matrix* f) { MlpForward(plan, w, in, &cache->mlp, f); };
-  LayerOfBlocks(plan, x, &cache->attention_block, &cache->mlp_block, attention, mlp, out);
+  LayerOfBlocks(plan, layer, x, &cache->attention_block, &cache->mlp_block, attention, mlp, out);
 }
 
-void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCache& cache,
+void LayerBackward(const ModelPlan& plan, int layer, const LayerWeights& w, const LayerCache& cache,
                    const Matrix& dout, Matrix* dx, LayerWeights* grad, GradientFloor* floor) {
   *grad = LayerWeights();
   *floor = GradientFloor();
@@ -249,7 +334,7 @@ void LayerBackward(const ModelPlan& plan, const LayerWeights& w, const LayerCach
   auto mlp = [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
     MlpBackward(plan, w, in, cache.mlp, df, d_in, grad);
   };
-  LayerOfBlocksBackward(plan, cache.attention_block, cache.mlp_block, dout, attention, mlp, dx);
+  LayerOfBlocksBackward(plan, layer, cache.attention_block, cache.mlp_block, dout, attention, mlp, dx);
 }
 
 }  // namespace sigprop

@@ -23,7 +23,9 @@ absl::Status CheckDenseShape(const ModelPlan& plan) {
         "model.width: the dense input X_0 X_0ᵀ/n = V_0 needs width >= tokens, got width ",
         plan.width, " < tokens ", plan.tokens));
   }
-  if (plan.heads < 1 || plan.width % plan.heads != 0 || plan.key_width % plan.heads != 0) {
+  if (plan.heads < 1 || plan.kv_heads < 1 || plan.heads % plan.kv_heads != 0 ||
+      plan.query_cols < 1 || plan.value_cols < 1 || plan.query_cols * plan.heads != plan.key_width ||
+      (!plan.attention.output_projection && plan.value_cols * plan.heads != plan.width)) {
     return absl::InvalidArgumentError(absl::StrCat("model.heads: must divide width ", plan.width,
                                                    " and key_width ", plan.key_width, ", got ",
                                                    plan.heads));
@@ -59,7 +61,8 @@ GradientNorms ReportedNorms(const LayerWeights& grad, const GradientFloor& floor
   g.wq = grad.wq.norm();
   g.wk = grad.wk.norm();
   g.wv = grad.wv.norm();
-  g.w1 = grad.w1.norm();
+  // A gated MLP's two input projections are reported together: ‖(dW_u, dW_g)‖_F.
+  g.w1 = std::hypot(grad.w1.norm(), grad.wg.norm());
   g.w2 = grad.w2.norm();
   g.x = d_output.norm() / std::sqrt(static_cast<double>(d_output.cols()));
   g.below_floor = grad.wq.size() > 0 && floor.Below(g.wq, g.wk);
@@ -124,8 +127,8 @@ absl::Status BackpropagateDense(const ModelPlan& plan, const std::vector<Matrix>
   LayerCache cache;
   for (int layer = depth; layer >= 1; --layer) {
     weights(layer, &w);
-    LayerForward(plan, w, inputs[layer - 1], &cache, &recomputed);
-    LayerBackward(plan, w, cache, d_out, &d_in, &grad, &floor);
+    LayerForward(plan, layer, w, inputs[layer - 1], &cache, &recomputed);
+    LayerBackward(plan, layer, w, cache, d_out, &d_in, &grad, &floor);
     if (absl::Status s = sink(layer, LayerGradient{grad, floor, d_out}); !s.ok()) return s;
     std::swap(d_out, d_in);
   }
@@ -156,7 +159,7 @@ absl::Status SampleDense(const ModelPlan& plan, const SampleCoordinates& at, boo
     if (observer.Cancelled()) return Cancelled(at, "forward", layer);
     RandomStream stream(at.seed, at.point, at.sample, static_cast<uint32_t>(layer));
     DrawLayerWeights(plan, stream, &w);
-    LayerForward(plan, w, x, &cache, &next);
+    LayerForward(plan, layer, w, x, &cache, &next);
     std::swap(x, next);
     Covariance(x, &v);
     if (!ReportLayer(observer, layer, v)) return absl::OkStatus();

@@ -155,6 +155,12 @@ void ReportExtras(const ModelPlan& plan, int layer, const GramWorkspace& ws,
 }  // namespace
 
 absl::Status GramSupports(const ModelPlan& plan) {
+  if (const std::string field = LanguageModelField(plan); !field.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.", field, ": GRAM's chain on V has no law for this language-model knob (SPEC §2b: "
+        "RoPE, grouped heads, gates, soft-caps, branch norms, ε and absolute scales act on "
+        "feature rows or per-token positions); use method COLUMNS, exact at any width"));
+  }
   if (plan.norm == NormKind::kLayer) {
     return absl::InvalidArgumentError(
         "model.norm: LayerNorm needs feature rows, which GRAM does not keep; use method COLUMNS");

@@ -110,6 +110,8 @@ Matrix MlpKernel(const Activation& activation, const Matrix& v) {
       return TwoSlopeKernel(activation, v);
     case ActivationKind::kGelu:
     case ActivationKind::kTanh:
+    case ActivationKind::kGeluTanh:
+    case ActivationKind::kSilu:
       return QuadratureKernel(activation, v);
     case ActivationKind::kNone:
     case ActivationKind::kLinear:
@@ -119,6 +121,11 @@ Matrix MlpKernel(const Activation& activation, const Matrix& v) {
 }
 
 absl::Status LimitSupports(const ModelPlan& plan) {
+  if (const std::string field = LanguageModelField(plan); !field.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.", field, ": method LIMIT has no closed form for the language-model knobs of "
+        "SPEC §2b; use method COLUMNS, exact at the model's real width"));
+  }
   const AttentionKind kind = plan.attention.kind;
   if (kind == AttentionKind::kSoftmax || kind == AttentionKind::kSigmoid ||
       kind == AttentionKind::kRelu) {

@@ -58,6 +58,11 @@ double ShapedReluNu(double rho) {
 }
 
 absl::StatusOr<CovarianceSde> CovarianceSde::FromPlan(const ModelPlan& plan) {
+  if (const std::string field = LanguageModelField(plan); !field.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": method SDE is derived for paper B's shaped block; the language-model knobs of "
+               "SPEC §2b have no covariance SDE here; use method COLUMNS"));
+  }
   if (plan.norm != NormKind::kNone) {
     return absl::InvalidArgumentError(
         "norm: method SDE has no normalisation layers (SPEC §6 covers the unnormalised shaped "

@@ -113,8 +113,9 @@ double LossWithWeights(const ModelPlan& plan, const Matrix& x0,
                        const std::vector<LayerWeights>& weights, const LossTargets& targets) {
   Matrix x = x0, next;
   LayerCache cache;
+  int layer = 0;
   for (const LayerWeights& w : weights) {
-    LayerForward(plan, w, x, &cache, &next);
+    LayerForward(plan, ++layer, w, x, &cache, &next);
     x = next;
   }
   return DenseLoss(x, targets);
@@ -125,8 +126,9 @@ std::vector<Matrix> ForwardInputs(const ModelPlan& plan, const Matrix& x0,
   std::vector<Matrix> inputs{x0};
   LayerCache cache;
   Matrix next;
+  int layer = 0;
   for (const LayerWeights& w : weights) {
-    LayerForward(plan, w, inputs.back(), &cache, &next);
+    LayerForward(plan, ++layer, w, inputs.back(), &cache, &next);
     inputs.push_back(next);
   }
   return inputs;
@@ -182,7 +184,7 @@ TEST_P(DenseGradientTest, MatchesCentralFiniteDifferences) {
     };
     for (const Named& p : {Named{"wq", &LayerWeights::wq}, Named{"wk", &LayerWeights::wk},
                            Named{"wv", &LayerWeights::wv}, Named{"w1", &LayerWeights::w1},
-                           Named{"w2", &LayerWeights::w2}}) {
+                           Named{"wg", &LayerWeights::wg}, Named{"w2", &LayerWeights::w2}}) {
       Matrix& w = weights[l].*p.member;
       const Matrix& g = grads[l].*p.member;
       SCOPED_TRACE(std::string(p.name) + " of layer " + std::to_string(l + 1));
@@ -208,7 +210,7 @@ TEST_P(DenseGradientTest, MatchesCentralFiniteDifferences) {
   }
   const int per_layer = (plan.attention.uses_logits() ? 2 : 0) +
                         (plan.attention.enabled() && !plan.attention.identity_values ? 1 : 0) +
-                        (plan.mlp.enabled() ? 2 : 0);
+                        (plan.mlp.enabled() ? (plan.mlp.gated ? 3 : 2) : 0);
   EXPECT_EQ(checked, plan.depth * per_layer);
 }
 
@@ -273,7 +275,45 @@ INSTANTIATE_TEST_SUITE_P(
                      ModelSpec::PRE_LAYER, 5, 5, 4, [](ModelSpec* s) { s->set_parallel(true); }},
         GradientCase{"ParallelShapedPostRms", AttentionSpec::SHAPED, true, 2, true,
                      MlpSpec::TANH, ModelSpec::POST_RMS, 4, 4, 6,
-                     [](ModelSpec* s) { s->set_parallel(true); }}),
+                     [](ModelSpec* s) { s->set_parallel(true); }},
+        // Issue 21's language-model blocks (SPEC §2b).
+        GradientCase{"LlamaGqaRopeSwigluEpsAbsoluteInit", AttentionSpec::SOFTMAX, true, 4, true,
+                     MlpSpec::SWIGLU, ModelSpec::PRE_RMS, 8, 0, 5,
+                     [](ModelSpec* s) {
+                       s->set_kv_heads(2);
+                       s->set_head_dim(3);
+                       s->mutable_attention()->mutable_rope()->set_theta(100.0);
+                       s->set_norm_eps(1e-3);
+                       s->mutable_init()->set_weight_std(0.3);
+                     }},
+        GradientCase{"GemmaMqaSoftcapPeriInterleavedPartialRope", AttentionSpec::SOFTMAX, true,
+                     2, true, MlpSpec::GEGLU_TANH, ModelSpec::PERI_RMS, 6, 0, 4,
+                     [](ModelSpec* s) {
+                       s->set_kv_heads(1);
+                       s->set_head_dim(4);
+                       s->mutable_attention()->set_logit_softcap(0.8);
+                       s->mutable_attention()->mutable_rope()->set_fraction(0.5);
+                       s->mutable_attention()->mutable_rope()->set_interleaved(true);
+                       s->mutable_init()->set_weight_std(0.4);
+                       s->mutable_init()->set_residual_projection_std(0.2);
+                       s->mutable_init()->set_embedding_multiplier(2.0);
+                     }},
+        GradientCase{"OlmoOutputNormProjectionQkNorm", AttentionSpec::SOFTMAX, true, 2, true,
+                     MlpSpec::SWIGLU, ModelSpec::OUTPUT_RMS, 6, 6, 4,
+                     [](ModelSpec* s) {
+                       s->mutable_attention()->set_qk_norm(AttentionSpec::QkNorm::RMS);
+                       s->mutable_attention()->set_qk_norm_scope(AttentionSpec::PROJECTION);
+                       s->mutable_attention()->mutable_rope();
+                     }},
+        GradientCase{"LayerNormScalingGroupedQkLayerGeglu", AttentionSpec::SOFTMAX, false, 2,
+                     false, MlpSpec::GEGLU, ModelSpec::PERI_LAYER, 6, 6, 4,
+                     [](ModelSpec* s) {
+                       s->set_kv_heads(1);
+                       s->set_layer_norm_scaling(true);
+                       s->mutable_attention()->set_qk_norm(AttentionSpec::QkNorm::LAYER);
+                     }},
+        GradientCase{"GeluTanhOutputLayer", AttentionSpec::SOFTMAX, true, 1, false,
+                     MlpSpec::GELU_TANH, ModelSpec::OUTPUT_LAYER, 5, 5, 4, nullptr}),
     [](const ::testing::TestParamInfo<GradientCase>& info) { return info.param.name; });
 
 // The norms SampleDense reports come from weights regenerated from the layer streams; they must be

@@ -165,12 +165,12 @@ GradientNorms OneLayerGradients(const ModelPlan& plan, const Matrix& x) {
   ImplicitLayerCache cache;
   Matrix out, dx;
   RandomStream forward(3, 0, 0, 1);
-  ImplicitLayerForward(plan, x, forward, &cache, &out);
+  ImplicitLayerForward(plan, 1, x, forward, &cache, &out);
   RandomStream loss(3, 0, 0, kLossLayer);
   const Matrix dout = DenseLossGradient(out, DrawLossTargets(plan, loss));
   RandomStream backward(3, 0, 0, BackwardLayer(1));
   GradientNorms norms;
-  ImplicitLayerBackward(plan, cache, dout, BackwardLaw::kConditioned, backward, &dx, &norms);
+  ImplicitLayerBackward(plan, 1, cache, dout, BackwardLaw::kConditioned, backward, &dx, &norms);
   return norms;
 }
 
