@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/activation.h"
 #include "common/engine.h"
+#include "common/finite/dense_blocks.h"
 #include "common/finite/rotary.h"
 #include "common/model_plan.h"
 #include "common/stats/distance.h"
@@ -378,6 +379,52 @@ TEST(AbsoluteInitTest, TokensStartFromTheEmbeddingsExpectedGram) {
   EXPECT_NEAR(table->At(0, table->StatIndex("v_diag_mean"), 0), 0.01, 1e-15);
   init->set_normalised_embeddings(true);
   EXPECT_EQ(ResolveModel(run.model()).v0, Matrix::Identity(4, 4));
+}
+
+// ε enters the root: y = x / sqrt(‖x‖²/n + ε), against the formula for one row.
+TEST(NormEpsilonTest, EpsilonEntersTheRoot) {
+  Matrix x(1, 4);
+  x << 0.1, -0.2, 0.05, 0.3;
+  NormCache cache;
+  NormForward(NormKind::kRms, x, &cache, 0.01);
+  const double r = std::sqrt(x.squaredNorm() / 4.0 + 0.01);
+  EXPECT_NEAR((cache.y - x / r).norm(), 0.0, 1e-15);
+  NormForward(NormKind::kLayer, x, &cache, 0.01);
+  const Matrix centred = x.array() - x.mean();
+  EXPECT_NEAR((cache.y - centred / std::sqrt(centred.squaredNorm() / 4.0 + 0.01)).norm(), 0.0,
+              1e-15);
+}
+
+// LayerNorm scaling, closed form: IDENTITY attention (A = I) with W_V, no MLP, pre-RMSNorm,
+// λ = γ = 1. Given X_{ℓ−1}, E V_ℓ = V_{ℓ−1} + (1/ℓ)·N(X)N(X)ᵀ/n (the cross term has mean 0, W_V is
+// fresh), and N(X)'s rows have unit mean square, so E v_diag_mean_d = v_0 + Σ_{ℓ≤d} 1/ℓ: 1 + H_4 =
+// 3.0833 at d = 4, against 5 without the scaling. Monte Carlo mean of 2000 samples within 5
+// standard errors (false alarm ≈ 6e-7 per check, 4 checks), for DENSE and COLUMNS.
+TEST(LayerNormScalingTest, TheDiagonalGrowsHarmonically) {
+  RunSpec run;
+  run.set_samples(2000);
+  run.set_seed(5);
+  ModelSpec* s = run.mutable_model();
+  s->set_tokens(4);
+  s->set_width(16);
+  s->set_depth(4);
+  s->set_norm(ModelSpec::PRE_RMS);
+  s->set_residual(ModelSpec::EXPLICIT);
+  s->set_layer_norm_scaling(true);
+  s->mutable_attention()->set_kind(AttentionSpec::IDENTITY);
+  s->mutable_mlp()->set_activation(MlpSpec::NONE);
+  for (RunSpec::Method method : {RunSpec::DENSE, RunSpec::COLUMNS}) {
+    run.set_method(method);
+    auto table = SimulateSamples(run, 0, RunContext{});
+    ASSERT_TRUE(table.ok()) << table.status();
+    double harmonic = 0.0;
+    for (const v1::LayerStats& layer : Aggregate(*table, run, 0)) {
+      if (layer.layer() > 0) harmonic += 1.0 / layer.layer();
+      const v1::Summary& diag = layer.stats().at("v_diag_mean");
+      EXPECT_NEAR(diag.mean(), 1.0 + harmonic, 5.0 * diag.stderr() + 1e-12)
+          << RunSpec::Method_Name(method) << " at layer " << layer.layer();
+    }
+  }
 }
 
 TEST(LogitSoftcapTest, TheLargestLogitStaysBelowTheCap) {
