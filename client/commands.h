@@ -17,6 +17,7 @@ int CancelCommand(const Args& args);
 int ResultsCommand(const Args& args);
 int HealthCommand(const Args& args);
 int MergeCommand(const Args& args);
+int ImportCommand(const Args& args);
 
 }  // namespace sigprop::cli
 

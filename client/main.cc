@@ -54,6 +54,11 @@ const Flag kFlags[] = {
     {"provisional", false, "also write provisional rows (RunSpec.provisional_every), flagged"},
     {"detach", false, "with --target: submit, print the sweep id and the reattach command, exit 0"},
     {"plan", false, "print the plan: each run's method, cost and memory per sample"},
+    {"config", true, "CONFIG  a Hugging Face config.json to import and run instead of a SPEC\n"
+                     "        (as sigprop import writes it; docs/IMPORT.md)"},
+    {"tokens", true, "M  tokens of the imported model (default 8)"},
+    {"depth", true, "D  layers of the imported model (default: the config's)"},
+    {"samples", true, "S  Monte Carlo samples of the imported run (default 100)"},
     {"help", false, "this command's flags"},
 };
 
@@ -76,11 +81,12 @@ std::vector<const char*> With(std::vector<const char*> flags, std::vector<const 
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
-      {"run", "SPEC",
-       "run a sweep (JSON or textproto SweepSpec; '-' reads stdin) and write per-layer\n"
-       "statistics; on --target, or in this process without it",
+      {"run", "SPEC | --config CONFIG",
+       "run a sweep (JSON or textproto SweepSpec; '-' reads stdin), or an imported config.json,\n"
+       "and write per-layer statistics; on --target, or in this process without it",
        With(kConnectFlags, {"format", "columns", "out", "threads", "shard", "patience", "progress",
-                            "quiet", "provisional", "detach"}),
+                            "quiet", "provisional", "detach", "config", "tokens", "depth",
+                            "samples"}),
        [](const Args& a) { return RunCommand(a, g_interrupted); }},
       {"compare", "SPEC",
        "compare two runs as distributions (CompareSweep: KS, W1 and exploded fractions per time\n"
@@ -106,6 +112,11 @@ const std::vector<Command>& Commands() {
        [](const Args& a) { return HealthCommand(a); }},
       {"merge", "FILE...", "join JSONL outputs of --shard runs into the unsharded run's output",
        {"out"}, [](const Args& a) { return MergeCommand(a); }},
+      {"import", "CONFIG",
+       "write the SweepSpec (JSON) of a Hugging Face config.json ('-' reads stdin): the model\n"
+       "at initialisation as its transformers code builds it; what maps, what is ignored and\n"
+       "what is refused: docs/IMPORT.md",
+       {"tokens", "depth", "samples", "out"}, [](const Args& a) { return ImportCommand(a); }},
   };
   return commands;
 }

@@ -1,4 +1,5 @@
-// sigprop run SPEC: submit a sweep (to --target, or to the embedded server), watch its events,
+// sigprop run SPEC (or --config CONFIG, a Hugging Face config.json imported as `sigprop import`
+// would): submit a sweep (to --target, or to the embedded server), watch its events,
 // write each point's layer statistics in point order (--provisional: provisional rows too, as
 // they come). Ctrl-C cancels the sweep on the server (asking first at a terminal); --detach
 // submits, prints the reattach command and exits.
@@ -13,6 +14,7 @@
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/exit_codes.h"
+#include "client/import_command.h"
 #include "client/output_file.h"
 #include "client/point_order.h"
 #include "client/progress_bar.h"
@@ -37,10 +39,29 @@ absl::Status ParseShard(const std::string& text, int* index, int* count) {
   return absl::OkStatus();
 }
 
+// The spec to run: the SPEC file, or the import of --config (whose flags need it).
+absl::StatusOr<v1::SweepSpec> SpecToRun(const Args& args) {
+  if (args.values.count("config") > 0) {
+    if (!args.positional.empty()) {
+      return absl::InvalidArgumentError("run takes a SPEC or --config CONFIG, not both");
+    }
+    return ImportConfigFile(args.Get("config"), args);
+  }
+  for (const char* flag : kImportFlags) {
+    if (args.values.count(flag) > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, ": sets the model imported by --config; a SPEC says it itself"));
+    }
+  }
+  if (args.positional.size() != 1) {
+    return absl::InvalidArgumentError("run needs one SPEC (or --config CONFIG)");
+  }
+  return ReadSweepSpec(args.positional[0]);
+}
+
 }  // namespace
 
 int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
-  if (args.positional.size() != 1) return Fail(absl::InvalidArgumentError("run needs one SPEC"));
   auto format = ParseFormat(args.Get("format", "jsonl"));
   if (!format.ok()) return Fail(format.status());
   auto threads = args.GetInt("threads", 0);
@@ -54,7 +75,7 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
     return Fail(absl::InvalidArgumentError("--patience: must be > 0 seconds"));
   }
 
-  auto spec = ReadSweepSpec(args.positional[0]);
+  auto spec = SpecToRun(args);
   if (!spec.ok()) return Fail(spec.status());
 
   auto connection = Connect(args, /*allow_embedded=*/true);

@@ -8,6 +8,7 @@
     cmp = client.compare("examples/sde_vs_width.json")  # a Comparison: a stored sweep like any other
     rows = cmp.results()                                # KS, W1, exploded fractions per point
     plan = client.plan("examples/demo.json")            # the server's points, methods and costs
+    spec = sigprop.presets.from_config("config.json", tokens=8)  # a Hugging Face model's spec
 
 The message classes are generated from proto/, never committed: installed with the package
 (`pip install ./client/python` runs protoc, setup.py), or, from the checkout, in the CMake build
@@ -28,11 +29,11 @@ from sigprop.errors import (  # noqa: E402
 from sigprop.frame import read_results  # noqa: E402
 from sigprop.local_server import LocalServer  # noqa: E402
 from sigprop.spec import compare_spec, load_spec, point_values, sweep_spec  # noqa: E402
-from sigprop import plot  # noqa: E402
+from sigprop import plot, presets  # noqa: E402
 
 __all__ = [
     "Client", "Sweep", "Comparison", "EventStream", "connect", "embedded", "LocalServer",
-    "load_spec", "sweep_spec", "compare_spec", "point_values", "read_results", "plot",
+    "load_spec", "sweep_spec", "compare_spec", "point_values", "read_results", "plot", "presets",
     "SigpropError", "AuthenticationError", "PermissionDeniedError", "InvalidSpecError",
     "NotFoundError", "ResourceExhaustedError", "UnavailableError", "SweepFailedError",
     "SweepTimeoutError",

@@ -1,9 +1,10 @@
-"""Where this package finds what it needs: the generated stubs and the server binary.
+"""Where this package finds what it needs: the generated stubs and the two binaries.
 
 Installed (`pip install ./client/python`), the stubs are part of the package (sigprop/v1). Run
 from the checkout, they are in the CMake build tree: SIGPROP_PROTO_PATH, else SIGPROP_BUILD_DIR's
 python/sigprop_pb, else build/release's. The server binary is SIGPROP_SERVER, else sigprop-server
-on PATH, else the build tree's.
+on PATH, else the build tree's; the CLI (sigprop.presets runs its `import` command) is SIGPROP_CLI,
+else sigprop on PATH, else the build tree's.
 """
 
 import os
@@ -42,23 +43,34 @@ def proto_path() -> pathlib.Path:
     return path
 
 
-def server_binary() -> pathlib.Path:
-    """The sigprop-server executable: $SIGPROP_SERVER, else sigprop-server on PATH, else the
-    build tree's server/sigprop-server."""
-    explicit = os.environ.get("SIGPROP_SERVER")
+def _binary(variable: str, name: str, built: pathlib.Path) -> pathlib.Path:
+    """The executable `name`: $`variable`, else `name` on PATH, else `built` (the build tree's).
+    The error names every place looked at and how to get the binary."""
+    explicit = os.environ.get(variable)
     if explicit:
         if os.access(explicit, os.X_OK):
             return pathlib.Path(explicit)
-        looked = [f"SIGPROP_SERVER={explicit}"]
+        looked = [f"{variable}={explicit}"]
     else:
-        on_path = shutil.which("sigprop-server")
+        on_path = shutil.which(name)
         if on_path:
             return pathlib.Path(on_path)
-        built = build_dir() / "server" / "sigprop-server"
         if os.access(built, os.X_OK):
             return built
-        looked = ["SIGPROP_SERVER (unset)", "sigprop-server on PATH (none)", f"{built} (the build)"]
+        looked = [f"{variable} (unset)", f"{name} on PATH (none)", f"{built} (the build)"]
     raise FileNotFoundError(
-        "sigprop: no executable sigprop-server; looked at " + ", ".join(looked) + ". Install it "
-        "('cmake --install build/release'), build it ('cmake --build --preset release --target "
-        "sigprop-server'), or set SIGPROP_SERVER")
+        f"sigprop: no executable {name}; looked at " + ", ".join(looked) + ". Install it "
+        f"('cmake --install build/release'), build it ('cmake --build --preset release --target "
+        f"{name}'), or set {variable}")
+
+
+def server_binary() -> pathlib.Path:
+    """The sigprop-server executable: $SIGPROP_SERVER, else sigprop-server on PATH, else the
+    build tree's server/sigprop-server."""
+    return _binary("SIGPROP_SERVER", "sigprop-server", build_dir() / "server" / "sigprop-server")
+
+
+def cli_binary() -> pathlib.Path:
+    """The sigprop command-line client: $SIGPROP_CLI, else sigprop on PATH, else the build tree's
+    client/sigprop."""
+    return _binary("SIGPROP_CLI", "sigprop", build_dir() / "client" / "sigprop")
