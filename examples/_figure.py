@@ -20,8 +20,7 @@ sys.path.insert(0, str(ROOT / "client" / "python"))
 import sigprop  # noqa: E402
 
 
-def run(spec_file, script, description, covariances=False):
-    """Parses the command line, runs the spec; returns (results, covariances or None, out path)."""
+def _arguments(script, description):
     name = pathlib.Path(script).stem
     parser = argparse.ArgumentParser(description=description.strip().splitlines()[0])
     parser.add_argument("--target", help="HOST:PORT of a sigprop-server (default: start one here)")
@@ -31,16 +30,39 @@ def run(spec_file, script, description, covariances=False):
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "docs" / "figures" / f"{name}.png")
     args = parser.parse_args()
     token = pathlib.Path(args.token_file).read_text().strip() if args.token_file else None
+    return name, args, token
+
+
+def _submit_and_wait(client, spec, label, started):
+    sweep = client.submit(spec)
+    print(f"{label}: sweep {sweep.id} ({sweep.points} points) on {client.target}", flush=True)
+    for event in sweep.watch():
+        if event.HasField("point_finished"):
+            print(f"  point {event.point} done ({time.monotonic() - started:.0f} s)", flush=True)
+    return sweep
+
+
+def run(spec_file, script, description, covariances=False):
+    """Parses the command line, runs the spec; returns (results, covariances or None, out path)."""
+    name, args, token = _arguments(script, description)
     started = time.monotonic()
     with sigprop.connect(args.target, token=token, tls_ca=args.tls_ca, threads=args.threads) as client:
-        sweep = client.submit(EXAMPLES / spec_file)
-        print(f"{name}: sweep {sweep.id} ({sweep.points} points) on {client.target}", flush=True)
-        for event in sweep.watch():
-            if event.HasField("point_finished"):
-                print(f"  point {event.point} done ({time.monotonic() - started:.0f} s)", flush=True)
+        sweep = _submit_and_wait(client, EXAMPLES / spec_file, name, started)
         results = sweep.results()
         cov = sweep.covariances() if covariances else None
     return results, cov, args.out
+
+
+def run_many(make_specs, script, description):
+    """Like run, for several specs made once the command line is read: `make_specs()` returns
+    {label: spec}; returns ({label: results}, out path)."""
+    _, args, token = _arguments(script, description)
+    started = time.monotonic()
+    results = {}
+    with sigprop.connect(args.target, token=token, tls_ca=args.tls_ca, threads=args.threads) as client:
+        for label, spec in make_specs().items():
+            results[label] = _submit_and_wait(client, spec, label, started).results()
+    return results, args.out
 
 
 def summary(results, statistic, columns=("mean", "q05", "q50", "q95")):
