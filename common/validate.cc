@@ -82,15 +82,26 @@ absl::Status ValidateScales(const ModelSpec& s, const std::string& path, const s
   return absl::OkStatus();
 }
 
+// The attention kind as validation reads it: unset is SOFTMAX; whether it reads logits; its name.
+struct AttentionKindOf {
+  explicit AttentionKindOf(const AttentionSpec& a)
+      : kind(a.kind() == AttentionSpec::KIND_UNSPECIFIED ? AttentionSpec::SOFTMAX : a.kind()),
+        logits(kind == AttentionSpec::SOFTMAX || kind == AttentionSpec::SHAPED ||
+               kind == AttentionSpec::SIGMOID || kind == AttentionSpec::RELU),
+        name(AttentionSpec::Kind_Name(kind)) {}
+  AttentionSpec::Kind kind;
+  bool logits;
+  std::string name;
+};
+
 // The later literature's attention fields (issue 15): each is read by some kinds only, and a
 // field the model would ignore is refused rather than silently dropped.
 absl::Status ValidateAttentionKnobs(const ModelSpec& s, const std::string& path) {
   const AttentionSpec& a = s.attention();
-  const AttentionSpec::Kind kind =
-      a.kind() == AttentionSpec::KIND_UNSPECIFIED ? AttentionSpec::SOFTMAX : a.kind();
-  const bool logits = kind == AttentionSpec::SOFTMAX || kind == AttentionSpec::SHAPED ||
-                      kind == AttentionSpec::SIGMOID || kind == AttentionSpec::RELU;
-  const std::string kind_name = AttentionSpec::Kind_Name(kind);
+  const AttentionKindOf k(a);
+  const AttentionSpec::Kind kind = k.kind;
+  const bool logits = k.logits;
+  const std::string& kind_name = k.name;
   if (a.has_bias() && kind != AttentionSpec::SIGMOID) {
     return Bad(path, "attention.bias", "is read by kind SIGMOID only, got kind " + kind_name);
   }
@@ -175,11 +186,9 @@ absl::Status ValidateHeadShape(const ModelSpec& s, const std::string& path, int 
 // RoPE, logit soft-capping and QK-norm's scope (SPEC §2b).
 absl::Status ValidateLanguageModelAttention(const ModelSpec& s, const std::string& path) {
   const AttentionSpec& a = s.attention();
-  const AttentionSpec::Kind kind =
-      a.kind() == AttentionSpec::KIND_UNSPECIFIED ? AttentionSpec::SOFTMAX : a.kind();
-  const bool logits = kind == AttentionSpec::SOFTMAX || kind == AttentionSpec::SHAPED ||
-                      kind == AttentionSpec::SIGMOID || kind == AttentionSpec::RELU;
-  const std::string kind_name = AttentionSpec::Kind_Name(kind);
+  const AttentionKindOf k(a);
+  const bool logits = k.logits;
+  const std::string& kind_name = k.name;
   if (a.has_rope()) {
     if (!logits) {
       return Bad(path, "attention.rope",
