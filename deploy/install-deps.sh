@@ -11,6 +11,7 @@ packages=(
   python3-grpcio python3-protobuf python3-numpy python3-scipy python3-pandas
   python3-matplotlib python3-pytest python3-yaml gcovr
   python3-setuptools python3-venv python3-pip mypy
+  python3-nbclient python3-nbformat python3-ipykernel python3-tqdm python3-xarray
 )
 
 sudo=""
