@@ -12,7 +12,7 @@ LEGENDS = ["standard (post-LN, λ = γ = 1), n = 16", "standard (post-LN, λ = �
 
 def written(figure, tmp_path, name):
     """Saves the figure; returns the PNG as an array after checking it is a real, varied image."""
-    path = plot.save(figure, tmp_path / f"{name}.png")
+    path = plot.save(figure, tmp_path / f"{name}.png", dpi=100)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000
     image = matplotlib.image.imread(path)
@@ -151,3 +151,12 @@ def test_stability_map_of_the_diverged_fraction(small_results, tmp_path):
     written(figure, tmp_path, "diverged")
     assert figure.axes[1].get_ylabel() == "diverged fraction of samples at the last layer"
     assert figure.axes[0].images[0].get_clim() == (0.0, 1.0)
+
+
+def test_save_writes_300_dpi_by_default(small_results, tmp_path):
+    figure = plot.rho_bands(small_results)
+    path = plot.save(figure, tmp_path / "print.png")
+    image = matplotlib.image.imread(path)
+    width, height = figure.get_size_inches() * 300
+    assert abs(image.shape[0] - height) <= 1 and abs(image.shape[1] - width) <= 1
+    assert figure.dpi == 100  # Drawn at 100; only the file has the print resolution.

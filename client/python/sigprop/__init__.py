@@ -9,6 +9,12 @@
     rows = cmp.results()                                # KS, W1, exploded fractions per point
     plan = client.plan("examples/demo.json")            # the server's points, methods and costs
     spec = sigprop.presets.from_config("config.json", tokens=8)  # a Hugging Face model's spec
+    run = sigprop.presets.shaped_transformer(tokens=8, width=64, depth=32, samples=200)
+    spec = sigprop.sweep(base=run, axes={"model.attention.tau0": [0.5, 1, 2]})
+    df = client.submit(spec, validate=True).results(progress=True)  # a tqdm bar while it runs
+    fig = sigprop.plot.live(client.submit(spec))        # redrawn as the layers stream in
+    ds = sigprop.frame.to_xarray(df)                    # dims (swept fields…, layer, statistic)
+    df = sigprop.read_results("out.csv", plan=client.plan(spec))  # `sigprop run` output files
 
 The message classes are generated from proto/, never committed: installed with the package
 (`pip install ./client/python` runs protoc, setup.py), or, from the checkout, in the CMake build
@@ -28,12 +34,13 @@ from sigprop.errors import (  # noqa: E402
     ResourceExhaustedError, SigpropError, SweepFailedError, SweepTimeoutError, UnavailableError)
 from sigprop.frame import read_results  # noqa: E402
 from sigprop.local_server import LocalServer  # noqa: E402
-from sigprop.spec import compare_spec, load_spec, point_values, sweep_spec  # noqa: E402
-from sigprop import plot, presets  # noqa: E402
+from sigprop.spec import compare_spec, load_spec, point_values, sweep, sweep_spec  # noqa: E402
+from sigprop import frame, plot, presets  # noqa: E402
 
 __all__ = [
     "Client", "Sweep", "Comparison", "EventStream", "connect", "embedded", "LocalServer",
-    "load_spec", "sweep_spec", "compare_spec", "point_values", "read_results", "plot", "presets",
+    "load_spec", "sweep", "sweep_spec", "compare_spec", "point_values", "read_results", "frame",
+    "plot", "presets",
     "SigpropError", "AuthenticationError", "PermissionDeniedError", "InvalidSpecError",
     "NotFoundError", "ResourceExhaustedError", "UnavailableError", "SweepFailedError",
     "SweepTimeoutError",

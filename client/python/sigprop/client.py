@@ -7,6 +7,9 @@ the request (the table's reattach codes, or the server dropping a watcher that s
 RESOURCE_EXHAUSTED with the table's slow-watcher prefix), the watch reattaches from the last
 sequence number it delivered, backing off as the table says, and gives up only after `patience`
 seconds without an event. Each event is delivered once.
+
+progress=True on watch, wait, layers, results and covariances draws a tqdm bar of the points done
+(sigprop.progress); as_xarray=True on results gives an xarray.Dataset (frame.to_xarray).
 """
 
 import contextlib
@@ -22,6 +25,7 @@ import pandas as pd
 
 from sigprop import _locate, errors, frame
 from sigprop.local_server import LocalServer
+from sigprop.progress import ProgressBar
 from sigprop.spec import Spec, compare_spec, point_values, sweep_or_compare_spec, sweep_spec
 from sigprop.v1 import compare_pb2, results_pb2, service_pb2, service_pb2_grpc
 
@@ -95,6 +99,7 @@ class Client:
         return client
 
     def close(self) -> None:
+        """Closes the channel, and stops the server start_local started."""
         self._channel.close()
         if self._server is not None:
             self._server.close()
@@ -112,27 +117,40 @@ class Client:
         except grpc.RpcError as error:
             raise errors.from_rpc(error, what, self.target) from None
 
-    def submit(self, spec: Spec, points: Sequence[int] | None = None) -> "Sweep":
-        """Submits a sweep (dict, JSON file path, SweepSpec or RunSpec); returns its Sweep.
+    def submit(self, spec: Spec, points: Sequence[int] | None = None,
+               validate: bool = False) -> "Sweep":
+        """Submits a sweep (dict, JSON file path, SweepSpec, RunSpec, or what sigprop.sweep and
+        sigprop.presets build); returns its Sweep.
 
         points: run only these point indices of the sweep (each keeps its index and its streams).
+        validate: ask the server for the sweep's plan first (Client.plan) and submit only if it
+        is accepted; the Sweep keeps that plan (Sweep.plan, Sweep.point_values). Either way a
+        refused spec raises InvalidSpecError naming the field ("base.model.attention.tau0: must
+        be > 0, got -1"), from Plan or from Submit, and nothing refused is stored.
         """
         spec = sweep_spec(spec)
+        plan = self.plan(spec) if validate else None
         request = service_pb2.SubmitRequest(sweep=spec, points=points or [])
         response = self._call("Submit", self._stub.Submit, request)
-        return Sweep(self, response.sweep_id, spec, response.points)
+        submitted = Sweep(self, response.sweep_id, spec, response.points)
+        submitted._plan = plan
+        return submitted
 
-    def compare(self, spec: Spec) -> "Comparison":
+    def compare(self, spec: Spec, validate: bool = False) -> "Comparison":
         """Submits a comparison (dict, JSON file path, CompareSweep or CompareSpec); returns its
         Comparison, a stored sweep like any other (watch, wait, cancel, reattach by id).
 
         Comparison.results() gives its rows as a DataFrame (frame.compare_frame): per point, time
         and statistic the KS distance, p-value, Wasserstein-1 and each side's exploded fraction.
+        validate: ask for the plan first, as Client.submit does.
         """
         spec = compare_spec(spec)
+        plan = self.plan(spec) if validate else None
         request = service_pb2.SubmitRequest(compare=spec)
         response = self._call("Submit", self._stub.Submit, request)
-        return Comparison(self, response.sweep_id, spec, response.points)
+        submitted = Comparison(self, response.sweep_id, spec, response.points)
+        submitted._plan = plan
+        return submitted
 
     def plan(self, spec: Spec, with_specs: bool = False) -> Any:
         """The server's plan of a sweep or comparison (SweepPlan, plan.proto): its points with
@@ -163,6 +181,7 @@ class Client:
         return list(self._call("List", self._stub.List, service_pb2.ListRequest()).sweeps)
 
     def cancel(self, sweep_id: str) -> None:
+        """Cancels a sweep: its running points stop, it ends CANCELLED."""
         self._call("Cancel", self._stub.Cancel, service_pb2.CancelRequest(sweep_id=sweep_id))
 
     def _results(self, sweep_id: str, field: str) -> List[Any]:
@@ -185,9 +204,10 @@ class Client:
 
     def watch(self, sweep_id: str, from_sequence: int = 0,
               patience: float = _REATTACH["patienceSeconds"],
-              timeout: float | None = None) -> "EventStream":
-        """An EventStream of the sweep's events with sequence > from_sequence."""
-        return EventStream(self, sweep_id, from_sequence, patience, timeout)
+              timeout: float | None = None, progress: bool = False) -> "EventStream":
+        """An EventStream of the sweep's events with sequence > from_sequence; progress: draw a
+        bar of the points done as they pass (EventStream)."""
+        return EventStream(self, sweep_id, from_sequence, patience, timeout, progress)
 
 
 class EventStream:
@@ -196,12 +216,15 @@ class EventStream:
     It ends after the SweepFinished event (or when the server says the sweep had already ended);
     `last_sequence` is the last sequence delivered, `reattachments` how often it reconnected,
     `finished` the SweepFinished message once seen. With `timeout` (seconds, the whole stream)
-    it raises SweepTimeoutError when the sweep has not ended by then.
+    it raises SweepTimeoutError when the sweep has not ended by then. With `progress` a tqdm bar
+    (`progress`, a sigprop.progress.ProgressBar) counts the points whose PointFinished the stream
+    delivers, and their samples as they run (from_sequence 0, the default, counts every point);
+    it closes when the stream ends or is closed.
     """
 
     def __init__(self, client: Client, sweep_id: str, from_sequence: int = 0,
                  patience: float = _REATTACH["patienceSeconds"],
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, progress: bool = False) -> None:
         self._client = client
         self.sweep_id = sweep_id
         self.last_sequence = from_sequence
@@ -209,7 +232,11 @@ class EventStream:
         self.timeout = timeout
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self.reattachments = 0
-        self.finished = None
+        self.finished: Any = None
+        self.progress: ProgressBar | None = None
+        if progress:
+            status = client.status(sweep_id)
+            self.progress = ProgressBar(status.points_total, status.name or sweep_id)
         self._events = self._run()
 
     def __iter__(self) -> "EventStream":
@@ -219,7 +246,10 @@ class EventStream:
         return next(self._events)
 
     def close(self) -> None:
+        """Ends the stream (and its progress bar) before the sweep ends."""
         self._events.close()
+        if self.progress is not None:
+            self.progress.close()
 
     def _remaining(self) -> float | None:
         """Seconds left of `timeout` (None without one); raises once none are left."""
@@ -233,6 +263,16 @@ class EventStream:
         return remaining
 
     def _run(self) -> Generator[Any, None, None]:
+        try:
+            for event in self._reattaching():
+                if self.progress is not None:
+                    self.progress.update(event)
+                yield event
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+
+    def _reattaching(self) -> Generator[Any, None, None]:
         client = self._client
         backoff = _REATTACH["initialBackoffSeconds"]
         give_up = time.monotonic() + self.patience
@@ -277,17 +317,19 @@ class Sweep:
         self.id = sweep_id
         self.spec = spec
         self.points = points
-        self._plan = None
+        self._plan: Any = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.id!r}, name={self.spec.name!r}, points={self.points})"
 
     def watch(self, from_sequence: int = 0, patience: float = _REATTACH["patienceSeconds"],
-              timeout: float | None = None) -> EventStream:
-        """Iterator of the sweep's Event messages from `from_sequence`; reattaches by itself."""
-        return self.client.watch(self.id, from_sequence, patience, timeout)
+              timeout: float | None = None, progress: bool = False) -> EventStream:
+        """Iterator of the sweep's Event messages from `from_sequence`; reattaches by itself.
+        progress: a tqdm bar of the points done (EventStream; needs python3-tqdm)."""
+        return self.client.watch(self.id, from_sequence, patience, timeout, progress)
 
     def status(self) -> Any:
+        """The sweep's SweepStatus message (Client.status)."""
         return self.client.status(self.id)
 
     def state(self) -> str:
@@ -295,14 +337,18 @@ class Sweep:
         return _SWEEP_STATE.Name(self.status().state)
 
     def cancel(self) -> None:
+        """Cancels the sweep (Client.cancel)."""
         self.client.cancel(self.id)
 
     def wait(self, timeout: float | None = None,
-             patience: float = _REATTACH["patienceSeconds"]) -> str:
-        """Blocks until the sweep ends (SweepTimeoutError after `timeout` s); returns its state."""
+             patience: float = _REATTACH["patienceSeconds"], progress: bool = False) -> str:
+        """Blocks until the sweep ends (SweepTimeoutError after `timeout` s); returns its state.
+        progress: a tqdm bar of the points done while it waits (it then watches from the first
+        event, to count the points already done)."""
         status = self.status()
         if status.state not in _TERMINAL:
-            stream = self.watch(status.last_sequence, patience, timeout)
+            stream = self.watch(0 if progress else status.last_sequence, patience, timeout,
+                                progress)
             for _ in stream:
                 pass
         return self.state()
@@ -317,23 +363,33 @@ class Sweep:
         """For each point index, {swept field path: value}, from the server's plan."""
         return point_values(self.plan())
 
-    def layers(self, wait: bool = True, timeout: float | None = None) -> list[Any]:
+    def layers(self, wait: bool = True, timeout: float | None = None,
+               progress: bool = False) -> list[Any]:
         """The LayerStats messages, after the sweep ends if `wait` (then a FAILED sweep raises
-        SweepFailedError; a CANCELLED one gives the points that finished)."""
+        SweepFailedError; a CANCELLED one gives the points that finished). progress: a bar
+        while it waits (Sweep.wait)."""
         if wait:
-            self._check_final(self.wait(timeout))
+            self._check_final(self.wait(timeout, progress=progress))
         return self.client.layers(self.id)
 
-    def results(self, wait: bool = True, timeout: float | None = None) -> pd.DataFrame:
-        """A DataFrame with one row per point × layer × statistic (see sigprop.frame)."""
-        return frame.layer_frame(self.layers(wait, timeout), self.point_values())
+    def results(self, wait: bool = True, timeout: float | None = None, progress: bool = False,
+                as_xarray: bool = False) -> Any:
+        """A DataFrame with one row per point × layer × statistic (see sigprop.frame), after the
+        sweep ends if `wait` (with a tqdm bar of the points done if `progress`).
 
-    def covariances(self, wait: bool = True, timeout: float | None = None) -> pd.DataFrame:
+        as_xarray: an xarray.Dataset instead, with dims (swept fields…, layer, statistic)
+        (frame.to_xarray; needs python3-xarray).
+        """
+        df = frame.layer_frame(self.layers(wait, timeout, progress), self.point_values())
+        return frame.to_xarray(df) if as_xarray else df
+
+    def covariances(self, wait: bool = True, timeout: float | None = None,
+                    progress: bool = False) -> pd.DataFrame:
         """A DataFrame with one row per point × layer and the m×m mean covariance E V.
 
         Needs `mean_covariance: true` in the RunSpec.
         """
-        return frame.covariance_frame(self.layers(wait, timeout), self.point_values())
+        return frame.covariance_frame(self.layers(wait, timeout, progress), self.point_values())
 
     def _check_final(self, state: str) -> None:
         if state == "FAILED":
@@ -344,21 +400,30 @@ class Sweep:
 class Comparison(Sweep):
     """A submitted comparison sweep (CompareSweep): a Sweep whose results are CompareRows."""
 
-    def rows(self, wait: bool = True, timeout: float | None = None) -> list[Any]:
+    def rows(self, wait: bool = True, timeout: float | None = None,
+             progress: bool = False) -> list[Any]:
         """The CompareRow messages, after the comparison ends if `wait` (then a FAILED one raises
-        SweepFailedError; a CANCELLED one gives the points that finished)."""
+        SweepFailedError; a CANCELLED one gives the points that finished). progress: a bar
+        while it waits."""
         if wait:
-            self._check_final(self.wait(timeout))
+            self._check_final(self.wait(timeout, progress=progress))
         return self.client.compare_rows(self.id)
 
-    def results(self, wait: bool = True, timeout: float | None = None) -> pd.DataFrame:
+    def results(self, wait: bool = True, timeout: float | None = None, progress: bool = False,
+                as_xarray: bool = False) -> Any:
         """A DataFrame with one row per point × time × statistic (frame.compare_frame)."""
-        return frame.compare_frame(self.rows(wait, timeout), self.point_values())
+        if as_xarray:
+            raise TypeError("a comparison's rows come as a DataFrame only: leave out as_xarray")
+        return frame.compare_frame(self.rows(wait, timeout, progress), self.point_values())
 
-    def layers(self, wait: bool = True, timeout: float | None = None) -> list[Any]:
+    def layers(self, wait: bool = True, timeout: float | None = None,
+               progress: bool = False) -> list[Any]:
+        """Raises TypeError: a comparison has CompareRows (rows, results), not LayerStats."""
         raise TypeError("a comparison has CompareRows, not LayerStats: use rows() or results()")
 
-    def covariances(self, wait: bool = True, timeout: float | None = None) -> pd.DataFrame:
+    def covariances(self, wait: bool = True, timeout: float | None = None,
+                    progress: bool = False) -> pd.DataFrame:
+        """Raises TypeError: a comparison has no covariances."""
         raise TypeError("a comparison has no covariances: use rows() or results()")
 
 

@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
+from typing import Optional, Union
 
 from sigprop import _locate
 
@@ -29,8 +31,10 @@ class LocalServer:
     _locate.server_binary(). extra_args: more flags for the server.
     """
 
-    def __init__(self, db=None, port=0, threads=0, auth=False, binary=None, extra_args=(),
-                 start_timeout=30.0):
+    def __init__(self, db: Union[str, "os.PathLike[str]", None] = None, port: int = 0,
+                 threads: int = 0, auth: bool = False,
+                 binary: Union[str, "os.PathLike[str]", None] = None,
+                 extra_args: Sequence[str] = (), start_timeout: float = 30.0) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="sigprop-")
         self.directory = pathlib.Path(self._tmp.name)
         self.db = pathlib.Path(db) if db else self.directory / "sigprop.db"
@@ -39,24 +43,26 @@ class LocalServer:
         self.binary = pathlib.Path(binary) if binary else _locate.server_binary()
         self.extra_args = list(extra_args)
         self.start_timeout = start_timeout
-        self.token = None
-        self.tokens_file = None
+        self.token: Optional[str] = None
+        self.tokens_file: Optional[pathlib.Path] = None
         if auth:
             self.token = secrets.token_hex(16)
             self.tokens_file = self.directory / "tokens"
             self.tokens_file.write_text(f"{self.token} local-user\n")
         self.log = self.directory / "server.log"
-        self._process = None
+        self._process: Optional[subprocess.Popen[bytes]] = None
 
     @property
-    def target(self):
+    def target(self) -> str:
+        """"127.0.0.1:PORT", what Client takes."""
         return f"127.0.0.1:{self.port}"
 
     @property
-    def pid(self):
+    def pid(self) -> Optional[int]:
+        """The server process's id while it runs, else None."""
         return self._process.pid if self._process else None
 
-    def start(self):
+    def start(self) -> "LocalServer":
         """Starts the server and returns once it listens (its first stdout line)."""
         if self._process is not None:
             raise RuntimeError("sigprop-server: already running")
@@ -66,9 +72,10 @@ class LocalServer:
             command += ["--tokens", str(self.tokens_file)]
         command += self.extra_args
         with open(self.log, "ab") as log:
-            self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
-                                             stdin=subprocess.DEVNULL)
-        line = self._first_line()
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
+                                       stdin=subprocess.DEVNULL)
+        self._process = process
+        line = self._first_line(process)
         match = _LISTENING.search(line)
         if not match:
             self.stop()
@@ -76,16 +83,18 @@ class LocalServer:
                                f"{line.strip() or 'no output'}; log: {self._log_tail()}")
         self.port = int(match.group(2))
         # Nothing else is read from stdout; drain it so the server can never block on a full pipe.
-        threading.Thread(target=self._process.stdout.read, daemon=True).start()
+        assert process.stdout is not None  # stdout=PIPE
+        threading.Thread(target=process.stdout.read, daemon=True).start()
         return self
 
-    def _first_line(self):
-        stdout = self._process.stdout
+    def _first_line(self, process: "subprocess.Popen[bytes]") -> str:
+        stdout = process.stdout
+        assert stdout is not None  # stdout=PIPE
         deadline = time.monotonic() + self.start_timeout
         line = b""
         while not line.endswith(b"\n"):
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._process.poll() is not None:
+            if remaining <= 0 or process.poll() is not None:
                 break
             ready, _, _ = select.select([stdout], [], [], min(remaining, 0.2))
             if ready:
@@ -95,14 +104,14 @@ class LocalServer:
                 line += chunk
         return line.decode(errors="replace")
 
-    def _log_tail(self, lines=5):
+    def _log_tail(self, lines: int = 5) -> str:
         try:
             text = self.log.read_text(errors="replace").strip().splitlines()
         except OSError:
             return "(none)"
         return " | ".join(text[-lines:]) or "(empty)"
 
-    def stop(self, timeout=30.0):
+    def stop(self, timeout: float = 30.0) -> Optional[int]:
         """SIGTERM (the server's orderly shutdown: running points re-run on the next start on this
         db), SIGKILL after `timeout` s. Returns the exit status."""
         process, self._process = self._process, None
@@ -117,17 +126,18 @@ class LocalServer:
                 process.wait()
         return process.returncode
 
-    def restart(self):
+    def restart(self) -> "LocalServer":
         """Stops the server and starts a new one on the same port and db."""
         self.stop()
         return self.start()
 
-    def close(self):
+    def close(self) -> None:
+        """Stops the server and removes its temporary directory (and the default db in it)."""
         self.stop()
         self._tmp.cleanup()
 
-    def __enter__(self):
+    def __enter__(self) -> "LocalServer":
         return self.start() if self._process is None else self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -10,17 +10,31 @@ where a function draws one panel. Legends name the swept fields of each point ("
     histograms       histograms of one statistic at one layer, one per point, overlaid
     gradient_norms   ‖∂L/∂W_Q‖, ‖∂L/∂W_K‖, ‖∂L/∂W_V‖ versus depth, a panel per point
     stability_map    diverged fraction or a terminal statistic over two swept parameters
-    save             writes a PNG (dpi 100)
+    live             rho_bands redrawn as a running sweep's layer statistics stream in
+    save             writes a PNG (dpi 300)
 """
 
+import io
 import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
-from sigprop.frame import quantile_level, swept_fields
+from sigprop.frame import layer_frame, quantile_level, swept_fields
+
+if TYPE_CHECKING:
+    from sigprop.client import Sweep
+
+# Which swept fields label a point: one field, several, or None for all of them.
+By = Union[str, Sequence[str], None]
 
 # How a swept field is named in legends and axis labels; other fields use their last path part.
 FIELD_SYMBOLS = {
@@ -87,51 +101,54 @@ WEIGHT_COLORS = {"grad_wq": "tab:blue", "grad_wk": "tab:orange", "grad_wv": "tab
                  "grad_w1": "tab:red", "grad_w2": "tab:purple", "grad_x": "tab:gray"}
 
 
-def _figure(width, height):
+def _figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
 
-def _axes(ax, width=6.4, height=4.2):
+def _axes(ax: Optional[Axes], width: float = 6.4,
+          height: float = 4.2) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
     figure = _figure(width, height)
     return figure, figure.add_subplot()
 
 
-def save(figure, path, dpi=100):
-    """Writes the figure as a PNG at `dpi`; returns the path."""
+def save(figure: Figure, path: Union[str, "os.PathLike[str]"],
+         dpi: float = 300) -> Union[str, "os.PathLike[str]"]:
+    """Writes the figure as a PNG at `dpi` (300 by default, for print; the figures are drawn at
+    100, so the PNG has 3× their pixel size); returns the path."""
     figure.savefig(path, dpi=dpi)
     return path
 
 
-def _format(value):
+def _format(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
 
 
-def field_label(field):
+def field_label(field: str) -> str:
     """A swept field's short name: its symbol, else the last part of its path."""
     symbol = FIELD_SYMBOLS.get(field, field.rsplit(".", 1)[-1])
     return symbol or field.rsplit(".", 1)[-1]
 
 
-def value_label(field, value):
+def value_label(field: str, value: Any) -> str:
     """"n = 256", or for presets and methods the value alone."""
     if field in FIELD_SYMBOLS and FIELD_SYMBOLS[field] is None:
         return PRESET_NAMES.get(value, str(value))
     return f"{field_label(field)} = {_format(value)}"
 
 
-def _label_fields(frame, by):
+def _label_fields(frame: pd.DataFrame, by: By) -> list[str]:
     if by is None:
         return swept_fields(frame)
     return [by] if isinstance(by, str) else list(by)
 
 
-def point_label(frame, point, by=None):
+def point_label(frame: pd.DataFrame, point: int, by: By = None) -> str:
     """The legend entry of one point: its swept values (or the `by` fields)."""
     fields = _label_fields(frame, by)
     row = frame[frame["point"] == point].iloc[0]
@@ -139,7 +156,7 @@ def point_label(frame, point, by=None):
     return ", ".join(parts) if parts else f"point {point}"
 
 
-def _points(frame, points):
+def _points(frame: pd.DataFrame, points: Optional[Sequence[int]]) -> list[int]:
     available = sorted(frame["point"].unique())
     if points is None:
         return available
@@ -149,7 +166,7 @@ def _points(frame, points):
     return list(points)
 
 
-def _statistic(frame, statistic):
+def _statistic(frame: pd.DataFrame, statistic: str) -> pd.DataFrame:
     rows = frame[frame["statistic"] == statistic]
     if rows.empty:
         names = sorted(frame["statistic"].unique())
@@ -157,8 +174,10 @@ def _statistic(frame, statistic):
     return rows
 
 
-def rho_bands(frame, statistic="rho_mean", x="layer", points=None, by=None, ax=None,
-              bands=(("q05", "q95"), ("q25", "q75")), center="q50"):
+def rho_bands(frame: pd.DataFrame, statistic: str = "rho_mean", x: str = "layer",
+              points: Optional[Sequence[int]] = None, by: By = None, ax: Optional[Axes] = None,
+              bands: Sequence[tuple[str, str]] = (("q05", "q95"), ("q25", "q75")),
+              center: str = "q50") -> Figure:
     """Median (`center`) and quantile bands of a statistic versus depth, one colour per point.
 
     x: "layer" (ℓ) or "t" (ℓ/n, to compare widths at equal depth-to-width ratio).
@@ -182,18 +201,20 @@ def rho_bands(frame, statistic="rho_mean", x="layer", points=None, by=None, ax=N
     return figure
 
 
-def _percent(key):
+def _percent(key: str) -> str:
     return f"{100 * quantile_level(key):g}"
 
 
-def _colors(count):
+def _colors(count: int) -> list[Any]:
     from matplotlib import colormaps
     if count <= 10:
         return [colormaps["tab10"](i) for i in range(count)]
     return [colormaps["viridis"](i / max(count - 1, 1)) for i in range(count)]
 
 
-def covariance_maps(covariances, layers, points=None, by=None, correlation=True):
+def covariance_maps(covariances: pd.DataFrame, layers: Sequence[int],
+                    points: Optional[Sequence[int]] = None, by: By = None,
+                    correlation: bool = True) -> Figure:
     """Heat maps of the mean covariance E V (rows: points, columns: `layers`).
 
     covariances: Sweep.covariances(). correlation: show E V_αβ / sqrt(E V_αα E V_ββ) on [−1, 1]
@@ -239,13 +260,15 @@ def covariance_maps(covariances, layers, points=None, by=None, correlation=True)
     return figure
 
 
-def _terminal(rows):
+def _terminal(rows: pd.DataFrame) -> pd.DataFrame:
     """Each point's last recorded layer."""
     last = rows.groupby("point")["layer"].transform("max")
     return rows[rows["layer"] == last]
 
 
-def histograms(frame, statistic="rho_mean", layer=None, points=None, by=None, ax=None):
+def histograms(frame: pd.DataFrame, statistic: str = "rho_mean", layer: Optional[int] = None,
+               points: Optional[Sequence[int]] = None, by: By = None,
+               ax: Optional[Axes] = None) -> Figure:
     """Density histograms of a statistic at one layer (default: each point's last), overlaid.
 
     Needs the RunSpec's `histogram` for that statistic (fixed bins, so all points share them).
@@ -282,8 +305,9 @@ def histograms(frame, statistic="rho_mean", layer=None, points=None, by=None, ax
     return figure
 
 
-def gradient_norms(frame, weights=("grad_wq", "grad_wk", "grad_wv"), points=None, by=None,
-                   x="layer", log=True, columns=3):
+def gradient_norms(frame: pd.DataFrame, weights: Sequence[str] = ("grad_wq", "grad_wk", "grad_wv"),
+                   points: Optional[Sequence[int]] = None, by: By = None, x: str = "layer",
+                   log: bool = True, columns: int = 3) -> Figure:
     """Median and 25–75% band of the gradient norm of each weight versus depth; a panel per point.
 
     Needs `gradients: true` (COLUMNS or DENSE). `weights` may include "grad_x", the backward
@@ -328,8 +352,9 @@ def gradient_norms(frame, weights=("grad_wq", "grad_wk", "grad_wv"), points=None
     return figure
 
 
-def stability_map(frame, x, y, value="diverged_fraction", statistic="rho_mean", quantile="q50",
-                  layer=None, log=False, ax=None):
+def stability_map(frame: pd.DataFrame, x: str, y: str, value: str = "diverged_fraction",
+                  statistic: str = "rho_mean", quantile: str = "q50", layer: Optional[int] = None,
+                  log: bool = False, ax: Optional[Axes] = None) -> Figure:
     """A heat map over two swept fields `x`, `y` at one layer (default: the last).
 
     value: "diverged_fraction" (fraction of samples whose V blew up), or a column of the
@@ -366,4 +391,91 @@ def stability_map(frame, x, y, value="diverged_fraction", statistic="rho_mean", 
                     color="white" if dark else "black")
     where = "the last layer" if layer is None else f"ℓ = {layer}"
     figure.colorbar(image, ax=ax, label=f"{label} at {where}")
+    return figure
+
+
+def _notebook_display() -> Any:
+    """IPython.display's display function inside a Jupyter kernel, else None (a script, a
+    terminal IPython, a headless test)."""
+    try:
+        import IPython
+        from IPython.display import display
+    except ImportError:
+        return None
+    shell = IPython.get_ipython()
+    return display if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def live(sweep: "Sweep", statistic: str = "rho_mean", x: str = "layer",
+         points: Optional[Sequence[int]] = None, by: By = None, interval: float = 1.0,
+         timeout: Optional[float] = None, progress: bool = False,
+         on_redraw: Optional[Callable[[Figure], None]] = None, **bands: Any) -> Figure:
+    """rho_bands of a running sweep, redrawn as its layer statistics stream in; returns the
+    final Figure once the sweep has ended.
+
+    It watches the sweep from its first event (Sweep.watch; a finished sweep draws at once) and
+    redraws after each batch of layer rows (a point's final rows, or a set of provisional ones,
+    RunSpec.provisional_every), at most every `interval` seconds, and once at the end: each
+    point's newest rows, provisional ones until its final ones replace them. The title counts
+    the points finished (and names the end state when it is not SUCCEEDED). In Jupyter the figure
+    is shown below the cell and updated in place (IPython.display); elsewhere (a script, Agg on a
+    headless machine) nothing is shown and the figure is only redrawn. on_redraw(figure) runs
+    after each redraw (e.g. to save frames). statistic, x, points, by and **bands (bands=,
+    center=) are rho_bands's; progress and timeout are Sweep.watch's.
+    """
+    figure, ax = _axes(None)
+    values = sweep.point_values()
+    newest: dict[tuple[int, int], Any] = {}  # (point, layer) → its newest LayerStats
+    display = _notebook_display()
+    handle: Any = None
+    finished = 0
+    last_redraw = -math.inf
+
+    def redraw(state: str) -> None:
+        nonlocal handle, last_redraw
+        frame = layer_frame(newest.values(), values)
+        present = set(frame["point"])
+        # Mid-sweep, the chosen points that have rows yet; at the end all, so a wrong one raises.
+        shown = points if points is None or state else [p for p in points if p in present]
+        ax.clear()
+        if shown is None or shown:
+            rho_bands(frame, statistic, x, shown, by, ax, **bands)
+        end = f" ({state})" if state not in ("", "SUCCEEDED") else ""
+        figure.suptitle(f"{sweep.spec.name or sweep.id}: {finished}/{sweep.points} points "
+                        f"finished{end}", fontsize=10)
+        figure.canvas.draw()
+        if display is not None:
+            from IPython.display import Image
+            if handle is None:
+                handle = display(Image(_png(figure)), display_id=True)
+            else:
+                handle.update(Image(_png(figure)))
+        if on_redraw is not None:
+            on_redraw(figure)
+        last_redraw = time.monotonic()
+
+    stream = sweep.watch(timeout=timeout, progress=progress)
+    changed = False
+    try:
+        for event in stream:
+            if event.HasField("layer"):
+                newest[event.layer.point, event.layer.layer] = event.layer
+                changed = True
+                continue
+            if event.HasField("point_finished"):
+                finished += 1
+            if changed and not event.HasField("sweep_finished") and \
+                    time.monotonic() - last_redraw >= interval:
+                redraw("")
+                changed = False
+    finally:
+        stream.close()
+    if newest:
+        redraw(stream.finished.State.Name(stream.finished.state) if stream.finished else "")
     return figure
