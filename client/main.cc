@@ -59,6 +59,8 @@ const Flag kFlags[] = {
     {"tokens", true, "M  tokens of the imported model (default 8)"},
     {"depth", true, "D  layers of the imported model (default: the config's)"},
     {"samples", true, "S  Monte Carlo samples of the imported run (default 100)"},
+    {"spec", true, "SPEC  the sharded sweep: merge refuses until every one of its points is there"},
+    {"shards", true, "N  the N of the runs' --shard I/N: a missing point names its shard"},
     {"help", false, "this command's flags"},
 };
 
@@ -110,8 +112,10 @@ const std::vector<Command>& Commands() {
        [](const Args& a) { return ResultsCommand(a); }},
       {"health", "", "the server's grpc.health.v1 status (exit 0 when SERVING)", kConnectFlags,
        [](const Args& a) { return HealthCommand(a); }},
-      {"merge", "FILE...", "join JSONL outputs of --shard runs into the unsharded run's output",
-       {"out"}, [](const Args& a) { return MergeCommand(a); }},
+      {"merge", "FILE...",
+       "join JSONL outputs of --shard runs into the unsharded run's output; --spec SPEC checks\n"
+       "that every point is there (--shards N names the missing shard)",
+       {"out", "spec", "shards"}, [](const Args& a) { return MergeCommand(a); }},
       {"import", "CONFIG",
        "write the SweepSpec (JSON) of a Hugging Face config.json ('-' reads stdin): the model\n"
        "at initialisation as its transformers code builds it; what maps, what is ignored and\n"

@@ -231,6 +231,38 @@ TEST_F(ScaleOutTest, ShardsMergedEqualTheUnshardedRun) {
   r = Run("merge " + shards[0] + " " + shards[2] + " " + shards[3] + " " + shards[4]);
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.err, HasSubstr("point 1 is in no file"));
+  // --shards names the shard a gap belongs to (12 points over 5 shards: shard 1 holds 1, 6, 11).
+  r = Run("merge " + shards[0] + " " + shards[2] + " " + shards[3] + " " + shards[4] + " --spec " +
+          spec + " --shards 5");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("point 1 is in no file (next is point 2 at "));
+  EXPECT_THAT(r.err, HasSubstr("the shard that holds it (--shard 1/5) is missing"));
+  // With no more points than shards, a missing last shard leaves no gap (3 points over 4 shards:
+  // shard 2 holds point 2 alone, shard 3 nothing): only --spec notices it.
+  const std::string three = Write("three.json", R"({
+    "base": {"model": {"tokens": 4, "width": 16, "depth": 2}, "method": "DENSE", "samples": 4},
+    "axes": [{"field": "model.attention.tau0", "values": [0.5, 1, 2]}]})");
+  std::vector<std::string> small;
+  for (int i = 0; i < 4; ++i) {
+    small.push_back(Path("three-" + std::to_string(i) + ".jsonl"));
+    ASSERT_EQ(Run("run --quiet --shard " + std::to_string(i) + "/4 --out " + small[i] + " " + three)
+                  .status,
+              0);
+  }
+  r = Run("merge " + small[0] + " " + small[1] + " " + small[3]);
+  EXPECT_EQ(r.status, 0) << "without --spec a missing last shard is not noticed";
+  EXPECT_THAT(r.err, HasSubstr("without --spec SPEC a missing last shard cannot be noticed"));
+  r = Run("merge " + small[0] + " " + small[1] + " " + small[3] + " --spec " + three +
+          " --shards 4 --out " + Path("never.jsonl"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("point 2 is in no file (the sweep has 3): the shard that holds it "
+                               "(--shard 2/4) is missing"));
+  EXPECT_NE(access(Path("never.jsonl").c_str(), F_OK), 0);
+  r = Run("merge " + small[0] + " " + small[1] + " " + small[2] + " " + small[3] + " --spec " +
+          three + " --shards 4");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out, Run("run --quiet " + three).out);
   ASSERT_EQ(Run("run --quiet --format csv --shard 0/2 --out " + Path("s0.csv") + " " + spec).status, 0);
   r = Run("merge " + Path("s0.csv") + " --out " + Path("never.jsonl"));
   EXPECT_EQ(r.status, 2);
