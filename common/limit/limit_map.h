@@ -66,7 +66,7 @@ absl::Status LimitSupports(const ModelPlan& plan);
 //   so K_αα = V_αα for every V (φ is positively homogeneous), RELU (1, 0) gives
 //   σ_α σ_β [ρ + (sqrt(1 − ρ²) − ρ arccos ρ)/π], and s₊ = s₋ gives back the linear map.
 //   The code uses the plan's c as given, in the second-to-last form.
-// - GELU and TANH: 2-D Gauss–Hermite quadrature (the 64-point rule of activation.h, squared):
+// - GELU, TANH, GELU_TANH (and SiLU): 2-D Gauss–Hermite quadrature (the 64-point rule of activation.h, squared):
 //   u_α = σ_α z₁, u_β = σ_β (ρ z₁ + sqrt(1 − ρ²) z₂), z iid N(0,1); the diagonal uses the 1-D rule.
 //   c normalises E φ(u)² at unit variance, so K_αα = V_αα only where V_αα = 1.
 // Entries whose σ_α σ_β is 0 are 0 (φ(0) = 0 for every kind).

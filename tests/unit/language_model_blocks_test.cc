@@ -28,6 +28,8 @@
 #include "common/engine.h"
 #include "common/finite/dense_blocks.h"
 #include "common/finite/rotary.h"
+#include "common/limit/limit_map.h"
+#include "common/rng.h"
 #include "common/model_plan.h"
 #include "common/stats/distance.h"
 #include "common/validate.h"
@@ -470,6 +472,50 @@ TEST(ActivationTest, GeluTanhAndSiluMatchTheirFormulasAndDerivatives) {
                 return s * s;
               }),
               1e-14);
+}
+
+// GELU_TANH is a plain activation, so GRAM and LIMIT run it too. GRAM against DENSE by the law
+// test above (same size and threshold), and LIMIT's kernel c·E[φ(u)φ(v)] against a Monte Carlo
+// mean of 400,000 draws of (u, v) ~ N(0, V): within 5 standard errors (false alarm 6e-7 a check).
+TEST(GeluTanhTest, GramRunsItInLaw) {
+  const LmCase gelu_tanh = {"", [](ModelSpec* s) {
+                              s->mutable_mlp()->set_activation(MlpSpec::GELU_TANH);
+                              s->set_width(32);
+                            }};
+  const RunSpec run = LmRun(gelu_tanh, false);
+  EXPECT_EQ(ChooseMethod(run), RunSpec::GRAM);
+  std::string where;
+  const double p =
+      SmallestP(Collect(run, RunSpec::DENSE, 91), Collect(run, RunSpec::GRAM, 92), &where);
+  EXPECT_GT(p, kThreshold) << where;
+}
+
+TEST(GeluTanhTest, TheLimitKernelIsItsGaussianExpectation) {
+  const Activation phi = MakeActivation(ActivationKind::kGeluTanh, 0, 0, 16);
+  Matrix v(2, 2);
+  v << 1.3, 0.6, 0.6, 0.8;
+  const Matrix kernel = MlpKernel(phi, v);
+  const Eigen::LLT<Matrix> chol(v);
+  const Matrix l = chol.matrixL();
+  RandomStream stream(3, 0, 0, 0);
+  const int draws = 400000;
+  Matrix sum = Matrix::Zero(2, 2), sum2 = Matrix::Zero(2, 2);
+  for (int i = 0; i < draws; ++i) {
+    Vector z(2);
+    z << stream.Gaussian(), stream.Gaussian();
+    const Vector u = l * z;
+    const Vector f = u.unaryExpr([&](double x) { return phi.Apply(x); });
+    const Matrix outer = phi.c * f * f.transpose();
+    sum += outer;
+    sum2 += outer.cwiseProduct(outer);
+  }
+  const Matrix mean = sum / draws;
+  const Matrix se = ((sum2 / draws - mean.cwiseProduct(mean)) / draws).cwiseSqrt();
+  for (int a = 0; a < 2; ++a) {
+    for (int b = 0; b < 2; ++b) {
+      EXPECT_NEAR(kernel(a, b), mean(a, b), 5.0 * se(a, b)) << a << "," << b;
+    }
+  }
 }
 
 // GRAM, LIMIT and SDE refuse each knob naming its field; AUTO picks COLUMNS.
