@@ -8,13 +8,38 @@
 namespace sigprop {
 namespace {
 
-// Type-7 quantile of sorted, non-empty x.
-double SortedQuantile(const std::vector<double>& x, double level) {
-  const double p = std::clamp(level, 0.0, 1.0);
-  const double h = (x.size() - 1) * p;
-  const size_t j = static_cast<size_t>(std::floor(h));
-  if (j + 1 >= x.size()) return x.back();
-  return x[j] + (h - j) * (x[j + 1] - x[j]);
+// Type-7 quantiles of non-empty x at `levels`, by selection rather than a full sort (issue 18:
+// the sort was most of the aggregation's cost when every layer is recorded). Levels are visited in
+// increasing order; after nth_element puts the j-th smallest at x[j], everything above index j is
+// ≥ x[j], so the (j+1)-th smallest is the minimum of that part, and the next level's order
+// statistic is selected within it. The values are the sorted vector's, exactly.
+std::vector<double> SelectedQuantiles(std::vector<double>& x, const std::vector<double>& levels) {
+  const size_t n = x.size();
+  std::vector<size_t> order(levels.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto level = [&](size_t i) { return std::clamp(levels[i], 0.0, 1.0); };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return level(a) < level(b); });
+  std::vector<double> out(levels.size());
+  size_t fixed = 0;  // x[0, fixed) holds the smallest `fixed` values, in no order.
+  size_t selected = n;  // The index last placed by nth_element (n: none yet).
+  for (size_t i : order) {
+    const double h = (n - 1) * level(i);
+    const size_t j = static_cast<size_t>(std::floor(h));
+    if (j != selected) {
+      std::nth_element(x.begin() + static_cast<ptrdiff_t>(fixed),
+                       x.begin() + static_cast<ptrdiff_t>(j), x.end());
+      selected = j;
+      fixed = j + 1;
+    }
+    if (j + 1 >= n) {
+      out[i] = x[j];
+      continue;
+    }
+    const double above = *std::min_element(x.begin() + static_cast<ptrdiff_t>(j + 1), x.end());
+    out[i] = x[j] + (h - j) * (above - x[j]);
+  }
+  return out;
 }
 
 v1::Histogram Bin(const std::vector<double>& finite, const v1::HistogramSpec& spec) {
@@ -92,11 +117,12 @@ v1::Summary Summarize(const std::vector<double>& values, const std::vector<doubl
 
   if (histogram != nullptr) *summary.mutable_histogram() = Bin(finite, *histogram);
 
-  std::sort(finite.begin(), finite.end());
   auto& quantiles = *summary.mutable_quantiles();
-  for (double level : quantile_levels) {
-    quantiles[QuantileKey(level)] =
-        n > 0 ? SortedQuantile(finite, level) : std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> values_at =
+      n > 0 ? SelectedQuantiles(finite, quantile_levels) : std::vector<double>();
+  for (size_t i = 0; i < quantile_levels.size(); ++i) {
+    quantiles[QuantileKey(quantile_levels[i])] =
+        n > 0 ? values_at[i] : std::numeric_limits<double>::quiet_NaN();
   }
   return summary;
 }

@@ -1,6 +1,8 @@
 #include "common/stats/summary.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -80,6 +82,35 @@ TEST(SummarizeTest, MeanIsSummedInTheGivenOrder) {
 
 // Bins of width 0.5 on [0, 2): −1 under; 0, 0.49 → bin 0; 0.5 → bin 1; 1.99 → bin 3;
 // 2 (hi is excluded) and 3 over; NaN skipped.
+// Quantiles by selection (issue 18) equal type-7 quantiles of the sorted values, exactly: random
+// values, distinct and with ties, unsorted and repeated levels, the extremes 0 and 1, and
+// n = 1, 2, 3, 20, 1000.
+TEST(SummarizeTest, SelectedQuantilesEqualThoseOfTheSortedValues) {
+  const std::vector<double> levels = {0.95, 0.05, 0.5, 0.25, 0.5, 1.0, 0.0, 0.75, 0.999, 0.001};
+  uint64_t state = 12345;
+  auto next = [&state](bool ties) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    // Distinct values, or 200 values repeated (ties hide an off-by-one of the selection).
+    return ties ? static_cast<double>((state >> 33) % 200) / 7.0
+                : static_cast<double>(state >> 11) * 0x1.0p-53;
+  };
+  for (const bool ties : {false, true})
+  for (size_t n : {1, 2, 3, 20, 1000}) {
+    std::vector<double> values(n);
+    for (double& x : values) x = next(ties);
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    const v1::Summary summary = Summarize(values, levels, nullptr);
+    for (double level : levels) {
+      const double h = (n - 1) * level;
+      const size_t j = static_cast<size_t>(std::floor(h));
+      const double expected =
+          j + 1 >= n ? sorted.back() : sorted[j] + (h - j) * (sorted[j + 1] - sorted[j]);
+      EXPECT_EQ(summary.quantiles().at(QuantileKey(level)), expected) << "n " << n << " level " << level;
+    }
+  }
+}
+
 TEST(SummarizeTest, HistogramCounts) {
   v1::HistogramSpec spec;
   spec.set_bins(4);
