@@ -28,10 +28,7 @@ Sizes SizesOf(const RunSpec& run) {
   z.n_k = s.head_dim() > 0 ? heads * s.head_dim() : s.key_width() > 0 ? s.key_width() : z.n;
   z.hidden = s.mlp().hidden_width() > 0 ? s.mlp().hidden_width() : z.n;
   // A gated MLP has three n × n_h matrices where the plain one has two (docs/COST.md).
-  const MlpSpec::Activation act = s.mlp().activation();
-  if (act == MlpSpec::SWIGLU || act == MlpSpec::GEGLU || act == MlpSpec::GEGLU_TANH) {
-    z.hidden *= 1.5;
-  }
+  if (IsGatedMlp(s.mlp().activation())) z.hidden *= 1.5;
   z.mlp = s.mlp().activation() != MlpSpec::NONE;
   z.kernel_mlp = s.mlp().mlp_sampling() == MlpSpec::KERNEL;
   return z;

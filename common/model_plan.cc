@@ -163,6 +163,23 @@ void ResolveAbsoluteInit(const ModelSpec& s, ModelPlan* p) {
 
 }  // namespace
 
+NormPlacement PlacementOf(ModelSpec::Norm norm) {
+  switch (norm) {
+    case ModelSpec::POST_RMS:
+    case ModelSpec::POST_LAYER: return NormPlacement::kPost;
+    case ModelSpec::PERI_RMS:
+    case ModelSpec::PERI_LAYER: return NormPlacement::kPeri;
+    case ModelSpec::OUTPUT_RMS:
+    case ModelSpec::OUTPUT_LAYER: return NormPlacement::kOutput;
+    default: return NormPlacement::kPre;
+  }
+}
+
+bool IsGatedMlp(MlpSpec::Activation activation) {
+  return activation == MlpSpec::SWIGLU || activation == MlpSpec::GEGLU ||
+         activation == MlpSpec::GEGLU_TANH;
+}
+
 std::string LanguageModelField(const ModelPlan& p) {
   const AttentionPlan& a = p.attention;
   if (p.absolute_init) return "init";
@@ -264,28 +281,24 @@ ModelPlan ResolveModel(const ModelSpec& spec) {
   p.mlp.hidden = m.hidden_width() > 0 ? m.hidden_width() : s.width();
   p.mlp.activation = MakeActivation(ToKind(m.activation()), m.c_plus(), m.c_minus(), s.width());
   p.mlp.kernel_sampling = m.mlp_sampling() == MlpSpec::KERNEL;
-  p.mlp.gated = m.activation() == MlpSpec::SWIGLU || m.activation() == MlpSpec::GEGLU ||
-                m.activation() == MlpSpec::GEGLU_TANH;
+  p.mlp.gated = IsGatedMlp(m.activation());
   p.mlp.in_gain = 1.0;
   p.mlp.out_gain = std::sqrt(p.mlp.activation.c);
   ResolveScales(s, m.has_branch_scale(), m.branch_scale(), m.has_skip_scale(), m.skip_scale(),
                 &p.mlp.skip, &p.mlp.branch);
 
   switch (s.norm()) {
-    case ModelSpec::PRE_RMS: p.norm = NormKind::kRms; break;
-    case ModelSpec::PRE_LAYER: p.norm = NormKind::kLayer; break;
-    case ModelSpec::POST_RMS: p.norm = NormKind::kRms; p.post_norm = true; break;
-    case ModelSpec::POST_LAYER: p.norm = NormKind::kLayer; p.post_norm = true; break;
-    case ModelSpec::PERI_RMS: p.norm = NormKind::kRms; p.placement = NormPlacement::kPeri; break;
-    case ModelSpec::PERI_LAYER: p.norm = NormKind::kLayer; p.placement = NormPlacement::kPeri; break;
-    case ModelSpec::OUTPUT_RMS: p.norm = NormKind::kRms; p.placement = NormPlacement::kOutput; break;
-    case ModelSpec::OUTPUT_LAYER:
-      p.norm = NormKind::kLayer;
-      p.placement = NormPlacement::kOutput;
-      break;
+    case ModelSpec::PRE_RMS:
+    case ModelSpec::POST_RMS:
+    case ModelSpec::PERI_RMS:
+    case ModelSpec::OUTPUT_RMS: p.norm = NormKind::kRms; break;
+    case ModelSpec::PRE_LAYER:
+    case ModelSpec::POST_LAYER:
+    case ModelSpec::PERI_LAYER:
+    case ModelSpec::OUTPUT_LAYER: p.norm = NormKind::kLayer; break;
     default: p.norm = NormKind::kNone; break;
   }
-  if (p.post_norm) p.placement = NormPlacement::kPost;
+  p.placement = PlacementOf(s.norm());
   p.norm_eps = s.norm_eps();
   p.layer_norm_scaling = s.layer_norm_scaling();
   if (s.has_init()) ResolveAbsoluteInit(s, &p);

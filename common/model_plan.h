@@ -94,8 +94,7 @@ struct ModelPlan {
   AttentionPlan attention;
   MlpPlan mlp;
   NormKind norm = NormKind::kNone;
-  bool post_norm = false;  // X ← N(λX + γ f(X)) instead of X ← λX + γ f(N(X)).
-  NormPlacement placement = NormPlacement::kPre;  // kPost exactly when post_norm.
+  NormPlacement placement = NormPlacement::kPre;  // Where N sits (kPost: X ← N(λX + γ f(X))).
   double norm_eps = 0.0;                          // ε inside every norm.
   bool layer_norm_scaling = false;                // Pre-norm output of layer ℓ times 1/sqrt(ℓ).
   bool absolute_init = false;                     // ModelSpec.init is set.
@@ -114,6 +113,12 @@ struct ModelPlan {
   bool NormsSum() const { return norm != NormKind::kNone && placement == NormPlacement::kPost; }
   int kv_head_of(int head) const { return head * kv_heads / heads; }
 };
+
+// Where a spec's norm sits; kPre for the PRE_ norms and for none (then nothing is normalised).
+NormPlacement PlacementOf(v1::ModelSpec::Norm norm);
+
+// Whether the activation makes the MLP a gated one, f = (φ(X W_g) ⊙ X W_u) W_d (SPEC §2b).
+bool IsGatedMlp(v1::MlpSpec::Activation activation);
 
 // The spec field of the first language-model knob (SPEC §2b) the plan uses, e.g.
 // "attention.rope", or "" when it uses none. Only DENSE and COLUMNS run these (COLUMNS through

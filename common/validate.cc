@@ -228,17 +228,18 @@ absl::Status ValidateNormKnobs(const ModelSpec& s, const std::string& path) {
   if (!(s.norm_eps() >= 0.0)) {
     return Bad(path, "norm_eps", absl::StrCat("must be ≥ 0, got ", s.norm_eps()));
   }
-  const bool branch_norm = s.norm() == ModelSpec::PERI_RMS || s.norm() == ModelSpec::PERI_LAYER ||
-                           s.norm() == ModelSpec::OUTPUT_RMS ||
-                           s.norm() == ModelSpec::OUTPUT_LAYER;
+  const bool has_norm = s.norm() != ModelSpec::NORM_UNSPECIFIED && s.norm() != ModelSpec::NONE;
+  const NormPlacement placement = PlacementOf(s.norm());
+  const bool branch_norm =
+      placement == NormPlacement::kPeri || placement == NormPlacement::kOutput;
   if (branch_norm && s.parallel()) {
     return Bad(path, "norm",
                absl::StrCat(ModelSpec::Norm_Name(s.norm()),
                             " normalises each branch's output; the parallel block sums two "
                             "branches and no family combines the two (unset parallel)"));
   }
-  const bool input_norm = s.norm() == ModelSpec::PRE_RMS || s.norm() == ModelSpec::PRE_LAYER ||
-                          s.norm() == ModelSpec::PERI_RMS || s.norm() == ModelSpec::PERI_LAYER;
+  const bool input_norm =
+      has_norm && (placement == NormPlacement::kPre || placement == NormPlacement::kPeri);
   if (s.layer_norm_scaling() && !input_norm) {
     return Bad(path, "layer_norm_scaling",
                absl::StrCat("scales the pre-norm output and needs a PRE_ or PERI_ norm, got ",

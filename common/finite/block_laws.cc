@@ -62,7 +62,7 @@ void DrawAttentionMixing(const ModelPlan& plan, const Matrix& l, RandomStream& s
   const int m = plan.tokens;
   const int heads = plan.heads;
   const int head_keys = plan.key_width / heads;
-  const NormKind qk_kind = a.qk_norm == QkNormKind::kLayer ? NormKind::kLayer : NormKind::kRms;
+  const NormKind qk_kind = QkNormKindOf(a);
   ws->mixing.resize(heads);
   ws->function.resize(a.uses_logits() ? heads : 0);
   ws->max_logit = 0.0;

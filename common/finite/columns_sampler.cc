@@ -23,7 +23,7 @@ struct ColumnsWorkspace {
 void BranchInputCovariance(const ModelPlan& plan, const Matrix& x, const Matrix& v,
                            ColumnsWorkspace* ws) {
   ws->v_in = v;
-  if (plan.norm == NormKind::kNone || plan.post_norm) return;
+  if (!plan.NormsBranchInput()) return;
   if (plan.norm == NormKind::kLayer) {
     ws->mean = x.rowwise().mean();
     ws->v_in.noalias() -= ws->mean * ws->mean.transpose();
@@ -54,7 +54,7 @@ void AddBranch(const Matrix& f, double gamma, int begin, int cols, RandomStream&
 // The branch input N(X) itself (identity_values reads its features): X under post-norm or no norm.
 void BranchInput(const ModelPlan& plan, const Matrix& x, Matrix* y) {
   *y = x;
-  if (plan.norm != NormKind::kNone && !plan.post_norm) NormaliseRows(plan.norm, y);
+  if (plan.NormsBranchInput()) NormaliseRows(plan.norm, y);
 }
 
 // One residual block on X; `branch(l_in)` prepares the branch roots and `apply(x)` adds γ f.
@@ -66,7 +66,7 @@ void ColumnsBlock(const ModelPlan& plan, double lambda, const Matrix& v, Columns
   branch(ws->l_in);
   *x *= lambda;
   apply(x);
-  if (plan.norm != NormKind::kNone && plan.post_norm) NormaliseRows(plan.norm, x);
+  if (plan.NormsSum()) NormaliseRows(plan.norm, x);
 }
 
 // The attention branch of one layer: the mixing matrices (and the branch root where one root

@@ -68,11 +68,11 @@ void NormBackward(NormKind kind, const NormCache& cache, const Matrix& dy, Matri
   if (kind == NormKind::kLayer) dx->colwise() -= dx->rowwise().mean();
 }
 
-namespace {
-
 NormKind QkNormKindOf(const AttentionPlan& a) {
   return a.qk_norm == QkNormKind::kLayer ? NormKind::kLayer : NormKind::kRms;
 }
+
+namespace {
 
 // cache->q_heads, k_heads from cache->q, k: QK-norm (per head, or over the whole projection),
 // then RoPE per head.

@@ -52,6 +52,9 @@ void NormForward(NormKind kind, const Matrix& x, NormCache* cache, double eps = 
 // dx = dc − mean(dc) (the centring is an orthogonal projection).
 void NormBackward(NormKind kind, const NormCache& cache, const Matrix& dy, Matrix* dx);
 
+// The row norm QK-norm applies (LAYER or RMS; read only where qk_norm is on).
+NormKind QkNormKindOf(const AttentionPlan& a);
+
 // Attention f(Y) = A(Y) Y W_V / sqrt(n) per head, heads concatenated, then × W_O / sqrt(n) if
 // output_projection (SPEC §2; W_V = I with identity_values). Per head h: Q_h = Y W_Q^h / sqrt(n),
 // K_h = Y W_K^h / sqrt(n), normalised per token under qk_norm, P_h the attention function of

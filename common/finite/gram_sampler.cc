@@ -48,7 +48,7 @@ void GramBlock(const ModelPlan& plan, double lambda, double gamma, RandomStream&
   const int n = plan.width;
   const int count = static_cast<int>(blocks->size());
   ws->block.repairs += ws->block.roots.Compute(*v, &ws->l);
-  if (plan.norm == NormKind::kRms && !plan.post_norm) {
+  if (plan.norm == NormKind::kRms && plan.NormsBranchInput()) {
     ws->scale = v->diagonal().cwiseSqrt().cwiseInverse();
     ws->l_in.noalias() = ws->scale.asDiagonal() * ws->l;
     branch(ws->l_in);
@@ -95,7 +95,7 @@ void GramBlock(const ModelPlan& plan, double lambda, double gamma, RandomStream&
     vb = (0.5 * (vb + vb.transpose())).eval();
     *v += vb;
   }
-  if (plan.norm == NormKind::kRms && plan.post_norm) NormaliseRows(blocks, v);
+  if (plan.norm == NormKind::kRms && plan.NormsSum()) NormaliseRows(blocks, v);
 }
 
 // The feature blocks of X_0 = sqrt(n) L_0 O, O Haar with orthonormal rows (SPEC §1): with
@@ -132,7 +132,7 @@ void InputBlocks(const ModelPlan& plan, const SampleCoordinates& at, GramWorkspa
 // head when heads keep their own features, else A_0 shared).
 void IdentityValuesSkip(const ModelPlan& plan, double lambda, double gamma, int count,
                         GramWorkspace* ws) {
-  const bool pre_rms = plan.norm == NormKind::kRms && !plan.post_norm;
+  const bool pre_rms = plan.norm == NormKind::kRms && plan.NormsBranchInput();
   ws->skip.resize(count);
   for (int b = 0; b < count; ++b) {
     Matrix& skip = ws->skip[b];

@@ -66,22 +66,22 @@ template <typename BranchBackward>
 void ResidualBackward(const ModelPlan& plan, int layer, double lambda, double gamma,
                       const ResidualCache& c, const Matrix& dout, BranchBackward&& back,
                       Matrix* dx) {
-  Matrix d_sum;
+  const Matrix* d_sum = &dout;
+  Matrix dz;
   if (plan.NormsSum()) {
-    NormBackward(plan.norm, c.norm, dout, &d_sum);
-  } else {
-    d_sum = dout;
+    NormBackward(plan.norm, c.norm, dout, &dz);
+    d_sum = &dz;
   }
-  Matrix d_branch = gamma * d_sum;
+  Matrix d_branch = gamma * *d_sum;
   if (plan.NormsBranchOutput()) NormBackward(plan.norm, c.branch_norm, Matrix(d_branch), &d_branch);
   Matrix d_branch_in;
   back(BranchInputOf(plan, layer, c), d_branch, &d_branch_in);
   if (plan.NormsBranchInput()) {
     d_branch_in *= InputNormScale(plan, layer);
     NormBackward(plan.norm, c.norm, d_branch_in, dx);
-    *dx += lambda * d_sum;
+    *dx += lambda * *d_sum;
   } else {
-    *dx = lambda * d_sum + d_branch_in;
+    *dx = lambda * *d_sum + d_branch_in;
   }
 }
 
@@ -108,22 +108,22 @@ void ParallelForward(const ModelPlan& plan, int layer, const Matrix& x, Residual
 template <typename BackA, typename BackF>
 void ParallelBackward(const ModelPlan& plan, int layer, const ResidualCache& c, const Matrix& dout,
                       BackA&& back_a, BackF&& back_f, Matrix* dx) {
-  Matrix d_sum, d_a, d_f;
+  const Matrix* d_sum = &dout;
+  Matrix dz, d_a, d_f;
   if (plan.NormsSum()) {
-    NormBackward(plan.norm, c.norm, dout, &d_sum);
-  } else {
-    d_sum = dout;
+    NormBackward(plan.norm, c.norm, dout, &dz);
+    d_sum = &dz;
   }
   const Matrix& in = BranchInputOf(plan, layer, c);
-  back_a(in, plan.attention.branch * d_sum, &d_a);
-  back_f(in, plan.mlp.branch * d_sum, &d_f);
+  back_a(in, plan.attention.branch * *d_sum, &d_a);
+  back_f(in, plan.mlp.branch * *d_sum, &d_f);
   d_a += d_f;
   if (plan.NormsBranchInput()) {
     d_a *= InputNormScale(plan, layer);
     NormBackward(plan.norm, c.norm, d_a, dx);
-    *dx += plan.attention.skip * d_sum;
+    *dx += plan.attention.skip * *d_sum;
   } else {
-    *dx = plan.attention.skip * d_sum + d_a;
+    *dx = plan.attention.skip * *d_sum + d_a;
   }
 }
 

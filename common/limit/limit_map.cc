@@ -95,7 +95,7 @@ template <typename Kernel>
 Matrix ResidualStep(const ModelPlan& plan, double skip, double branch, const Matrix& v,
                     Kernel kernel) {
   const bool normalised = plan.norm != NormKind::kNone;
-  if (normalised && plan.post_norm) {
+  if (plan.NormsSum()) {
     return RmsNormalise(skip * skip * v + branch * branch * kernel(v));
   }
   return skip * skip * v + branch * branch * kernel(normalised ? RmsNormalise(v) : v);

@@ -177,7 +177,7 @@ TEST(LimitTrajectoryTest, PostRmsNormGivesUnitDiagonal) {
   plan.attention.kind = AttentionKind::kUniform;
   plan.mlp.activation = MakeActivation(ActivationKind::kGelu, 0, 0, 0);
   plan.norm = NormKind::kRms;
-  plan.post_norm = true;
+  plan.placement = NormPlacement::kPost;
   absl::StatusOr<std::vector<Matrix>> rms = LimitTrajectory(plan);
   ASSERT_TRUE(rms.ok());
   EXPECT_EQ((*rms)[0], plan.v0);
