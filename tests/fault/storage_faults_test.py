@@ -190,11 +190,12 @@ def test_disk_full(tmp):
         # Fill the file system, then give back a little: the next sweep is accepted and runs out
         # of space part way (or, if the log needs more than that at once, is refused).
         filler = os.path.join(mnt, "filler")
-        with open(filler, "wb") as f:
+        # Unbuffered: a buffered file would still hold the bytes that did not fit and raise
+        # ENOSPC again when the `with` closes it (what failed CI once).
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
             except OSError:
                 pass
         os.truncate(filler, max(0, os.path.getsize(filler) - ARGS.headroom_kb * 1024))
