@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/stats/extreme_eigenvalues.h"
 
 namespace sigprop {
 namespace {
@@ -53,18 +54,25 @@ void ComputeCovarianceStats(const Matrix& v, const CovarianceStatOptions& option
   const double total_sum = v.sum();
   const double centred_trace = std::max(0.0, trace - total_sum / m);
 
+  // log_det and stable_rank need λ_max, λ_min and det V only: without eig_k they come from the
+  // tridiagonal form (extreme_eigenvalues.h), a fraction of the full solve's cost (issue 18).
+  double lambda_max = 0.0;
+  double log_det = -std::numeric_limits<double>::infinity();
   // Eigen's solver resizes its buffers only when m changes; samplers call this once per layer per
   // sample with the same m, so one solver per thread keeps its buffers across calls.
   thread_local Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
-  solver.compute(v, Eigen::EigenvaluesOnly);
-  const Eigen::VectorXd& eig = solver.eigenvalues();  // Ascending.
-  const double lambda_max = eig(m - 1);
-  const double lambda_min = eig(0);
-
-  double log_det = -std::numeric_limits<double>::infinity();
-  if (lambda_min > m * std::numeric_limits<double>::epsilon() * lambda_max) {
-    log_det = 0.0;
-    for (int k = 0; k < m; ++k) log_det += std::log(eig(k));
+  if (options.eigenvalues) {
+    solver.compute(v, Eigen::EigenvaluesOnly);
+    const Eigen::VectorXd& eig = solver.eigenvalues();  // Ascending.
+    lambda_max = eig(m - 1);
+    if (eig(0) > m * std::numeric_limits<double>::epsilon() * lambda_max) {
+      log_det = 0.0;
+      for (int k = 0; k < m; ++k) log_det += std::log(eig(k));
+    }
+  } else {
+    const ExtremeEigenvalues extremes = ComputeExtremeEigenvalues(v);
+    lambda_max = extremes.largest;
+    log_det = extremes.log_det;
   }
 
   out[0] = rho_undefined ? kNaN : rho_sum / pairs;
@@ -77,6 +85,7 @@ void ComputeCovarianceStats(const Matrix& v, const CovarianceStatOptions& option
   out[7] = m >= 2 ? Correlation(v, 0, 1) : kNaN;
   if (m >= 3) out[8] = v(1, 2);
   if (options.eigenvalues) {
+    const Eigen::VectorXd& eig = solver.eigenvalues();
     for (int k = 0; k < m; ++k) out[count + k] = eig(m - 1 - k);
   }
 }

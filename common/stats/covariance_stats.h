@@ -33,9 +33,11 @@ std::vector<std::string> CovarianceStatNames(int tokens, const CovarianceStatOpt
 //   eig_k       = k-th largest eigenvalue.
 // Undefined values are NaN rather than an error: the ρ's when m = 1 or a diagonal entry is 0, and
 // every statistic when V is empty or has a non-finite entry (such a sample is diverged, SPEC §3, and the
-// aggregates skip non-finite values). One self-adjoint eigensolve (eigenvalues only) serves
-// stable_rank, log_det and eig_k; its workspace is kept per thread and reused while m stays the
-// same, so the per-layer, per-sample calls do not reallocate it.
+// aggregates skip non-finite values). stable_rank and log_det need only λ_max, det V and the
+// definiteness test: without eig_k they come from V's tridiagonal form (extreme_eigenvalues.h);
+// with eig_k one self-adjoint eigensolve (eigenvalues only) serves all three. Workspaces are kept
+// per thread and reused while m stays the same, so the per-layer, per-sample calls do not
+// reallocate them.
 void ComputeCovarianceStats(const Matrix& v, const CovarianceStatOptions& options, double* out);
 
 }  // namespace sigprop
