@@ -20,6 +20,7 @@
 #include "common/stats/covariance_stats.h"
 #include "common/stats/summary.h"
 #include "oneapi/tbb/blocked_range.h"
+#include "oneapi/tbb/enumerable_thread_specific.h"
 #include "oneapi/tbb/parallel_for.h"
 #include "oneapi/tbb/partitioner.h"
 #include "oneapi/tbb/task_group.h"
@@ -319,6 +320,8 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
   const SampleCoordinates base{run.seed(), static_cast<uint32_t>(point), 0};
   // Method SDE advances SdeSampler::kMaxBatch paths together; the others one sample at a time.
   const int batch = method == RunSpec::SDE ? SdeSampler::kMaxBatch : 1;
+  // DENSE's per-layer buffers, one set per worker thread for this run (DenseWorkspace).
+  oneapi::tbb::enumerable_thread_specific<DenseWorkspace> dense_space;
   auto kernel = [&](int first, int count) -> absl::Status {
     SampleCoordinates at = base;
     at.sample = static_cast<uint32_t>(first);
@@ -340,7 +343,7 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
         return run.gradients() ? SampleColumnsWithGradients(plan, at, observer)
                                : SampleColumns(plan, at, observer);
       case RunSpec::GRAM: return SampleGram(plan, at, observer);
-      default: return SampleDense(plan, at, run.gradients(), observer);
+      default: return SampleDense(plan, at, run.gradients(), observer, &dense_space.local());
     }
   };
   // Chunks of `every` samples (whole SDE batches, so that the batches are those of one pass), each

@@ -326,7 +326,19 @@ void LayerForward(const ModelPlan& plan, int layer, const LayerWeights& w, const
 
 void LayerBackward(const ModelPlan& plan, int layer, const LayerWeights& w, const LayerCache& cache,
                    const Matrix& dout, Matrix* dx, LayerWeights* grad, GradientFloor* floor) {
-  *grad = LayerWeights();
+  // Matrices this layer writes keep their storage from the layer before (each is n² doubles);
+  // the others are emptied, as the weights they would differentiate are absent (W_O's gradient is
+  // not computed: no statistic reads it).
+  auto unless_drawn = [](const Matrix& weight, Matrix* gradient) {
+    if (weight.size() == 0) gradient->resize(0, 0);
+  };
+  unless_drawn(w.wq, &grad->wq);
+  unless_drawn(w.wk, &grad->wk);
+  unless_drawn(w.wv, &grad->wv);
+  unless_drawn(w.w1, &grad->w1);
+  unless_drawn(w.wg, &grad->wg);
+  unless_drawn(w.w2, &grad->w2);
+  grad->wo.resize(0, 0);
   *floor = GradientFloor();
   auto attention = [&](const Matrix& in, const Matrix& df, Matrix* d_in) {
     AttentionBackward(plan, w, in, cache.attention, df, d_in, grad, floor);

@@ -118,13 +118,18 @@ Matrix DenseLossGradient(const Matrix& x, const LossTargets& targets) {
 
 absl::Status BackpropagateDense(const ModelPlan& plan, const std::vector<Matrix>& inputs,
                                 const LossTargets& targets, LayerWeightSource weights,
-                                LayerGradientSink sink, Matrix* d_input) {
+                                LayerGradientSink sink, Matrix* d_input,
+                                DenseWorkspace* workspace) {
   const int depth = static_cast<int>(inputs.size()) - 1;
   Matrix d_out = DenseLossGradient(inputs[depth], targets);
-  Matrix d_in, recomputed;
-  LayerWeights w, grad;
+  Matrix d_in;
+  DenseWorkspace own;
+  DenseWorkspace& space = workspace != nullptr ? *workspace : own;
+  LayerWeights& w = space.weights;
+  LayerWeights& grad = space.gradients;
+  LayerCache& cache = space.cache;
+  Matrix& recomputed = space.recomputed;
   GradientFloor floor;
-  LayerCache cache;
   for (int layer = depth; layer >= 1; --layer) {
     weights(layer, &w);
     LayerForward(plan, layer, w, inputs[layer - 1], &cache, &recomputed);
@@ -137,7 +142,9 @@ absl::Status BackpropagateDense(const ModelPlan& plan, const std::vector<Matrix>
 }
 
 absl::Status SampleDense(const ModelPlan& plan, const SampleCoordinates& at, bool gradients,
-                         SampleObserver& observer) {
+                         SampleObserver& observer, DenseWorkspace* workspace) {
+  DenseWorkspace own;
+  DenseWorkspace& space = workspace != nullptr ? *workspace : own;
   if (absl::Status s = CheckDenseShape(plan); !s.ok()) return s;
   RandomStream input_stream(at.seed, at.point, at.sample, kInputLayer);
   absl::StatusOr<Matrix> x0 = DenseInput(plan, input_stream);
@@ -153,8 +160,8 @@ absl::Status SampleDense(const ModelPlan& plan, const SampleCoordinates& at, boo
     inputs.reserve(static_cast<std::size_t>(plan.depth) + 1);
     inputs.push_back(x);
   }
-  LayerWeights w;
-  LayerCache cache;
+  LayerWeights& w = space.weights;
+  LayerCache& cache = space.cache;
   for (int layer = 1; layer <= plan.depth; ++layer) {
     if (observer.Cancelled()) return Cancelled(at, "forward", layer);
     RandomStream stream(at.seed, at.point, at.sample, static_cast<uint32_t>(layer));
@@ -185,7 +192,7 @@ absl::Status SampleDense(const ModelPlan& plan, const SampleCoordinates& at, boo
         observer.OnGradients(layer, ReportedNorms(grad.weights, grad.floor, grad.d_output));
         return absl::OkStatus();
       },
-      &d_input);
+      &d_input, &space);
   if (!status.ok()) return status;
   observer.OnGradients(0, InputGradientNorms(d_input));
   return absl::OkStatus();

@@ -30,8 +30,23 @@ namespace sigprop {
 // reports OnGradients(ℓ, …) for ℓ = d down to 1. Observer::Cancelled is polled once per layer of
 // each pass; when it turns true the result is CANCELLED. INVALID_ARGUMENT when the plan cannot be
 // sampled densely (n < m, V_0 not positive definite, H not dividing n and n_k).
+// `workspace`, when given, holds the buffers the passes reuse (see DenseWorkspace).
+struct DenseWorkspace;
 absl::Status SampleDense(const ModelPlan& plan, const SampleCoordinates& at, bool gradients,
-                         SampleObserver& observer);
+                         SampleObserver& observer, DenseWorkspace* workspace = nullptr);
+
+// A layer's weights, their gradients and the layer's cache: n² doubles each or more, what one
+// sample's forward and backward passes fill layer after layer. Kept from sample to sample on one
+// thread (the engine holds one per worker for a run), they are allocated once instead of once a
+// sample: fresh allocations of that size are mapped pages the kernel zero-fills on first touch,
+// 10–15 % of DENSE's time at n = 256 (issue 18). Contents never carry over: every pass writes
+// what it reads.
+struct DenseWorkspace {
+  LayerWeights weights;
+  LayerWeights gradients;
+  LayerCache cache;
+  Matrix recomputed;
+};
 
 // The pieces of SampleDense, for tests that supply their own weights.
 
@@ -69,7 +84,8 @@ using LayerGradientSink = absl::FunctionRef<absl::Status(int layer, const LayerG
 // dL/dX_0 in `d_input` when that is not null.
 absl::Status BackpropagateDense(const ModelPlan& plan, const std::vector<Matrix>& inputs,
                                 const LossTargets& targets, LayerWeightSource weights,
-                                LayerGradientSink sink, Matrix* d_input = nullptr);
+                                LayerGradientSink sink, Matrix* d_input = nullptr,
+                                DenseWorkspace* workspace = nullptr);
 
 // The norms a sampler reports for one layer from its gradients (n the width).
 GradientNorms ReportedNorms(const LayerWeights& grad, const GradientFloor& floor,
