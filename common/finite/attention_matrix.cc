@@ -143,6 +143,12 @@ AttentionStats SummariseAttention(const AttentionPlan& plan, const std::vector<M
   if (heads == 0) return stats;
   const int m = static_cast<int>(a[0].rows());
   Matrix function;
+  // σ_1 − σ_2 of each head's A from the eigenvalues of AᵀA: a symmetric solve, 3.5× faster than a
+  // Jacobi SVD of A at m = 8 (issue 18: this runs per head, layer and sample). σ_k = √λ_k is
+  // accurate to about ε‖A‖²/σ_k, so to √ε‖A‖ ≈ 1.5·10⁻⁸‖A‖ where σ_2 is near 0 (attention close
+  // to rank one), far below the statistic's sampling error.
+  thread_local Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+  Eigen::MatrixXd gram;
   for (int h = 0; h < heads; ++h) {
     const Matrix* rows = nullptr;
     if (!p.empty()) {
@@ -155,8 +161,11 @@ AttentionStats SummariseAttention(const AttentionPlan& plan, const std::vector<M
     double entropy = 0.0;
     for (int i = 0; i < m; ++i) entropy += RowEntropy(rows->row(i));
     stats.entropy += entropy / m;
-    const Vector sigma = Eigen::JacobiSVD<Matrix>(a[h]).singularValues();
-    stats.gap += m > 1 ? sigma(0) - sigma(1) : sigma(0);
+    gram.noalias() = a[h].transpose() * a[h];
+    solver.compute(gram, Eigen::EigenvaluesOnly);
+    const Eigen::VectorXd& lambda = solver.eigenvalues();  // Ascending.
+    const double sigma_1 = std::sqrt(std::max(0.0, lambda(m - 1)));
+    stats.gap += m > 1 ? sigma_1 - std::sqrt(std::max(0.0, lambda(m - 2))) : sigma_1;
   }
   stats.entropy /= heads;
   stats.gap /= heads;
