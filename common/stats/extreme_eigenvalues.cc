@@ -13,7 +13,7 @@ constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 // Is xI − T positive definite, i.e. x > λ_max(T)? Its LDLᵀ pivots
 // d_1 = x − a_1, d_i = x − a_i − b²_{i−1}/d_{i−1} are all positive exactly then.
 bool AboveLargest(const double* a, const double* c, int n, double x) {
-  // Rounded as LaguerreStep rounds them (c·(1/d)), so that both agree on every x.
+  // Rounded as LaguerreStep rounds them (c·(1/d)).
   double d = x - a[0];
   if (!(d > 0.0)) return false;
   for (int i = 1; i < n; ++i) {
@@ -23,33 +23,84 @@ bool AboveLargest(const double* a, const double* c, int n, double x) {
   return true;
 }
 
-// One Laguerre step for p(x) = det(xI − T) at an x above λ_max(T): with r_i = d_i'/d_i and
-// s_i = d_i''/d_i from the pivots' recurrence (d_i' = 1 + b²u·r_{i−1}, d_i'' = b²u(s_{i−1} −
-// 2r²_{i−1}), u = 1/d_{i−1}), G = p'/p = Σ r_i = Σ_k 1/(x − λ_k) and
-// H = −G' = Σ (r_i² − s_i) = Σ_k 1/(x − λ_k)². Returns the step n/(G + √((n−1)(nH − G²))) > 0,
-// or 0 when some pivot is not positive (x is not above λ_max after all).
+// One Laguerre step for p(x) = det(xI − T) at an x above λ_max(T). The leading principal minors
+// p_i of xI − T follow the three-term recurrence p_i = (x − a_i)p_{i−1} − b²_{i−1}p_{i−2}
+// (p_0 = 1, p_{−1} = 0), and their first and second derivatives in x follow by differentiating it:
+// multiply-adds only, one division a step (the ratio form d_i = p_i/p_{i−1} needs one a row, a
+// chain of dependent divisions). x is above λ_max exactly when every p_i > 0. The three are
+// rescaled together when p_i leaves [10⁻¹⁰⁰, 10¹⁰⁰]: G and H read only ratios. With
+// G = p'/p = Σ_k 1/(x − λ_k) and H = G² − p''/p = Σ_k 1/(x − λ_k)², returns the step
+// n/(G + √((n−1)(nH − G²))) > 0, or 0 when some p_i is not positive (x is not above λ_max).
 double LaguerreStep(const double* a, const double* c, int n, double x) {
-  double d = x - a[0];
-  if (!(d > 0.0)) return 0.0;
-  double u = 1.0 / d;  // 1/d_{i−1}: one division per pivot, the recurrence's critical path.
-  double r = u;
-  double s = 0.0;
-  double g = r;
-  double h = r * r;
+  double p0 = 1.0, d0 = 0.0, e0 = 0.0;              // p_{i−1} and its derivatives.
+  double p1 = x - a[0], d1 = 1.0, e1 = 0.0;         // p_i, p_i', p_i''.
+  if (!(p1 > 0.0)) return 0.0;
   for (int i = 1; i < n; ++i) {
-    const double cu = c[i - 1] * u;
-    d = x - a[i] - cu;
-    if (!(d > 0.0)) return 0.0;
-    const double first = 1.0 + cu * r;             // d_i'
-    const double second = cu * (s - 2.0 * r * r);  // d_i''
-    u = 1.0 / d;
-    r = first * u;
-    s = second * u;
-    g += r;
-    h += r * r - s;
+    const double shift = x - a[i];
+    const double p2 = shift * p1 - c[i - 1] * p0;
+    const double d2 = p1 + shift * d1 - c[i - 1] * d0;
+    const double e2 = 2.0 * d1 + shift * e1 - c[i - 1] * e0;
+    if (!(p2 > 0.0)) return 0.0;
+    p0 = p1, d0 = d1, e0 = e1;
+    p1 = p2, d1 = d2, e1 = e2;
+    if (p1 > 1e100 || p1 < 1e-100) {
+      const double scale = 1.0 / p1;
+      p0 *= scale, d0 *= scale, e0 *= scale;
+      p1 = 1.0, d1 *= scale, e1 *= scale;
+    }
   }
+  const double g = d1 / p1;
+  const double h = g * g - e1 / p1;
   const double spread = std::max(0.0, (n - 1) * (n * h - g * g));
   return n / (g + std::sqrt(spread));
+}
+
+// Householder reduction of the symmetric m×m matrix `w` (row-major, full storage; overwritten) to
+// the tridiagonal T = QᵀWQ: its diagonal into `diagonal`, its squared off-diagonal into
+// `off_squared` (Q is not formed). Column k's reflector H = I − βvvᵀ maps the part below the
+// diagonal to αe_1, |α| = its norm; the trailing block W₂₂ becomes HW₂₂H = W₂₂ − vqᵀ − qvᵀ with
+// p = βW₂₂v and q = p − (β/2)(pᵀv)v. The same arithmetic as Eigen's Tridiagonalization, written
+// for the small m of the statistics: at m = 8 Eigen's general blocked version spent 0.5 µs a
+// matrix, most of it outside the arithmetic.
+void Tridiagonalise(double* w, int m, double* v, double* p, double* diagonal,
+                    double* off_squared) {
+  for (int k = 0; k + 2 < m; ++k) {
+    const int r = m - k - 1;  // Rows below the diagonal in column k.
+    double tail = 0.0;
+    for (int i = 1; i < r; ++i) {
+      v[i] = w[(k + 1 + i) * m + k];
+      tail += v[i] * v[i];
+    }
+    const double head = w[(k + 1) * m + k];
+    diagonal[k] = w[k * m + k];
+    if (tail == 0.0) {  // Already tridiagonal in this column.
+      off_squared[k] = head * head;
+      continue;
+    }
+    const double alpha = -std::copysign(std::sqrt(head * head + tail), head);
+    v[0] = head - alpha;
+    const double beta = 2.0 / (v[0] * v[0] + tail);
+    double* w22 = w + (k + 1) * m + (k + 1);
+    double pv = 0.0;
+    for (int i = 0; i < r; ++i) {
+      double sum = 0.0;
+      for (int j = 0; j < r; ++j) sum += w22[i * m + j] * v[j];
+      p[i] = beta * sum;
+      pv += p[i] * v[i];
+    }
+    const double half = 0.5 * beta * pv;
+    for (int i = 0; i < r; ++i) p[i] -= half * v[i];  // q
+    for (int i = 0; i < r; ++i) {
+      for (int j = 0; j < r; ++j) w22[i * m + j] -= v[i] * p[j] + p[i] * v[j];
+    }
+    off_squared[k] = alpha * alpha;
+  }
+  if (m >= 2) {
+    diagonal[m - 2] = w[(m - 2) * m + (m - 2)];
+    const double last = w[(m - 1) * m + (m - 2)];
+    off_squared[m - 2] = last * last;
+  }
+  diagonal[m - 1] = w[(m - 1) * m + (m - 1)];
 }
 
 }  // namespace
@@ -73,29 +124,30 @@ double LargestTridiagonalEigenvalue(const double* a, const double* c, int n) {
   if (norm == 0.0) return 0.0;
   upper = std::min(upper, std::sqrt(frobenius_squared));
   const double tolerance = 4.0 * kEpsilon * norm;
-  // Strictly above λ_max, so that the first pivots are positive.
-  double above = upper + tolerance;
-  for (int iteration = 0; iteration < 100; ++iteration) {
-    const double step = LaguerreStep(a, c, n, above);
-    if (step == 0.0) {
-      // A pivot at `above` that AboveLargest found positive is not, as rounded here (fused
-      // multiply-adds may differ): `above` is within rounding of λ_max. At the start, the bound
-      // itself was not above it: bisect.
-      if (iteration > 0) return above;
-      break;
+  // Invariant: `above` > λ_max (its pivots were positive). Each Laguerre step from it also tests
+  // the point it lands on, through that point's pivots in the next step (one pass of divisions a
+  // step, the iteration's critical path).
+  double above = upper + tolerance;  // Strictly above λ_max, so that the first pivots are positive.
+  double step = LaguerreStep(a, c, n, above);
+  if (step > 0.0) {
+    for (int iteration = 0; iteration < 100; ++iteration) {
+      const double next = std::max(lower, above - step);
+      if (above - next <= tolerance) return next;
+      const double next_step = LaguerreStep(a, c, n, next);
+      if (next_step == 0.0) {
+        // `next` is at or below λ_max. In exact arithmetic a step from above never passes the
+        // root, so this is rounding where the step lands on it: from within 10⁻³‖T‖, cubic
+        // convergence leaves `next` within rounding of λ_max. A longer step that passed it is
+        // finished by bisection.
+        if (above - next <= 1e-3 * norm) return next;
+        lower = next;
+        break;
+      }
+      above = next;
+      step = next_step;
     }
-    const double next = std::max(lower, above - step);
-    if (above - next <= tolerance) return next;
-    if (!AboveLargest(a, c, n, next)) {
-      // At or below λ_max. In exact arithmetic a step from above never passes the root, so this
-      // is rounding where the step lands on it: from within 10⁻³‖T‖, cubic convergence leaves
-      // `next` within rounding of λ_max. A longer step that passed it is finished by bisection.
-      if (above - next <= 1e-3 * norm) return next;
-      lower = next;
-      break;
-    }
-    above = next;
   }
+  // Also where the bound itself was not above λ_max (rounding): bisection on the pivots' sign.
   while (above - lower > tolerance) {
     const double middle = 0.5 * (above + lower);
     if (AboveLargest(a, c, n, middle)) {
@@ -109,18 +161,17 @@ double LargestTridiagonalEigenvalue(const double* a, const double* c, int n) {
 
 ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v) {
   const int m = static_cast<int>(v.rows());
-  thread_local Eigen::Tridiagonalization<Eigen::MatrixXd> reduction;
-  thread_local std::vector<double> diagonal, off_squared;
+  thread_local std::vector<double> work, reflector, image, diagonal, off_squared;
+  work.resize(static_cast<std::size_t>(m) * m);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < m; ++j) work[static_cast<std::size_t>(i) * m + j] = v(i, j);
+  }
+  reflector.resize(m);
+  image.resize(m);
   diagonal.resize(m);
   off_squared.resize(std::max(0, m - 1));
-  if (m > 1) {
-    reduction.compute(v);
-    const auto& packed = reduction.packedMatrix();  // Diagonal and sub-diagonal of T.
-    for (int i = 0; i < m; ++i) diagonal[i] = packed(i, i);
-    for (int i = 0; i + 1 < m; ++i) off_squared[i] = packed(i + 1, i) * packed(i + 1, i);
-  } else {
-    diagonal[0] = v(0, 0);
-  }
+  Tridiagonalise(work.data(), m, reflector.data(), image.data(), diagonal.data(),
+                 off_squared.data());
 
   ExtremeEigenvalues out;
   out.largest = LargestTridiagonalEigenvalue(diagonal.data(), off_squared.data(), m);

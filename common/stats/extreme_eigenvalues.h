@@ -29,7 +29,7 @@ struct ExtremeEigenvalues {
 double LargestTridiagonalEigenvalue(const double* diagonal, const double* off_squared, int n);
 
 // λ_max and log det of the symmetric V (m×m, m ≥ 1; finite entries) through its tridiagonal form
-// T (Eigen's Householder reduction, workspace kept per thread): log det from T's LDLᵀ pivots, and
+// T (Householder reduction, workspace kept per thread): log det from T's LDLᵀ pivots, and
 // λ_min (λ_max of −T) only where a lower bound from det and tr does not settle the test.
 ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v);
 
