@@ -100,13 +100,18 @@ absl::StatusOr<std::unique_ptr<SigpropServer>> SigpropServer::Start(const Server
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second server on a port already served would start
+  // without a word and the kernel would share the connections between the two (clients' sweeps
+  // landing in the other's store). One server per port, and a clear refusal otherwise.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   if (!options.listen.empty()) {
     builder.AddListeningPort(options.listen, *credentials, &server->port_);
   }
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || (!options.listen.empty() && server->port_ == 0)) {
-    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen));
+    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen,
+                                               " (is the port in use by another process?)"));
   }
   server->server_->GetHealthCheckService()->SetServingStatus(true);
   if (auto status = server->Recover(); !status.ok()) {

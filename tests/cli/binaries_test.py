@@ -234,6 +234,35 @@ def insecure_listen(args, tmp):
     check(server.wait(timeout=30) == 0, "SIGTERM: exit 0")
 
 
+def one_server_per_port(args, tmp):
+    """A second server on a port already served is refused; gRPC's default SO_REUSEPORT let it
+    start and take half the connections (into another job store)."""
+    first = subprocess.Popen([args.server, "--listen", "127.0.0.1:0", "--db",
+                              os.path.join(tmp, "first.db")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = first.stdout.readline()
+    match = re.match(r"sigprop-server listening on 127\.0\.0\.1:\d+ \(port (\d+)\)", line)
+    check(match is not None, f"the first server prints its port: {line!r}")
+    address = f"127.0.0.1:{match.group(1)}"
+    second = subprocess.Popen([args.server, "--listen", address, "--db",
+                               os.path.join(tmp, "second.db")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = second.communicate(timeout=20)  # A refusal comes at once; a server stays up.
+    except subprocess.TimeoutExpired:
+        second.kill()
+        second.communicate()
+        check(False, f"a second server started on {address}, the port of the first")
+    check(second.returncode == 2 and f"--listen: cannot listen on {address}" in err,
+          f"a second server on {address} is refused naming --listen: exit {second.returncode}, "
+          f"{err[-300:]}")
+    health = subprocess.run([args.cli, "health", "--target", address], capture_output=True,
+                            text=True, timeout=60)
+    check(health.returncode == 0, f"the first server still serves: {health.stderr}")
+    first.terminate()
+    check(first.wait(timeout=30) == 0, "SIGTERM: exit 0")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--server", required=True)
@@ -246,6 +275,7 @@ def main():
         queue_and_active_limits(args, tmp, run)
         ctrl_c_at_a_terminal(args, tmp, run)
         insecure_listen(args, tmp)
+        one_server_per_port(args, tmp)
         # merge is exercised by the scale-out tests (tests/deploy); every other command ran here.
         missing = {"run", "compare", "validate", "watch", "list", "get", "cancel", "results",
                    "health"} - run.commands

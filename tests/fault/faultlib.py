@@ -1,6 +1,7 @@
 """Shared pieces of the fault tests: real sigprop-server and sigprop processes on loopback."""
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -10,10 +11,25 @@ import time
 
 
 def free_port():
-    """A loopback port nobody listens on now (the server restarts on it after every kill)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on now, for a server that restarts on it after every kill.
+
+    Drawn below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768–60999 on
+    Debian): the servers of other tests running beside this one (ctest -j) listen on port 0 and
+    get ephemeral ports, so while this test's server is down one of them could otherwise take its
+    port, and the restart would fail (or, before the server turned SO_REUSEPORT off, share it).
+    """
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(200):
+        port = rng.randrange(10000, min(ephemeral_low, 32768))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def spec_text(seed, samples=60, width=24, depth=12, points=("PAPER_A_STANDARD", "SHAPED_TRANSFORMER",

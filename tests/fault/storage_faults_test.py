@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from faultlib import Server, check, cli, spec_text  # noqa: E402
+from faultlib import Server, check, cli, free_port, spec_text  # noqa: E402
 
 ARGS = None
 
@@ -182,7 +182,8 @@ def test_disk_full(tmp):
             f.write(spec_text(seed=8, samples=100, width=12, depth=30))
         expected_big = cli(ARGS.cli, "run", big, "--format", "jsonl", "--quiet").stdout
 
-        server = Server(ARGS.server, db)
+        # A port outside the ephemeral range: the restart below returns to it (faultlib.free_port).
+        server = Server(ARGS.server, db, port=free_port())
         check(server.wait_ready() is not None, server.stderr())
         code, out, err = run_remote(server, first)
         check(code == 0 and out == expected_first, f"first sweep: {err}")
