@@ -8,6 +8,8 @@ SPEC §3, and PyTorch autograd for ‖dL/dW‖_F of W_Q, W_K, W_V, W_1, W_2 at e
 
 Prints one JSON object: layer-samples/s (one layer of one sample, forward and backward) per width.
     /usr/bin/python3 bench/reference/gradients_torch.py --widths 64 256 1024 --depth 32
+With --forward, the same network without autograd (torch.no_grad, no loss): the dense forward
+reference that sigprop's DENSE sampler is timed against (bench/compare_peers.sh).
 """
 import argparse
 import json
@@ -22,11 +24,12 @@ def layer_norm(x):
     return x / x.pow(2).mean(dim=1, keepdim=True).sqrt()
 
 
-def one_sample(m, n, depth, generator):
+def one_sample(m, n, depth, generator, forward_only=False):
     x = torch.randn(m, n, generator=generator, dtype=torch.float64)
     weights = []
     for _ in range(depth):
-        w = [torch.randn(n, n, generator=generator, dtype=torch.float64, requires_grad=True)
+        w = [torch.randn(n, n, generator=generator, dtype=torch.float64,
+                         requires_grad=not forward_only)
              for _ in range(5)]
         weights.append(w)
         wq, wk, wv, w1, w2 = w
@@ -35,6 +38,8 @@ def one_sample(m, n, depth, generator):
         a = torch.softmax(q @ k.T / math.sqrt(n), dim=1)
         x = layer_norm(x + a @ v)
         x = layer_norm(x + math.sqrt(2.0 / n) * torch.relu(x @ w1 / root_n) @ w2)
+    if forward_only:
+        return x @ x.T / n  # The token covariance, what the forward statistics read.
     u = torch.randn(n, generator=generator, dtype=torch.float64)
     y = torch.randn(m, generator=generator, dtype=torch.float64)
     loss = (x @ u / math.sqrt(n) - y).pow(2).sum() / (2 * m)
@@ -48,6 +53,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=8)
     parser.add_argument("--depth", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=2.0, help="least time per width")
+    parser.add_argument("--forward", action="store_true", help="forward pass only, no autograd")
     args = parser.parse_args()
     torch.set_num_threads(1)
     generator = torch.Generator().manual_seed(1)
@@ -55,14 +61,19 @@ def main():
     for n in args.widths:
         samples, start = 0, time.perf_counter()
         while True:
-            one_sample(args.tokens, n, args.depth, generator)
+            if args.forward:
+                with torch.no_grad():
+                    one_sample(args.tokens, n, args.depth, generator, forward_only=True)
+            else:
+                one_sample(args.tokens, n, args.depth, generator)
             samples += 1
             elapsed = time.perf_counter() - start
             if elapsed >= args.seconds:
                 break
         rates[str(n)] = samples * args.depth / elapsed
     print(json.dumps({"layer_samples_per_s": rates, "tokens": args.tokens, "depth": args.depth,
-                      "torch": torch.__version__, "threads": torch.get_num_threads()}))
+                      "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "forward_only": args.forward}))
 
 
 if __name__ == "__main__":

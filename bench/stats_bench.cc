@@ -1,0 +1,101 @@
+// Per-sample statistics of one covariance V (issue 18): the default set, whose log_det and
+// stable_rank come from V's tridiagonal form (extreme_eigenvalues.h), against the same with
+// `eigenvalues` on (one full symmetric eigensolve), and the attention summary's gap. Wishart V
+// (m × 3m Gaussian factor), 1024 different matrices cycled so the branch predictor and caches see
+// a realistic mix. Results: bench/RESULTS.md.
+//   taskset -c 0 build/release/bench/stats_bench
+#include <random>
+#include <vector>
+
+#include <Eigen/SVD>
+#include <benchmark/benchmark.h>
+
+#include "common/finite/attention_matrix.h"
+#include "common/stats/covariance_stats.h"
+#include "common/stats/extreme_eigenvalues.h"
+
+namespace sigprop {
+namespace {
+
+std::vector<Matrix> Wisharts(int m) {
+  std::mt19937_64 rng(18);
+  std::normal_distribution<double> normal;
+  std::vector<Matrix> out;
+  for (int t = 0; t < 1024; ++t) {
+    Matrix x(m, 3 * m);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < 3 * m; ++j) x(i, j) = normal(rng) + 0.7 * (t % 3) * (j % 5);
+    out.push_back(x * x.transpose() / x.cols());
+  }
+  return out;
+}
+
+void BM_CovarianceStats(benchmark::State& state) {
+  const int m = static_cast<int>(state.range(0));
+  CovarianceStatOptions options;
+  options.eigenvalues = state.range(1) != 0;
+  const std::vector<Matrix> vs = Wisharts(m);
+  std::vector<double> out(CovarianceStatNames(m, options).size());
+  size_t i = 0;
+  for (auto _ : state) {
+    ComputeCovarianceStats(vs[i++ % vs.size()], options, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+BENCHMARK(BM_CovarianceStats)
+    ->ArgNames({"m", "eigenvalues"})
+    ->ArgsProduct({{4, 8, 16, 32}, {0, 1}});
+
+void BM_ExtremeEigenvalues(benchmark::State& state) {
+  const std::vector<Matrix> vs = Wisharts(static_cast<int>(state.range(0)));
+  size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(ComputeExtremeEigenvalues(vs[i++ % vs.size()]));
+}
+BENCHMARK(BM_ExtremeEigenvalues)->ArgName("m")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
+
+void BM_FullEigensolve(benchmark::State& state) {
+  const std::vector<Matrix> vs = Wisharts(static_cast<int>(state.range(0)));
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+  size_t i = 0;
+  for (auto _ : state) {
+    solver.compute(vs[i++ % vs.size()], Eigen::EigenvaluesOnly);
+    benchmark::DoNotOptimize(solver.eigenvalues().data());
+  }
+}
+BENCHMARK(BM_FullEigensolve)->ArgName("m")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
+
+void BM_AttentionSummary(benchmark::State& state) {
+  const int m = static_cast<int>(state.range(0));
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> uniform(0.0, 3.0);
+  Matrix a(m, m);
+  for (int r = 0; r < m; ++r) {
+    for (int c = 0; c < m; ++c) a(r, c) = std::exp(uniform(rng));
+    a.row(r) /= a.row(r).sum();
+  }
+  AttentionPlan plan;
+  plan.kind = AttentionKind::kSoftmax;
+  const std::vector<Matrix> heads = {a};
+  for (auto _ : state) benchmark::DoNotOptimize(SummariseAttention(plan, heads, heads, 0.0));
+}
+BENCHMARK(BM_AttentionSummary)->ArgName("m")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
+
+// What the attention gap cost before issue 18: a Jacobi SVD of A for σ_1 − σ_2.
+void BM_JacobiSvdGap(benchmark::State& state) {
+  const int m = static_cast<int>(state.range(0));
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> uniform(0.0, 3.0);
+  Matrix a(m, m);
+  for (int r = 0; r < m; ++r) {
+    for (int c = 0; c < m; ++c) a(r, c) = std::exp(uniform(rng));
+    a.row(r) /= a.row(r).sum();
+  }
+  for (auto _ : state) {
+    const Eigen::VectorXd sigma = Eigen::JacobiSVD<Matrix>(a).singularValues();
+    benchmark::DoNotOptimize(sigma(0) - sigma(1));
+  }
+}
+BENCHMARK(BM_JacobiSvdGap)->ArgName("m")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
+
+}  // namespace
+}  // namespace sigprop
