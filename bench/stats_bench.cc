@@ -30,6 +30,18 @@ std::vector<Matrix> Wisharts(int m) {
   return out;
 }
 
+// One head's attention matrix: rows exp(u)/Σ exp(u), u uniform on [0, 3).
+Matrix SoftmaxLikeAttention(int m) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> uniform(0.0, 3.0);
+  Matrix a(m, m);
+  for (int r = 0; r < m; ++r) {
+    for (int c = 0; c < m; ++c) a(r, c) = std::exp(uniform(rng));
+    a.row(r) /= a.row(r).sum();
+  }
+  return a;
+}
+
 void BM_CovarianceStats(benchmark::State& state) {
   const int m = static_cast<int>(state.range(0));
   CovarianceStatOptions options;
@@ -66,13 +78,7 @@ BENCHMARK(BM_FullEigensolve)->ArgName("m")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
 
 void BM_AttentionSummary(benchmark::State& state) {
   const int m = static_cast<int>(state.range(0));
-  std::mt19937_64 rng(3);
-  std::uniform_real_distribution<double> uniform(0.0, 3.0);
-  Matrix a(m, m);
-  for (int r = 0; r < m; ++r) {
-    for (int c = 0; c < m; ++c) a(r, c) = std::exp(uniform(rng));
-    a.row(r) /= a.row(r).sum();
-  }
+  const Matrix a = SoftmaxLikeAttention(m);
   AttentionPlan plan;
   plan.kind = AttentionKind::kSoftmax;
   const std::vector<Matrix> heads = {a};
@@ -83,13 +89,7 @@ BENCHMARK(BM_AttentionSummary)->ArgName("m")->Arg(4)->Arg(8)->Arg(16)->Arg(32);
 // What the attention gap cost before issue 18: a Jacobi SVD of A for σ_1 − σ_2.
 void BM_JacobiSvdGap(benchmark::State& state) {
   const int m = static_cast<int>(state.range(0));
-  std::mt19937_64 rng(3);
-  std::uniform_real_distribution<double> uniform(0.0, 3.0);
-  Matrix a(m, m);
-  for (int r = 0; r < m; ++r) {
-    for (int c = 0; c < m; ++c) a(r, c) = std::exp(uniform(rng));
-    a.row(r) /= a.row(r).sum();
-  }
+  const Matrix a = SoftmaxLikeAttention(m);
   for (auto _ : state) {
     const Eigen::VectorXd sigma = Eigen::JacobiSVD<Matrix>(a).singularValues();
     benchmark::DoNotOptimize(sigma(0) - sigma(1));

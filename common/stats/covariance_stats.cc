@@ -65,7 +65,7 @@ void ComputeCovarianceStats(const Matrix& v, const CovarianceStatOptions& option
     solver.compute(v, Eigen::EigenvaluesOnly);
     const Eigen::VectorXd& eig = solver.eigenvalues();  // Ascending.
     lambda_max = eig(m - 1);
-    if (eig(0) > m * std::numeric_limits<double>::epsilon() * lambda_max) {
+    if (eig(0) > DefinitenessFloor(m, lambda_max)) {
       log_det = 0.0;
       for (int k = 0; k < m; ++k) log_det += std::log(eig(k));
     }

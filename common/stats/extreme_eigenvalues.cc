@@ -10,19 +10,6 @@ namespace {
 
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 
-// Is xI − T positive definite, i.e. x > λ_max(T)? Its LDLᵀ pivots
-// d_1 = x − a_1, d_i = x − a_i − b²_{i−1}/d_{i−1} are all positive exactly then.
-bool AboveLargest(const double* a, const double* c, int n, double x) {
-  // Rounded as LaguerreStep rounds them (c·(1/d)).
-  double d = x - a[0];
-  if (!(d > 0.0)) return false;
-  for (int i = 1; i < n; ++i) {
-    d = x - a[i] - c[i - 1] * (1.0 / d);
-    if (!(d > 0.0)) return false;
-  }
-  return true;
-}
-
 // One Laguerre step for p(x) = det(xI − T) at an x above λ_max(T). The leading principal minors
 // p_i of xI − T follow the three-term recurrence p_i = (x − a_i)p_{i−1} − b²_{i−1}p_{i−2}
 // (p_0 = 1, p_{−1} = 0), and their first and second derivatives in x follow by differentiating it:
@@ -53,6 +40,12 @@ double LaguerreStep(const double* a, const double* c, int n, double x) {
   const double h = g * g - e1 / p1;
   const double spread = std::max(0.0, (n - 1) * (n * h - g * g));
   return n / (g + std::sqrt(spread));
+}
+
+// Is xI − T positive definite, i.e. x > λ_max(T)? The same leading minors LaguerreStep tests, so
+// the iteration and its bisection fallback never disagree on a point.
+bool AboveLargest(const double* a, const double* c, int n, double x) {
+  return LaguerreStep(a, c, n, x) > 0.0;
 }
 
 // Householder reduction of the symmetric m×m matrix `w` (row-major, full storage; overwritten) to
@@ -124,9 +117,8 @@ double LargestTridiagonalEigenvalue(const double* a, const double* c, int n) {
   if (norm == 0.0) return 0.0;
   upper = std::min(upper, std::sqrt(frobenius_squared));
   const double tolerance = 4.0 * kEpsilon * norm;
-  // Invariant: `above` > λ_max (its pivots were positive). Each Laguerre step from it also tests
-  // the point it lands on, through that point's pivots in the next step (one pass of divisions a
-  // step, the iteration's critical path).
+  // Invariant: `above` > λ_max (its leading minors were positive). The step from each point also
+  // tests that point, so a landing point is checked by the next step's own recurrence.
   double above = upper + tolerance;  // Strictly above λ_max, so that the first pivots are positive.
   double step = LaguerreStep(a, c, n, above);
   if (step > 0.0) {
@@ -147,7 +139,7 @@ double LargestTridiagonalEigenvalue(const double* a, const double* c, int n) {
       step = next_step;
     }
   }
-  // Also where the bound itself was not above λ_max (rounding): bisection on the pivots' sign.
+  // Also where the bound itself was not above λ_max (rounding): bisection on the minors' sign.
   while (above - lower > tolerance) {
     const double middle = 0.5 * (above + lower);
     if (AboveLargest(a, c, n, middle)) {
@@ -176,7 +168,7 @@ ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v) {
   ExtremeEigenvalues out;
   out.largest = LargestTridiagonalEigenvalue(diagonal.data(), off_squared.data(), m);
   out.log_det = -std::numeric_limits<double>::infinity();
-  const double threshold = m * kEpsilon * out.largest;  // λ_min must exceed it.
+  const double threshold = DefinitenessFloor(m, out.largest);  // λ_min must exceed it.
   if (!(out.largest > 0.0)) return out;
 
   // log det T from its pivots (all positive iff T is positive definite); the product is taken in

@@ -7,6 +7,8 @@
 #ifndef SIGPROP_COMMON_STATS_EXTREME_EIGENVALUES_H_
 #define SIGPROP_COMMON_STATS_EXTREME_EIGENVALUES_H_
 
+#include <limits>
+
 #include "common/linalg.h"
 
 namespace sigprop {
@@ -17,6 +19,13 @@ struct ExtremeEigenvalues {
   // that an eigenvalue is rounding noise), else −inf: the statistic `log_det` (covariance_stats.h).
   double log_det = 0.0;
 };
+
+// What λ_min must exceed for V (m×m) to count as positive definite, m·ε·λ_max: below it an
+// eigenvalue is rounding noise of any backward-stable solver. log_det is −inf otherwise, by
+// whichever path computed it.
+inline double DefinitenessFloor(int m, double largest) {
+  return m * std::numeric_limits<double>::epsilon() * largest;
+}
 
 // Eigenvalues of the symmetric tridiagonal T with diagonal `diagonal` (n entries) and squared
 // off-diagonal `off_squared` (n − 1 entries, b_i²): λ_max(T) by Laguerre's method on
