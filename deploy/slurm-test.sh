@@ -242,14 +242,19 @@ spec=examples/demo.json
 log "unsharded embedded run: $(wc -l <"$work/unsharded.jsonl") lines, sha256 $(sha256sum <"$work/unsharded.jsonl" | cut -c1-16)…"
 
 # --- the demo sweep: 3 tasks and the merge ----------------------------------------------------------
-log "deploy/slurm/submit-sweep.sh $spec 3 $work/sweep --cpus-per-task=1"
+# Submits the demo sweep as 3 tasks plus the merge with the CLI $1 into $2 ($3: a note for the
+# log), prints the wrapper's output and sets array_job and merge_job from it.
+submit_demo_sweep() {
+  log "deploy/slurm/submit-sweep.sh $spec 3 $2 --cpus-per-task=1${3:+, $3}"
+  out=$(SIGPROP_CLI="$1" deploy/slurm/submit-sweep.sh "$spec" 3 "$2" --cpus-per-task=1) \
+    || fail "submit-sweep.sh"
+  printf '%s\n' "$out"
+  array_job=$(field shards "$out")
+  merge_job=$(field merge "$out")
+  if [ -z "$array_job" ] || [ -z "$merge_job" ]; then fail "no job ids in submit-sweep.sh's output"; fi
+}
 t0=$(date +%s)
-out=$(SIGPROP_CLI="$cli" deploy/slurm/submit-sweep.sh "$spec" 3 "$work/sweep" --cpus-per-task=1) \
-  || fail "submit-sweep.sh"
-printf '%s\n' "$out"
-array_job=$(field shards "$out")
-merge_job=$(field merge "$out")
-if [ -z "$array_job" ] || [ -z "$merge_job" ]; then fail "no job ids in submit-sweep.sh's output"; fi
+submit_demo_sweep "$cli" "$work/sweep"
 wait_ended "$merge_job" 120
 expect_state "$array_job" COMPLETED
 expect_state "$merge_job" COMPLETED
@@ -264,13 +269,8 @@ touch "$work/fail-task-1-once"
 printf '#!/bin/bash\nif [ "${SLURM_ARRAY_TASK_ID:-}" = 1 ] && rm %q 2>/dev/null; then\n  echo "flaky-sigprop: task 1 fails (once)" >&2; exit 1\nfi\nexec %q "$@"\n' \
   "$work/fail-task-1-once" "$cli" >"$flaky"
 chmod +x "$flaky"
-log "deploy/slurm/submit-sweep.sh $spec 3 $work/rerun --cpus-per-task=1, with task 1 failing once"
 t0=$(date +%s)
-out=$(SIGPROP_CLI="$flaky" deploy/slurm/submit-sweep.sh "$spec" 3 "$work/rerun" --cpus-per-task=1) \
-  || fail "submit-sweep.sh"
-printf '%s\n' "$out"
-array_job=$(field shards "$out")
-merge_job=$(field merge "$out")
+submit_demo_sweep "$flaky" "$work/rerun" "with task 1 failing once"
 wait_ended "$array_job" 120
 for task in 0 2; do expect_state "${array_job}_$task" COMPLETED; done
 expect_state "${array_job}_1" FAILED
