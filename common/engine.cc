@@ -58,15 +58,16 @@ class TableObserver final : public SampleObserver {
         buffer_(covariance_stats) {}
 
   void OnCovariance(int layer, const Matrix& v) override {
-    const int slot = slot_of_layer_[layer];
-    if (slot < 0) return;
+    if (slot_of_layer_[layer] < 0) return;
     ComputeCovarianceStats(v, options_, buffer_.data());
-    for (int k = 0; k < covariance_stats_; ++k) Set(slot, k, buffer_[k]);
-    if (!table_->covariances.empty()) {
-      const size_t mm = static_cast<size_t>(table_->tokens) * table_->tokens;
-      double* out = &table_->covariances[(static_cast<size_t>(slot) * table_->samples + sample_) * mm];
-      for (size_t i = 0; i < mm; ++i) out[i] = v.data()[i];
-    }
+    Record(layer, v, buffer_.data());
+  }
+
+  bool TakesDefaultCovarianceStats() const override { return !options_.eigenvalues; }
+
+  void OnCovarianceStats(int layer, const Matrix& v, const double* stats) override {
+    if (slot_of_layer_[layer] < 0) return;
+    Record(layer, v, stats);
   }
 
   void OnGradients(int layer, const GradientNorms& g) override {
@@ -106,6 +107,17 @@ class TableObserver final : public SampleObserver {
   double DivergenceThreshold() const override { return divergence_threshold_; }
 
  private:
+  // Layer ℓ's covariance statistics (and V itself where the run averages it).
+  void Record(int layer, const Matrix& v, const double* stats) {
+    const int slot = slot_of_layer_[layer];
+    for (int k = 0; k < covariance_stats_; ++k) Set(slot, k, stats[k]);
+    if (!table_->covariances.empty()) {
+      const size_t mm = static_cast<size_t>(table_->tokens) * table_->tokens;
+      double* out = &table_->covariances[(static_cast<size_t>(slot) * table_->samples + sample_) * mm];
+      for (size_t i = 0; i < mm; ++i) out[i] = v.data()[i];
+    }
+  }
+
   void Set(int slot, int stat, double x) {
     table_->values[(static_cast<size_t>(slot) * table_->names.size() + stat) * table_->samples +
                    sample_] = x;

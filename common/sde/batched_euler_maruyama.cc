@@ -4,49 +4,27 @@
 #include <cstring>
 
 #include "common/sde/shaped_relu_nu.h"
+#include "common/simd_lanes.h"
 
 namespace sigprop {
 namespace {
 
-// One value per path. GCC lowers the operators to whatever the variant's target has (four SSE2,
-// two AVX2 or one AVX-512 instruction), always elementwise. may_alias: State's double arrays are
-// read and written both as lanes here and as doubles (Reset, Get, FloorLane).
-typedef double Lane __attribute__((vector_size(8 * kSdeLanes), __may_alias__));
-typedef int64_t LaneMask __attribute__((vector_size(8 * kSdeLanes)));
-static_assert(sizeof(Lane) == kSdeLanes * sizeof(double));
+// One value per path (simd_lanes.h): State's double arrays are read and written both as lanes
+// here and as doubles (Reset, Get, FloorLane).
+using lanes::Bits;
+using lanes::Broadcast;
+using lanes::Lane;
+using lanes::LaneMask;
+using lanes::Load;
+using lanes::LoadUnaligned;
+using lanes::MaskOf;
+using lanes::Sqrt;
+using lanes::Store;
+static_assert(kSdeLanes == kLanes);
 
 constexpr int kStride = kMaxBatchedTokens;
 
-#define SIGPROP_INLINE [[gnu::always_inline]] inline
-
-// State is 64-byte aligned (alignas); these are for it only.
-SIGPROP_INLINE Lane Load(const double* p) { return *reinterpret_cast<const Lane*>(p); }
-SIGPROP_INLINE void Store(double* p, Lane x) { *reinterpret_cast<Lane*>(p) = x; }
-// The caller's increments need not be aligned.
-SIGPROP_INLINE Lane LoadUnaligned(const double* p) {
-  Lane x;
-  std::memcpy(&x, p, sizeof x);
-  return x;
-}
-SIGPROP_INLINE Lane Broadcast(double x) { return Lane{} + x; }
-
-SIGPROP_INLINE Lane Sqrt(Lane x) {
-  Lane r;
-  for (int p = 0; p < kSdeLanes; ++p) r[p] = __builtin_sqrt(x[p]);
-  return r;
-}
-
-SIGPROP_INLINE uint32_t Bits(LaneMask mask) {
-  uint32_t bits = 0;
-  for (int p = 0; p < kSdeLanes; ++p) bits |= (mask[p] != 0 ? 1u : 0u) << p;
-  return bits;
-}
-
-SIGPROP_INLINE LaneMask MaskOf(uint32_t bits) {
-  LaneMask mask;
-  for (int p = 0; p < kSdeLanes; ++p) mask[p] = (bits >> p) & 1u ? -1 : 0;
-  return mask;
-}
+#define SIGPROP_INLINE SIGPROP_LANES_INLINE
 
 // ν(ρ) lane by lane, composed as ShapedReluNu composes it (shaped_relu_nu.h). The batch's lanes
 // mostly straddle |ρ| = ½, so both pieces are needed; their polynomials run as one Horner scheme
@@ -280,7 +258,7 @@ SIGPROP_INLINE uint32_t StepBody(const BatchedEulerMaruyama::Params& c, uint32_t
 }
 
 template <int M>
-__attribute__((target("avx512f"))) uint32_t StepAvx512(const BatchedEulerMaruyama::Params& c,
+__attribute__((target("avx512f,avx512dq"))) uint32_t StepAvx512(const BatchedEulerMaruyama::Params& c,
                                                         uint32_t live, const double* gaussians,
                                                         BatchedEulerMaruyama::State* s) {
   return StepBody<M>(c, live, gaussians, s);
@@ -322,7 +300,7 @@ BatchedEulerMaruyama::StepFunction StepFor(int tokens, SdeIsa isa) {
   }
 }
 
-__attribute__((target("avx512f"))) void NuAvx512(const double* rho, double* nu) {
+__attribute__((target("avx512f,avx512dq"))) void NuAvx512(const double* rho, double* nu) {
   Store(nu, Nu(LoadUnaligned(rho)));
 }
 __attribute__((target("avx2"))) void NuAvx2(const double* rho, double* nu) {
@@ -340,14 +318,6 @@ void BatchedNuForTesting(SdeIsa isa, const double rho[kSdeLanes], double nu[kSde
     case SdeIsa::kBaseline: NuBaseline(rho, out); break;
   }
   std::memcpy(nu, out, sizeof out);
-}
-
-std::vector<SdeIsa> SupportedSdeIsas() {
-  std::vector<SdeIsa> isas = {SdeIsa::kBaseline};
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) isas.push_back(SdeIsa::kAvx2);
-  if (__builtin_cpu_supports("avx512f")) isas.push_back(SdeIsa::kAvx512);
-  return isas;
 }
 
 bool BatchedEulerMaruyama::Supports(int tokens) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/cpu_features.h"
 #include "common/linalg.h"
 #include "common/sde/covariance_sde.h"
 #include "common/sde/euler_maruyama.h"
@@ -27,11 +28,11 @@ namespace sigprop {
 inline constexpr int kSdeLanes = 8;
 inline constexpr int kMaxBatchedTokens = 8;
 
-// Instruction sets of the dispatched variants; all give the same results.
-enum class SdeIsa { kBaseline, kAvx2, kAvx512 };
+// Instruction sets of the dispatched variants (cpu_features.h); all give the same results.
+using SdeIsa = VectorIsa;
 
 // The variants this CPU runs, best last.
-std::vector<SdeIsa> SupportedSdeIsas();
+inline std::vector<SdeIsa> SupportedSdeIsas() { return SupportedVectorIsas(); }
 
 // For tests: ν(ρ) of eight lanes as the given variant's step computes it (bit for bit the same as
 // ShapedReluNu, covariance_sde.h, lane by lane).
@@ -63,6 +64,9 @@ class BatchedEulerMaruyama {
   void Retire(int lane) { live_ &= ~(1u << lane); }
   // V of one lane into `v` (m×m, already sized).
   void Get(int lane, Matrix* v) const;
+  // Every lane's V as the lane statistics read them (covariance_stats_lanes.h): entry (i, j) of
+  // lane p at [(i * kMaxBatchedTokens + j) * kSdeLanes + p], 64-byte aligned.
+  const double* covariance_lanes() const { return state_.v; }
 
   // Structure of arrays: entry (i, j) of lane p at [(i * kMaxBatchedTokens + j) * kSdeLanes + p].
   struct alignas(64) State {

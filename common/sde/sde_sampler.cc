@@ -4,9 +4,13 @@
 #include <optional>
 
 #include "common/rng.h"
+#include "common/stats/covariance_stats_lanes.h"
 
 namespace sigprop {
 namespace {
+
+static_assert(kSdeLanes == kLanes && kMaxBatchedTokens == kMaxLaneTokens,
+              "the lane statistics read the batched kernel's state as it is laid out");
 
 constexpr int kMaxGaussians =
     kMaxBatchedTokens * (kMaxBatchedTokens + 1) / 2 + kMaxBatchedTokens * kMaxBatchedTokens;
@@ -47,7 +51,8 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
   // gaussians[k * kSdeLanes + p]: lanes that are idle keep these zeros.
   std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
   std::array<std::optional<RandomStream>, kSdeLanes> streams;
-  Matrix v(m, m);
+  std::array<Matrix, kSdeLanes> v;
+  for (Matrix& lane : v) lane.resize(m, m);
   for (int p = 0; p < paths; ++p) observers[p]->OnCovariance(0, v0_);
   for (int layer = 1; layer <= depth_; ++layer) {
     if (observers[0]->Cancelled()) return absl::CancelledError("run cancelled");
@@ -77,24 +82,47 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
     // layer t = ℓ/n, as the finite-width samplers test theirs (ReportLayer): an SDE run at a
     // network's width (finer Δt by steps_per_layer) tests at the network's times.
     bool any_live = false;
+    uint32_t report = 0;
     for (int p = 0; p < paths; ++p) {
       if (!kernel.live(p)) continue;
       const double threshold = observers[p]->DivergenceThreshold();
       const bool wanted = observers[p]->WantsLayer(layer);
       if (wanted || threshold < SampleObserver::kDefaultDivergenceThreshold) {
-        kernel.Get(p, &v);
-        if (IsDiverged(v, threshold)) {
+        kernel.Get(p, &v[p]);
+        if (IsDiverged(v[p], threshold)) {
           kernel.Retire(p);
           observers[p]->OnDiverged(layer);
           continue;
         }
-        if (wanted) observers[p]->OnCovariance(layer, v);
+        if (wanted) report |= 1u << p;
       }
       any_live = true;
     }
+    if (report != 0) Report(layer, kernel, v, report, observers);
     if (!any_live) break;
   }
   return absl::OkStatus();
+}
+
+void SdeSampler::Report(int layer, const BatchedEulerMaruyama& kernel,
+                        const std::array<Matrix, kSdeLanes>& v, uint32_t lanes,
+                        SampleObserver* const* observers) {
+  uint32_t batched = 0;
+  for (int p = 0; p < kSdeLanes; ++p) {
+    if ((lanes >> p) & 1u && observers[p]->TakesDefaultCovarianceStats()) batched |= 1u << p;
+  }
+  alignas(64) double stats[kSdeLanes][kMaxDefaultCovarianceStats];
+  if (batched != 0) {
+    ComputeCovarianceStatsLanes(static_cast<int>(v[0].rows()), kernel.covariance_lanes(), batched, stats);
+  }
+  for (int p = 0; p < kSdeLanes; ++p) {
+    if (!((lanes >> p) & 1u)) continue;
+    if ((batched >> p) & 1u) {
+      observers[p]->OnCovarianceStats(layer, v[p], stats[p]);
+    } else {
+      observers[p]->OnCovariance(layer, v[p]);
+    }
+  }
 }
 
 absl::Status SdeSampler::SamplePath(const SampleCoordinates& at, SampleObserver& observer) const {

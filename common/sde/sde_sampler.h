@@ -9,6 +9,9 @@
 #ifndef SIGPROP_COMMON_SDE_SDE_SAMPLER_H_
 #define SIGPROP_COMMON_SDE_SDE_SAMPLER_H_
 
+#include <array>
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/finite/sample_observer.h"
@@ -48,6 +51,12 @@ class SdeSampler {
         steps_per_layer_(steps_per_layer),
         dt_(dt),
         positivity_(positivity) {}
+
+  // Layer ℓ's V of the lanes in `lanes` (v[p], also in the kernel's state) to their observers:
+  // the default statistics computed for all lanes at once where the observers take them.
+  static void Report(int layer, const BatchedEulerMaruyama& kernel,
+                     const std::array<Matrix, kSdeLanes>& v, uint32_t lanes,
+                     SampleObserver* const* observers);
 
   // One path by the scalar scheme (euler_maruyama.h), for m > kMaxBatchedTokens.
   absl::Status SamplePath(const SampleCoordinates& at, SampleObserver& observer) const;

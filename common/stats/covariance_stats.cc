@@ -50,8 +50,14 @@ void ComputeCovarianceStats(const Matrix& v, const CovarianceStatOptions& option
   }
   const double pairs = 0.5 * m * (m - 1);
 
-  const double trace = v.trace();
-  const double total_sum = v.sum();
+  // Sums in a fixed order (row by row), the order the lane kernel repeats bit for bit
+  // (covariance_stats_lanes.h); Eigen's vectorised sum() chooses its own.
+  double trace = 0.0;
+  for (int i = 0; i < m; ++i) trace += v(i, i);
+  double total_sum = 0.0;
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < m; ++j) total_sum += v(i, j);
+  }
   const double centred_trace = std::max(0.0, trace - total_sum / m);
 
   // log_det and stable_rank need λ_max, λ_min and det V only: without eig_k they come from the

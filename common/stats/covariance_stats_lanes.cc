@@ -1,0 +1,55 @@
+#include "common/stats/covariance_stats_lanes.h"
+
+#include "common/cpu_features.h"
+#include "common/linalg.h"
+#include "common/stats/covariance_stats.h"
+#include "common/stats/covariance_stats_lanes_isa.h"
+
+namespace sigprop {
+namespace {
+
+thread_local uint32_t last_scalar_lanes = 0;
+
+LaneStatsFunction StatsFor(int m, VectorIsa isa) {
+  switch (isa) {
+    case VectorIsa::kAvx512: return LaneStatsAvx512(m);
+    case VectorIsa::kAvx2: return LaneStatsAvx2(m);
+    case VectorIsa::kBaseline: break;
+  }
+  return LaneStatsBaseline(m);
+}
+
+}  // namespace
+
+void ComputeCovarianceStatsLanes(VectorIsa isa, int m, const double* v, uint32_t lanes,
+                                 double (*out)[kMaxDefaultCovarianceStats]) {
+  lanes &= (1u << kLanes) - 1;
+  uint32_t scalar = 0;
+  if (LaneStatsFunction body = StatsFor(m, isa); body != nullptr) {
+    body(v, lanes, out, &scalar);
+  } else {
+    scalar = lanes;
+  }
+  scalar &= lanes;
+  last_scalar_lanes = scalar;
+  if (scalar == 0) return;
+  Matrix matrix(m, m);
+  const CovarianceStatOptions defaults;
+  for (int p = 0; p < kLanes; ++p) {
+    if (!((scalar >> p) & 1u)) continue;
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < m; ++j) matrix(i, j) = v[(i * kMaxLaneTokens + j) * kLanes + p];
+    }
+    ComputeCovarianceStats(matrix, defaults, out[p]);
+  }
+}
+
+void ComputeCovarianceStatsLanes(int m, const double* v, uint32_t lanes,
+                                 double (*out)[kMaxDefaultCovarianceStats]) {
+  static const VectorIsa best = SupportedVectorIsas().back();
+  ComputeCovarianceStatsLanes(best, m, v, lanes, out);
+}
+
+uint32_t LastScalarLanesForTesting() { return last_scalar_lanes; }
+
+}  // namespace sigprop

@@ -1,0 +1,3 @@
+// The lane statistics for -mavx512f -mavx512dq (flags in common/CMakeLists.txt).
+#define SIGPROP_LANE_STATS_ENTRY LaneStatsAvx512
+#include "common/stats/covariance_stats_lanes_body.inc"

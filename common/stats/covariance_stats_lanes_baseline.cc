@@ -1,0 +1,3 @@
+// The lane statistics for SSE2, the x86-64 baseline (flags in common/CMakeLists.txt).
+#define SIGPROP_LANE_STATS_ENTRY LaneStatsBaseline
+#include "common/stats/covariance_stats_lanes_body.inc"

@@ -1,0 +1,206 @@
+#include "common/stats/covariance_stats_lanes.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/cpu_features.h"
+#include "common/model_plan.h"
+#include "common/sde/sde_sampler.h"
+#include "common/stats/covariance_stats.h"
+#include "sigprop/v1/model.pb.h"
+
+namespace sigprop {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kSentinel = -12345.678;
+
+struct alignas(64) LaneMatrices {
+  double v[kMaxLaneTokens * kMaxLaneTokens * kLanes];
+};
+
+void Put(const Matrix& matrix, int lane, LaneMatrices* lanes) {
+  for (int i = 0; i < matrix.rows(); ++i) {
+    for (int j = 0; j < matrix.cols(); ++j) {
+      lanes->v[(i * kMaxLaneTokens + j) * kLanes + lane] = matrix(i, j);
+    }
+  }
+}
+
+// The values must be ComputeCovarianceStats's bit for bit; NaN matches any NaN (its sign and
+// payload are not part of the contract).
+bool SameBits(double a, double b) {
+  if (std::isnan(a) && std::isnan(b)) return true;
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+// The matrices the statistics meet, lane kernel's common path first: Wishart draws of several
+// degrees of freedom, the SDE's start, correlated tokens; then what leaves it: near rank one
+// (λ_min below the AM–GM bound, or exactly rank one), V = cI and other already-tridiagonal columns, indefinite ones, a
+// zero diagonal entry (undefined ρ), non-finite entries.
+std::vector<Matrix> Cases(int m, std::mt19937_64& rng) {
+  std::normal_distribution<double> normal;
+  auto gaussian = [&](int rows, int cols) {
+    Matrix g(rows, cols);
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) g(i, j) = normal(rng);
+    return g;
+  };
+  std::vector<Matrix> cases;
+  for (int dof : {m + 1, 2 * m + 3, 64, 1000}) {
+    const Matrix x = gaussian(m, dof);
+    cases.push_back(x * x.transpose() / dof);
+  }
+  const Matrix ones = Matrix::Constant(m, m, 1.0);
+  cases.push_back(0.8 * Matrix::Identity(m, m) + 0.2 * ones);
+  const Matrix mix = Matrix::Identity(m, m) + 0.3 * gaussian(m, m);
+  cases.push_back(1e6 * mix * mix.transpose());
+  cases.push_back(1e-6 * mix * mix.transpose());
+  const Matrix noise = gaussian(m, m);
+  const Matrix sym_noise = (noise + noise.transpose()) / 2;
+  cases.push_back(ones + 1e-9 * (Matrix::Identity(m, m) + sym_noise * sym_noise.transpose()));
+  cases.push_back(ones + 1e-13 * Matrix::Identity(m, m));
+  cases.push_back(ones);
+  const Matrix direction = gaussian(m, 1);
+  cases.push_back(direction * direction.transpose() + 1e-10 * cases[1]);
+  cases.push_back(3.0 * Matrix::Identity(m, m));
+  cases.push_back(sym_noise);
+  Matrix zero_diagonal = cases[1];  // Indices below: the Wishart draws.
+  zero_diagonal(m - 1, m - 1) = 0.0;
+  cases.push_back(zero_diagonal);
+  Matrix infinite = cases[0];
+  infinite(0, m - 1) = infinite(m - 1, 0) = std::numeric_limits<double>::infinity();
+  cases.push_back(infinite);
+  Matrix not_a_number = cases[0];
+  not_a_number(m / 2, m / 2) = kNaN;
+  cases.push_back(not_a_number);
+  return cases;
+}
+
+// Every variant this CPU runs, m = 1…8, every case in every lane position with random company and
+// a random subset of lanes wanted: each wanted lane equals the scalar code bit for bit, and no
+// other lane's row is written.
+TEST(CovarianceStatsLanesTest, EveryLaneIsTheScalarStatisticsBitForBit) {
+  std::mt19937_64 rng(20261206);
+  for (VectorIsa isa : SupportedVectorIsas()) {
+    for (int m = 1; m <= kMaxLaneTokens; ++m) {
+      const int count = static_cast<int>(CovarianceStatNames(m, {}).size());
+      for (int round = 0; round < 40; ++round) {
+        const std::vector<Matrix> cases = Cases(m, rng);
+        LaneMatrices lanes;
+        std::fill(std::begin(lanes.v), std::end(lanes.v), kNaN);  // Beyond m×m: never read.
+        std::vector<Matrix> chosen;
+        for (int p = 0; p < kLanes; ++p) {
+          chosen.push_back(cases[(round * kLanes + p) % cases.size()]);
+          Put(chosen.back(), p, &lanes);
+        }
+        const uint32_t wanted = round == 0 ? 0xffu : static_cast<uint32_t>(rng() & 0xffu);
+        double out[kLanes][kMaxDefaultCovarianceStats];
+        for (auto& row : out) std::fill(std::begin(row), std::end(row), kSentinel);
+        ComputeCovarianceStatsLanes(isa, m, lanes.v, wanted, out);
+        for (int p = 0; p < kLanes; ++p) {
+          if (!((wanted >> p) & 1u)) {
+            for (double x : out[p]) EXPECT_EQ(x, kSentinel) << "lane " << p << " not wanted";
+            continue;
+          }
+          std::vector<double> expected(count);
+          ComputeCovarianceStats(chosen[p], {}, expected.data());
+          for (int k = 0; k < count; ++k) {
+            EXPECT_TRUE(SameBits(out[p][k], expected[k]))
+                << "isa " << static_cast<int>(isa) << ", m = " << m << ", lane " << p
+                << ", statistic " << k << ": " << out[p][k] << " against " << expected[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+// The lane path does the work for ordinary covariances (else the test above would compare the
+// scalar code with itself), and hands the rare ones to the scalar code.
+TEST(CovarianceStatsLanesTest, OrdinaryCovariancesStayInTheLanesAndRareOnesLeaveThem) {
+  std::mt19937_64 rng(7);
+  for (VectorIsa isa : SupportedVectorIsas()) {
+    // m = 2 is left out: Laguerre's step is exact for a quadratic, lands on λ_max from afar and
+    // ends in bisection (scalar) as often as not.
+    for (int m = 3; m <= kMaxLaneTokens; ++m) {
+      const std::vector<Matrix> cases = Cases(m, rng);
+      LaneMatrices lanes;
+      const int ordinary[kLanes] = {0, 1, 2, 3, 5, 6, 0, 1};  // Wishart draws, rescaled ones.
+      for (int p = 0; p < kLanes; ++p) Put(cases[ordinary[p]], p, &lanes);
+      double out[kLanes][kMaxDefaultCovarianceStats];
+      ComputeCovarianceStatsLanes(isa, m, lanes.v, 0xffu, out);
+      EXPECT_EQ(LastScalarLanesForTesting(), 0u) << "m = " << m;
+
+      // Rank one plus 1e-10 of a Wishart matrix: λ_min is above the floor m·ε·λ_max but the AM–GM
+      // bound det·((m − 1)/tr)^{m−1} is not, so the lanes compute λ_min, as the collapsed
+      // covariances of a deep SDE run need.
+      Put(cases[10], 5, &lanes);
+      ComputeCovarianceStatsLanes(isa, m, lanes.v, 0xffu, out);
+      EXPECT_EQ(LastScalarLanesForTesting(), 0u) << "m = " << m;
+      EXPECT_TRUE(std::isfinite(out[5][3])) << "m = " << m;  // Definite after all.
+      // Already tridiagonal: the scalar reduction skips the column, the lanes hand it over.
+      Put(3.0 * Matrix::Identity(m, m), 2, &lanes);
+      ComputeCovarianceStatsLanes(isa, m, lanes.v, 0xffu, out);
+      EXPECT_EQ(LastScalarLanesForTesting(), 1u << 2) << "m = " << m;
+    }
+  }
+  LaneMatrices lanes;
+  Put(Matrix::Constant(1, 1, 2.0), 0, &lanes);
+  double out[kLanes][kMaxDefaultCovarianceStats];
+  ComputeCovarianceStatsLanes(1, lanes.v, 1u, out);
+  EXPECT_EQ(LastScalarLanesForTesting(), 1u);  // m = 1: scalar.
+  EXPECT_EQ(out[0][3], std::log(2.0));
+}
+
+// The SDE sampler hands each path's observer the lane statistics of that path's own V.
+class CheckingObserver final : public SampleObserver {
+ public:
+  void OnCovariance(int layer, const Matrix&) override { scalar_layers += layer > 0; }
+  bool TakesDefaultCovarianceStats() const override { return true; }
+  void OnCovarianceStats(int, const Matrix& v, const double* stats) override {
+    std::vector<double> expected(CovarianceStatNames(static_cast<int>(v.rows()), {}).size());
+    ComputeCovarianceStats(v, {}, expected.data());
+    for (size_t k = 0; k < expected.size(); ++k) {
+      mismatches += !SameBits(stats[k], expected[k]);
+    }
+    ++batched_layers;
+  }
+  void OnGradients(int, const GradientNorms&) override {}
+  void OnDiverged(int) override { ++diverged; }
+  bool WantsLayer(int) const override { return true; }
+  bool Cancelled() const override { return false; }
+
+  int scalar_layers = 0, batched_layers = 0, mismatches = 0, diverged = 0;
+};
+
+TEST(CovarianceStatsLanesTest, TheSdeSamplerReportsEachPathItsOwnStatistics) {
+  v1::ModelSpec model;
+  model.set_tokens(6);
+  model.set_width(64);
+  model.set_depth(32);
+  model.set_preset(v1::ModelSpec::SHAPED_TRANSFORMER);
+  model.mutable_initial()->set_rho0(0.3);
+  const ModelPlan plan = ResolveModel(model);
+  auto sampler = SdeSampler::Create(plan, v1::SdeOptions());
+  ASSERT_TRUE(sampler.ok()) << sampler.status();
+  CheckingObserver observers[SdeSampler::kMaxBatch];
+  SampleObserver* pointers[SdeSampler::kMaxBatch];
+  for (int p = 0; p < SdeSampler::kMaxBatch; ++p) pointers[p] = &observers[p];
+  ASSERT_TRUE(sampler->SampleBatch({5, 0, 16}, pointers, 7).ok());
+  for (int p = 0; p < 7; ++p) {
+    EXPECT_EQ(observers[p].mismatches, 0) << "path " << p;
+    EXPECT_EQ(observers[p].diverged, 0) << "path " << p;
+    EXPECT_EQ(observers[p].batched_layers, 32) << "path " << p;
+    EXPECT_EQ(observers[p].scalar_layers, 0) << "path " << p;
+  }
+  EXPECT_EQ(observers[7].batched_layers, 0);  // Idle lane.
+}
+
+}  // namespace
+}  // namespace sigprop
