@@ -4,40 +4,122 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace sigprop {
 namespace {
 
-// Type-7 quantiles of non-empty x at `levels`, by selection rather than a full sort (issue 18:
-// the sort was most of the aggregation's cost when every layer is recorded). Levels are visited in
-// increasing order; after nth_element puts the j-th smallest at x[j], everything above index j is
-// ≥ x[j], so the (j+1)-th smallest is the minimum of that part, and the next level's order
-// statistic is selected within it. The values are the sorted vector's, exactly.
-std::vector<double> SelectedQuantiles(std::vector<double>& x, const std::vector<double>& levels) {
-  const size_t n = x.size();
-  std::vector<size_t> order(levels.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto level = [&](size_t i) { return std::clamp(levels[i], 0.0, 1.0); };
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return level(a) < level(b); });
-  std::vector<double> out(levels.size());
+// The order statistics x_(k) (0-based, ascending) for the ascending `ranks`, by a chain of
+// selections: after nth_element puts x_(k) at x[k], everything above index k is ≥ it, so the next
+// rank is selected within that part. x is reordered.
+void SelectInPlace(double* x, size_t n, const std::vector<size_t>& ranks, double* out) {
   size_t fixed = 0;  // x[0, fixed) holds the smallest `fixed` values, in no order.
-  size_t selected = n;  // The index last placed by nth_element (n: none yet).
-  for (size_t i : order) {
-    const double h = (n - 1) * level(i);
-    const size_t j = static_cast<size_t>(std::floor(h));
-    if (j != selected) {
-      std::nth_element(x.begin() + static_cast<ptrdiff_t>(fixed),
-                       x.begin() + static_cast<ptrdiff_t>(j), x.end());
-      selected = j;
-      fixed = j + 1;
-    }
-    if (j + 1 >= n) {
-      out[i] = x[j];
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const size_t k = ranks[i];
+    if (k + 1 == fixed) {  // The rank just selected.
+      out[i] = x[k];
       continue;
     }
-    const double above = *std::min_element(x.begin() + static_cast<ptrdiff_t>(j + 1), x.end());
-    out[i] = x[j] + (h - j) * (above - x[j]);
+    if (k == fixed) {  // The minimum of the rest.
+      double* smallest = std::min_element(x + fixed, x + n);
+      std::swap(*smallest, x[fixed]);
+    } else {
+      std::nth_element(x + fixed, x + k, x + n);
+    }
+    out[i] = x[k];
+    fixed = k + 1;
+  }
+}
+
+// The same for the finite x (n ≥ 1) by buckets (issue 18: the aggregation of a run recording every
+// layer selects ten order statistics from each of thousands of columns). Bucket b holds the values
+// with ⌊(x − min)·B/(max − min)⌋ = b (clamped to B − 1), a non-decreasing function of x under
+// rounding too, so bucket order is value order and x_(k) is an order statistic of the one bucket
+// whose cumulative counts span k. One pass counts, one gathers the few buckets the ranks fall in,
+// and the selection runs within them: exactly the values a sort would give.
+void OrderStatistics(std::vector<double>& x, const std::vector<size_t>& ranks, double* out) {
+  const size_t n = x.size();
+  const auto [low, high] = std::minmax_element(x.begin(), x.end());
+  const double lo = *low, hi = *high;
+  const size_t buckets = std::clamp<size_t>(n / 4, 1, 4096);
+  const double scale = static_cast<double>(buckets) / (hi - lo);
+  if (n < 64 || !(hi > lo) || !std::isfinite(scale) || !(scale > 0.0)) {
+    SelectInPlace(x.data(), n, ranks, out);  // Small, constant, or a range that overflows.
+    return;
+  }
+  auto bucket_of = [&](double v) {
+    return std::min(buckets - 1, static_cast<size_t>((v - lo) * scale));
+  };
+  thread_local std::vector<uint32_t> counts;
+  counts.assign(buckets, 0);
+  for (double v : x) ++counts[bucket_of(v)];
+  // The bucket of each rank, and the first rank of each such bucket.
+  thread_local std::vector<size_t> bucket_of_rank, first_rank;
+  bucket_of_rank.resize(ranks.size());
+  first_rank.resize(ranks.size());
+  size_t b = 0, before = 0;  // Values in buckets < b.
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    while (before + counts[b] <= ranks[i]) before += counts[b++];
+    bucket_of_rank[i] = b;
+    first_rank[i] = before;
+  }
+  // Gather the wanted buckets' values, each bucket contiguous (offset by bucket order).
+  thread_local std::vector<int64_t> offset;
+  offset.assign(buckets, -1);
+  size_t gathered = 0;
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const size_t wanted = bucket_of_rank[i];
+    if (offset[wanted] >= 0) continue;
+    offset[wanted] = static_cast<int64_t>(gathered);
+    gathered += counts[wanted];
+  }
+  thread_local std::vector<double> values;
+  values.resize(gathered);
+  thread_local std::vector<size_t> cursor;
+  cursor.assign(buckets, 0);
+  for (double v : x) {
+    const size_t at = bucket_of(v);
+    if (offset[at] >= 0) values[static_cast<size_t>(offset[at]) + cursor[at]++] = v;
+  }
+  // Select within each bucket, its ranks relative to the bucket's first.
+  std::vector<size_t> local;
+  for (size_t i = 0; i < ranks.size();) {
+    const size_t wanted = bucket_of_rank[i];
+    size_t end = i;
+    local.clear();
+    while (end < ranks.size() && bucket_of_rank[end] == wanted) {
+      local.push_back(ranks[end] - first_rank[end]);
+      ++end;
+    }
+    SelectInPlace(values.data() + offset[wanted], counts[wanted], local, out + i);
+    i = end;
+  }
+}
+
+// Type-7 quantiles of the finite, non-empty x at `levels`: x_(j) + (h − j)(x_(j+1) − x_(j)),
+// h = (n − 1)·level, j = ⌊h⌋, from the order statistics rather than a sort (x is reordered).
+std::vector<double> SelectedQuantiles(std::vector<double>& x, const std::vector<double>& levels) {
+  const size_t n = x.size();
+  auto level = [&](size_t i) { return std::clamp(levels[i], 0.0, 1.0); };
+  std::vector<size_t> ranks;
+  for (size_t i = 0; i < levels.size(); ++i) {
+    const size_t j = static_cast<size_t>(std::floor((n - 1) * level(i)));
+    ranks.push_back(j);
+    if (j + 1 < n) ranks.push_back(j + 1);
+  }
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  std::vector<double> statistic(ranks.size());
+  OrderStatistics(x, ranks, statistic.data());
+  auto at = [&](size_t k) {
+    return statistic[static_cast<size_t>(std::lower_bound(ranks.begin(), ranks.end(), k) -
+                                         ranks.begin())];
+  };
+  std::vector<double> out(levels.size());
+  for (size_t i = 0; i < levels.size(); ++i) {
+    const double h = (n - 1) * level(i);
+    const size_t j = static_cast<size_t>(std::floor(h));
+    out[i] = j + 1 >= n ? at(j) : at(j) + (h - j) * (at(j + 1) - at(j));
   }
   return out;
 }

@@ -84,20 +84,31 @@ TEST(SummarizeTest, MeanIsSummedInTheGivenOrder) {
 // 2 (hi is excluded) and 3 over; NaN skipped.
 // Quantiles by selection (issue 18) equal type-7 quantiles of the sorted values, exactly: random
 // values, distinct and with ties, unsorted and repeated levels, the extremes 0 and 1, and
-// n = 1, 2, 3, 20, 1000.
+// n = 1, 2, 3, 20, 63, 64, 1000, 5000 (from 64 on they come from buckets); also a heavy tail (a few
+// values 1e300 away, so that nearly all share one bucket), a range that overflows (−1e308 … 1e308),
+// all values equal, and a tiny range around a large value.
 TEST(SummarizeTest, SelectedQuantilesEqualThoseOfTheSortedValues) {
   const std::vector<double> levels = {0.95, 0.05, 0.5, 0.25, 0.5, 1.0, 0.0, 0.75, 0.999, 0.001};
   uint64_t state = 12345;
-  auto next = [&state](bool ties) {
+  enum Kind { kDistinct, kTies, kHeavyTail, kOverflow, kEqual, kTinyRange };
+  auto next = [&state](Kind kind, size_t i) {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    // Distinct values, or 200 values repeated (ties hide an off-by-one of the selection).
-    return ties ? static_cast<double>((state >> 33) % 200) / 7.0
-                : static_cast<double>(state >> 11) * 0x1.0p-53;
+    const double uniform = static_cast<double>(state >> 11) * 0x1.0p-53;
+    switch (kind) {
+      case kDistinct: return uniform;
+      // 200 values repeated (ties hide an off-by-one of the selection).
+      case kTies: return static_cast<double>((state >> 33) % 200) / 7.0;
+      case kHeavyTail: return i % 97 == 3 ? (i % 2 ? 1e300 : -1e300) * uniform : uniform - 0.5;
+      case kOverflow: return i % 2 ? 1e308 * uniform : -1e308 * uniform;
+      case kEqual: return 2.5;
+      case kTinyRange: return 1e6 + uniform * 1e-9;
+    }
+    return 0.0;
   };
-  for (const bool ties : {false, true})
-  for (size_t n : {1, 2, 3, 20, 1000}) {
+  for (const Kind kind : {kDistinct, kTies, kHeavyTail, kOverflow, kEqual, kTinyRange})
+  for (size_t n : {1, 2, 3, 20, 63, 64, 1000, 5000}) {
     std::vector<double> values(n);
-    for (double& x : values) x = next(ties);
+    for (size_t i = 0; i < n; ++i) values[i] = next(kind, i);
     std::vector<double> sorted = values;
     std::sort(sorted.begin(), sorted.end());
     const v1::Summary summary = Summarize(values, levels, nullptr);
@@ -106,7 +117,8 @@ TEST(SummarizeTest, SelectedQuantilesEqualThoseOfTheSortedValues) {
       const size_t j = static_cast<size_t>(std::floor(h));
       const double expected =
           j + 1 >= n ? sorted.back() : sorted[j] + (h - j) * (sorted[j + 1] - sorted[j]);
-      EXPECT_EQ(summary.quantiles().at(QuantileKey(level)), expected) << "n " << n << " level " << level;
+      EXPECT_EQ(summary.quantiles().at(QuantileKey(level)), expected)
+          << "kind " << kind << ", n " << n << ", level " << level;
     }
   }
 }
