@@ -7,6 +7,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -279,8 +280,10 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
     }
   }
   // Per connection, not stored in the file: a commit returns only once the WAL is synced, so a
-  // finished result survives power loss.
-  if (absl::Status synced = (*db)->Exec("PRAGMA synchronous = FULL", "PRAGMA synchronous");
+  // finished result survives power loss (unless the caller has no use for that: OpenOptions).
+  if (absl::Status synced = (*db)->Exec(
+          options.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
+          "PRAGMA synchronous");
       !synced.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(where, ": ", synced.message()));
   }
@@ -292,6 +295,17 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
 }
 
 JobStore::~JobStore() = default;
+
+absl::StatusOr<int> JobStore::SynchronousLevel() const {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::string> level = PragmaText(*db_, "PRAGMA synchronous");
+  if (!level.ok()) return level.status();
+  int value = 0;
+  if (!absl::SimpleAtoi(*level, &value)) {
+    return absl::InternalError(absl::StrCat("PRAGMA synchronous returned '", *level, "'"));
+  }
+  return value;
+}
 
 absl::Status JobStore::CheckWritable(absl::string_view operation) const {
   if (!read_only_) return absl::OkStatus();

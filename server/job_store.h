@@ -71,6 +71,10 @@ class JobStore {
     int busy_timeout_ms = 5000;
     // Open read-only even if the file is writable (inspection, or serving a frozen copy).
     bool read_only = false;
+    // Each commit waits for the WAL to reach the disk (PRAGMA synchronous = FULL), so a finished
+    // result survives power loss. False (synchronous = OFF) only for a file that dies with the
+    // process anyway: the CLI's embedded server.
+    bool durable = true;
   };
 
   // Opens or creates the db (see the file comment). A corrupt, unreadable or foreign file is
@@ -81,6 +85,8 @@ class JobStore {
   ~JobStore();
 
   bool read_only() const { return read_only_; }
+  // PRAGMA synchronous of the store's connection (2 FULL, 0 OFF), what OpenOptions::durable set.
+  absl::StatusOr<int> SynchronousLevel() const;
   const std::string& path() const { return path_; }
 
   // Stores the sweep and one QUEUED row per point; points_done and last_sequence start at 0.
@@ -183,7 +189,7 @@ class JobStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   const std::unique_ptr<SqliteConnection> db_ ABSL_PT_GUARDED_BY(mu_);
   const bool read_only_;
   // 1: sweeps of SweepSpecs only (a file of an older build, opened read-only); 2: comparisons too.

@@ -189,12 +189,22 @@ ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v) {
   }
   log_det += std::log(product);
 
-  // Is λ_min > threshold? By AM–GM the other m − 1 eigenvalues multiply to at most
-  // (tr/(m − 1))^{m−1}, so λ_min ≥ det·((m − 1)/tr)^{m−1}: when that bound clears the threshold
-  // (a V far from singular, the usual case) λ_min is not needed; otherwise compute it.
-  const double log_lower_bound =
-      m > 1 ? log_det + (m - 1) * std::log((m - 1) / trace) : log_det;
-  bool definite = log_lower_bound > std::log(threshold);
+  // Is λ_min > threshold? λ_min = det / (the product of the other m − 1 eigenvalues): λ_max is
+  // known, and the m − 2 between are positive and sum to less than tr − λ_max, so by AM–GM their
+  // product is at most ((tr − λ_max)/(m − 2))^{m−2}. Both factors are taken larger by `slack`
+  // (λ_max and tr are each within a few ε·tr of exact), and the bound must clear twice the
+  // threshold (det's own rounding), so that it stays a lower bound. Where it settles the test
+  // (any V not close to singular, and most of a collapsing run's, whose λ_max carries nearly all of
+  // tr) λ_min is not needed; otherwise it is computed.
+  double log_lower_bound = log_det;
+  if (m > 1) {
+    const double slack = 4.0 * m * kEpsilon * trace;
+    log_lower_bound = log_lower_bound - std::log(out.largest + slack);
+    if (m > 2) {
+      log_lower_bound = log_lower_bound - (m - 2) * std::log((trace - out.largest + slack) / (m - 2));
+    }
+  }
+  bool definite = log_lower_bound > std::log(2.0 * threshold);
   if (!definite) {
     for (int i = 0; i < m; ++i) diagonal[i] = -diagonal[i];
     const double smallest =

@@ -39,7 +39,7 @@ double LargestTridiagonalEigenvalue(const double* diagonal, const double* off_sq
 
 // λ_max and log det of the symmetric V (m×m, m ≥ 1; finite entries) through its tridiagonal form
 // T (Householder reduction, workspace kept per thread): log det from T's LDLᵀ pivots, and
-// λ_min (λ_max of −T) only where a lower bound from det and tr does not settle the test.
+// λ_min (λ_max of −T) only where a lower bound from det, tr and λ_max does not settle the test.
 ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v);
 
 }  // namespace sigprop

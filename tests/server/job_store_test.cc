@@ -93,6 +93,25 @@ class JobStoreTest : public ::testing::Test {
   std::string path_;
 };
 
+// A server's store syncs every commit (synchronous = FULL, 2); the CLI's throw-away embedded
+// store asks for none (OFF, 0), and says so on its connection.
+TEST_F(JobStoreTest, DurableByDefaultAndNotSyncedOnlyWhenAsked) {
+  {
+    std::unique_ptr<JobStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    absl::StatusOr<int> level = store->SynchronousLevel();
+    ASSERT_TRUE(level.ok()) << level.status();
+    EXPECT_EQ(*level, 2);
+  }
+  JobStore::OpenOptions throw_away;
+  throw_away.durable = false;
+  std::unique_ptr<JobStore> store = OpenStore(throw_away);
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<int> level = store->SynchronousLevel();
+  ASSERT_TRUE(level.ok()) << level.status();
+  EXPECT_EQ(*level, 0);
+}
+
 TEST_F(JobStoreTest, CreateGetAndListByOwnerNewestFirst) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include <Eigen/QR>
 #include <gtest/gtest.h>
 
 #include "common/cpu_features.h"
@@ -39,9 +40,23 @@ bool SameBits(double a, double b) {
   return std::memcmp(&a, &b, sizeof a) == 0;
 }
 
+// Q diag(10, 1, r, …, r^{m−2}) Qᵀ with r^{m−2} = 1e-12 and Q a random rotation (m ≥ 3).
+Matrix SpreadSpectrum(int m, std::mt19937_64& rng) {
+  std::normal_distribution<double> normal;
+  Matrix g(m, m);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < m; ++j) g(i, j) = normal(rng);
+  const Matrix q = Eigen::HouseholderQR<Matrix>(g).householderQ();
+  Eigen::VectorXd eig(m);
+  eig(0) = 10.0;
+  for (int k = 1; k < m; ++k) eig(k) = std::pow(1e-12, (k - 1.0) / (m - 2));
+  const Matrix v = q * eig.asDiagonal() * q.transpose();
+  return (v + v.transpose()) / 2;
+}
+
 // The matrices the statistics meet, lane kernel's common path first: Wishart draws of several
 // degrees of freedom, the SDE's start, correlated tokens; then what leaves it: near rank one
-// (λ_min below the AM–GM bound, or exactly rank one), V = cI and other already-tridiagonal columns, indefinite ones, a
+// (exactly, or up to 1e-13), a spectrum spread from 10 to 1e-12 (λ_min computed), V = cI and other already-tridiagonal columns, indefinite ones, a
 // zero diagonal entry (undefined ρ), non-finite entries.
 std::vector<Matrix> Cases(int m, std::mt19937_64& rng) {
   std::normal_distribution<double> normal;
@@ -66,6 +81,7 @@ std::vector<Matrix> Cases(int m, std::mt19937_64& rng) {
   cases.push_back(ones + 1e-9 * (Matrix::Identity(m, m) + sym_noise * sym_noise.transpose()));
   cases.push_back(ones + 1e-13 * Matrix::Identity(m, m));
   cases.push_back(ones);
+  if (m >= 3) cases.push_back(SpreadSpectrum(m, rng));
   const Matrix direction = gaussian(m, 1);
   cases.push_back(direction * direction.transpose() + 1e-10 * cases[1]);
   cases.push_back(3.0 * Matrix::Identity(m, m));
@@ -137,13 +153,25 @@ TEST(CovarianceStatsLanesTest, OrdinaryCovariancesStayInTheLanesAndRareOnesLeave
       ComputeCovarianceStatsLanes(isa, m, lanes.v, 0xffu, out);
       EXPECT_EQ(LastScalarLanesForTesting(), 0u) << "m = " << m;
 
-      // Rank one plus 1e-10 of a Wishart matrix: λ_min is above the floor m·ε·λ_max but the AM–GM
-      // bound det·((m − 1)/tr)^{m−1} is not, so the lanes compute λ_min, as the collapsed
-      // covariances of a deep SDE run need.
-      Put(cases[10], 5, &lanes);
-      ComputeCovarianceStatsLanes(isa, m, lanes.v, 0xffu, out);
-      EXPECT_EQ(LastScalarLanesForTesting(), 0u) << "m = " << m;
-      EXPECT_TRUE(std::isfinite(out[5][3])) << "m = " << m;  // Definite after all.
+      if (m >= 4) {
+        // Eigenvalues 10, 1, r, …, r^{m−2} = 1e-12: λ_min is above the floor m·ε·λ_max, but the
+        // bound that usually spares computing it (extreme_eigenvalues.cc) is not, so the lanes
+        // compute λ_min. Checked here from Eigen's eigenvalues, so that the case cannot drift.
+        const Matrix spread = SpreadSpectrum(m, rng);
+        const Eigen::VectorXd eig = spread.selfadjointView<Eigen::Lower>().eigenvalues();
+        const double floor = m * std::numeric_limits<double>::epsilon() * eig(m - 1);
+        const double rest = eig.sum() - eig(m - 1);
+        const double bound = eig.prod() / (eig(m - 1) * std::pow(rest / (m - 2), m - 2));
+        ASSERT_LT(bound, floor) << "m = " << m;
+        ASSERT_GT(eig(0), 10 * floor) << "m = " << m;
+        Put(spread, 5, &lanes);
+        ComputeCovarianceStatsLanes(isa, m, lanes.v, 0xffu, out);
+        EXPECT_EQ(LastScalarLanesForTesting(), 0u) << "m = " << m;
+        std::vector<double> expected(kMaxDefaultCovarianceStats);
+        ComputeCovarianceStats(spread, {}, expected.data());
+        EXPECT_TRUE(std::isfinite(expected[3])) << "m = " << m;  // Definite after all,
+        EXPECT_TRUE(SameBits(out[5][3], expected[3])) << "m = " << m;  // in the lanes too.
+      }
       // Already tridiagonal: the scalar reduction skips the column, the lanes hand it over.
       Put(3.0 * Matrix::Identity(m, m), 2, &lanes);
       ComputeCovarianceStatsLanes(isa, m, lanes.v, 0xffu, out);
