@@ -65,11 +65,15 @@ class TableObserver final : public SampleObserver {
     Record(layer, v, buffer_.data());
   }
 
-  bool TakesDefaultCovarianceStats() const override { return !options_.eigenvalues; }
+  // Where the run averages V (mean_covariance) the table needs V itself.
+  bool TakesDefaultCovarianceStats() const override {
+    return !options_.eigenvalues && table_->covariances.empty();
+  }
 
-  void OnCovarianceStats(int layer, const Matrix& v, const double* stats) override {
-    if (slot_of_layer_[layer] < 0) return;
-    Record(layer, v, stats);
+  void OnCovarianceStats(int layer, const double* stats) override {
+    const int slot = slot_of_layer_[layer];
+    if (slot < 0) return;
+    for (int k = 0; k < covariance_stats_; ++k) Set(slot, k, stats[k]);
   }
 
   void OnGradients(int layer, const GradientNorms& g) override {
@@ -268,11 +272,16 @@ int SampleTable::StatIndex(const std::string& name) const {
 
 std::vector<double> SampleTable::Column(int slot, int stat) const {
   std::vector<double> column;
-  column.reserve(samples);
-  for (int s = 0; s < samples; ++s) {
-    if (!diverged[static_cast<size_t>(slot) * samples + s]) column.push_back(At(slot, stat, s));
-  }
+  Column(slot, stat, &column);
   return column;
+}
+
+void SampleTable::Column(int slot, int stat, std::vector<double>* column) const {
+  column->clear();
+  column->reserve(samples);
+  for (int s = 0; s < samples; ++s) {
+    if (!diverged[static_cast<size_t>(slot) * samples + s]) column->push_back(At(slot, stat, s));
+  }
 }
 
 double DivergenceThreshold(const RunSpec& run) {
@@ -406,6 +415,7 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
   const size_t mm = static_cast<size_t>(table.tokens) * table.tokens;
   std::vector<v1::LayerStats> out;
   out.reserve(table.layers.size());
+  std::vector<double> column;  // One statistic of one layer, reused.
   for (size_t slot = 0; slot < table.layers.size(); ++slot) {
     v1::LayerStats stats;
     stats.set_point(point);
@@ -427,8 +437,8 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
       for (const auto& h : run.histogram()) {
         if (h.statistic() == table.names[k]) histogram = &h;
       }
-      (*stats.mutable_stats())[table.names[k]] =
-          Summarize(table.Column(static_cast<int>(slot), static_cast<int>(k)), quantiles, histogram);
+      table.Column(static_cast<int>(slot), static_cast<int>(k), &column);
+      (*stats.mutable_stats())[table.names[k]] = Summarize(column, quantiles, histogram);
     }
     if (!table.covariances.empty()) {
       std::vector<double> mean(mm, 0.0);

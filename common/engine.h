@@ -58,6 +58,7 @@ struct SampleTable {
   }
   // The statistic over the samples that had not diverged at this slot, in sample order.
   std::vector<double> Column(int slot, int stat) const;
+  void Column(int slot, int stat, std::vector<double>* column) const;  // Into a reused vector.
 };
 
 // The level of max V_αα past which the run's samples diverge: RunSpec.divergence_threshold, or

@@ -45,14 +45,13 @@ class SampleObserver {
   // driver wants (WantsLayer). V is m×m, symmetric.
   virtual void OnCovariance(int layer, const Matrix& v) = 0;
   // Whether this observer records exactly the default statistics of V (covariance_stats.h,
-  // ComputeCovarianceStats with no options): then a sampler that computes them for several samples
-  // at once (the SDE's lanes, covariance_stats_lanes.h) may call OnCovarianceStats instead of
-  // OnCovariance.
+  // ComputeCovarianceStats with no options) and nothing else of V: then a sampler that computes
+  // them for several samples at once (the SDE's lanes, covariance_stats_lanes.h) may call
+  // OnCovarianceStats instead of OnCovariance, without forming V.
   virtual bool TakesDefaultCovarianceStats() const { return false; }
-  // OnCovariance with `stats`, ComputeCovarianceStats(v, {}, ·)'s values, already computed.
-  virtual void OnCovarianceStats(int layer, const Matrix& v, const double* /*stats*/) {
-    OnCovariance(layer, v);
-  }
+  // Instead of OnCovariance, where TakesDefaultCovarianceStats: ComputeCovarianceStats(V, {}, ·)'s
+  // values of layer ℓ's V.
+  virtual void OnCovarianceStats(int /*layer*/, const double* /*stats*/) {}
   // Gradients of layer ℓ = depth down to 0 (DENSE and COLUMNS with gradients), after the forward
   // pass; layer 0 carries only the backward signal x.
   virtual void OnGradients(int layer, const GradientNorms& norms) = 0;

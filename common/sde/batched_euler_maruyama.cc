@@ -1,7 +1,9 @@
 #include "common/sde/batched_euler_maruyama.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "common/sde/shaped_relu_nu.h"
 #include "common/simd_lanes.h"
@@ -360,6 +362,34 @@ void BatchedEulerMaruyama::Reset(const Matrix& v0, int paths) {
 uint32_t BatchedEulerMaruyama::Step(const double* gaussians) {
   const uint32_t diverged = step_(params_, live_, gaussians, &state_);
   live_ &= ~diverged;
+  return diverged;
+}
+
+uint32_t BatchedEulerMaruyama::Diverged(const double* thresholds, uint32_t lanes) const {
+  if (lanes == 0) return 0;  // A layer neither recorded nor tested (record_every).
+  const int m = params_.tokens;
+  // Per lane: every entry finite (x − x is 0 exactly then, NaN for ±∞ and NaN) and the largest
+  // diagonal entry, over the whole m×m block, as IsDiverged reads it.
+  bool finite[kSdeLanes];
+  double largest[kSdeLanes];
+  for (int p = 0; p < kSdeLanes; ++p) {
+    finite[p] = true;
+    largest[p] = -std::numeric_limits<double>::infinity();
+  }
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < m; ++j) {
+      const double* x = state_.v + (i * kStride + j) * kSdeLanes;
+      for (int p = 0; p < kSdeLanes; ++p) finite[p] &= (x[p] - x[p]) == 0.0;
+      if (i == j) {
+        for (int p = 0; p < kSdeLanes; ++p) largest[p] = std::max(largest[p], x[p]);
+      }
+    }
+  }
+  uint32_t diverged = 0;
+  for (int p = 0; p < kSdeLanes; ++p) {
+    if (!((lanes >> p) & 1u)) continue;
+    if (!finite[p] || largest[p] > thresholds[p]) diverged |= 1u << p;
+  }
   return diverged;
 }
 

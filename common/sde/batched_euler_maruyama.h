@@ -60,10 +60,14 @@ class BatchedEulerMaruyama {
   uint32_t Step(const double* gaussians);
 
   bool live(int lane) const { return (live_ >> lane) & 1u; }
+  uint32_t live_lanes() const { return live_; }
   // Makes a lane idle, as if it had diverged (the sampler's own test: RunSpec.divergence_threshold).
   void Retire(int lane) { live_ &= ~(1u << lane); }
   // V of one lane into `v` (m×m, already sized).
   void Get(int lane, Matrix* v) const;
+  // The lanes p of `lanes` whose V IsDiverged (sample_observer.h) at thresholds[p]: a non-finite
+  // entry, or a diagonal entry above the threshold. Reads the state in place, without Get.
+  uint32_t Diverged(const double* thresholds, uint32_t lanes) const;
   // Every lane's V as the lane statistics read them (covariance_stats_lanes.h): entry (i, j) of
   // lane p at [(i * kMaxBatchedTokens + j) * kSdeLanes + p], 64-byte aligned.
   const double* covariance_lanes() const { return state_.v; }

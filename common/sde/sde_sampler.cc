@@ -51,9 +51,12 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
   // gaussians[k * kSdeLanes + p]: lanes that are idle keep these zeros.
   std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
   std::array<std::optional<RandomStream>, kSdeLanes> streams;
-  std::array<Matrix, kSdeLanes> v;
-  for (Matrix& lane : v) lane.resize(m, m);
-  for (int p = 0; p < paths; ++p) observers[p]->OnCovariance(0, v0_);
+  Matrix v(m, m);
+  double thresholds[kSdeLanes];
+  for (int p = 0; p < paths; ++p) {
+    observers[p]->OnCovariance(0, v0_);
+    thresholds[p] = observers[p]->DivergenceThreshold();
+  }
   for (int layer = 1; layer <= depth_; ++layer) {
     if (observers[0]->Cancelled()) return absl::CancelledError("run cancelled");
     for (int p = 0; p < paths; ++p) {
@@ -81,46 +84,46 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
     // The kernel stops a lane at 1e12 after any step; a lower threshold is tested here, once a
     // layer t = ℓ/n, as the finite-width samplers test theirs (ReportLayer): an SDE run at a
     // network's width (finer Δt by steps_per_layer) tests at the network's times.
-    bool any_live = false;
-    uint32_t report = 0;
+    uint32_t tested = 0, wanted = 0;
     for (int p = 0; p < paths; ++p) {
       if (!kernel.live(p)) continue;
-      const double threshold = observers[p]->DivergenceThreshold();
-      const bool wanted = observers[p]->WantsLayer(layer);
-      if (wanted || threshold < SampleObserver::kDefaultDivergenceThreshold) {
-        kernel.Get(p, &v[p]);
-        if (IsDiverged(v[p], threshold)) {
-          kernel.Retire(p);
-          observers[p]->OnDiverged(layer);
-          continue;
-        }
-        if (wanted) report |= 1u << p;
+      if (observers[p]->WantsLayer(layer)) wanted |= 1u << p;
+      if ((wanted >> p) & 1u || thresholds[p] < SampleObserver::kDefaultDivergenceThreshold) {
+        tested |= 1u << p;
       }
-      any_live = true;
     }
-    if (report != 0) Report(layer, kernel, v, report, observers);
-    if (!any_live) break;
+    // IsDiverged (sample_observer.h) of every tested lane at once.
+    const uint32_t diverged = kernel.Diverged(thresholds, tested);
+    for (int p = 0; p < paths; ++p) {
+      if (!((diverged >> p) & 1u)) continue;
+      kernel.Retire(p);
+      observers[p]->OnDiverged(layer);
+    }
+    wanted &= ~diverged;
+    if (wanted != 0) Report(layer, kernel, wanted, observers, &v);
+    if (kernel.live_lanes() == 0) break;
   }
   return absl::OkStatus();
 }
 
-void SdeSampler::Report(int layer, const BatchedEulerMaruyama& kernel,
-                        const std::array<Matrix, kSdeLanes>& v, uint32_t lanes,
-                        SampleObserver* const* observers) {
+void SdeSampler::Report(int layer, const BatchedEulerMaruyama& kernel, uint32_t lanes,
+                        SampleObserver* const* observers, Matrix* v) {
   uint32_t batched = 0;
   for (int p = 0; p < kSdeLanes; ++p) {
     if ((lanes >> p) & 1u && observers[p]->TakesDefaultCovarianceStats()) batched |= 1u << p;
   }
   alignas(64) double stats[kSdeLanes][kMaxDefaultCovarianceStats];
   if (batched != 0) {
-    ComputeCovarianceStatsLanes(static_cast<int>(v[0].rows()), kernel.covariance_lanes(), batched, stats);
+    ComputeCovarianceStatsLanes(static_cast<int>(v->rows()), kernel.covariance_lanes(), batched,
+                                stats);
   }
   for (int p = 0; p < kSdeLanes; ++p) {
     if (!((lanes >> p) & 1u)) continue;
     if ((batched >> p) & 1u) {
-      observers[p]->OnCovarianceStats(layer, v[p], stats[p]);
+      observers[p]->OnCovarianceStats(layer, stats[p]);
     } else {
-      observers[p]->OnCovariance(layer, v[p]);
+      kernel.Get(p, v);
+      observers[p]->OnCovariance(layer, *v);
     }
   }
 }

@@ -9,7 +9,6 @@
 #ifndef SIGPROP_COMMON_SDE_SDE_SAMPLER_H_
 #define SIGPROP_COMMON_SDE_SDE_SAMPLER_H_
 
-#include <array>
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -52,11 +51,10 @@ class SdeSampler {
         dt_(dt),
         positivity_(positivity) {}
 
-  // Layer ℓ's V of the lanes in `lanes` (v[p], also in the kernel's state) to their observers:
-  // the default statistics computed for all lanes at once where the observers take them.
-  static void Report(int layer, const BatchedEulerMaruyama& kernel,
-                     const std::array<Matrix, kSdeLanes>& v, uint32_t lanes,
-                     SampleObserver* const* observers);
+  // Layer ℓ of the lanes in `lanes` to their observers: the default statistics, computed for all
+  // lanes at once, where the observers take them; else V itself (formed in `v`).
+  static void Report(int layer, const BatchedEulerMaruyama& kernel, uint32_t lanes,
+                     SampleObserver* const* observers, Matrix* v);
 
   // One path by the scalar scheme (euler_maruyama.h), for m > kMaxBatchedTokens.
   absl::Status SamplePath(const SampleCoordinates& at, SampleObserver& observer) const;

@@ -186,27 +186,39 @@ TEST(CovarianceStatsLanesTest, OrdinaryCovariancesStayInTheLanesAndRareOnesLeave
   EXPECT_EQ(out[0][3], std::log(2.0));
 }
 
-// The SDE sampler hands each path's observer the lane statistics of that path's own V.
-class CheckingObserver final : public SampleObserver {
+// Records each layer's default statistics, either as the sampler hands them over
+// (OnCovarianceStats, computed in lanes) or computed here from V (OnCovariance, the scalar code).
+class RecordingObserver final : public SampleObserver {
  public:
-  void OnCovariance(int layer, const Matrix&) override { scalar_layers += layer > 0; }
-  bool TakesDefaultCovarianceStats() const override { return true; }
-  void OnCovarianceStats(int, const Matrix& v, const double* stats) override {
-    std::vector<double> expected(CovarianceStatNames(static_cast<int>(v.rows()), {}).size());
-    ComputeCovarianceStats(v, {}, expected.data());
-    for (size_t k = 0; k < expected.size(); ++k) {
-      mismatches += !SameBits(stats[k], expected[k]);
-    }
-    ++batched_layers;
+  explicit RecordingObserver(bool takes_stats) : takes_stats_(takes_stats) {}
+  void OnCovariance(int layer, const Matrix& v) override {
+    Row(layer).resize(CovarianceStatNames(static_cast<int>(v.rows()), {}).size());
+    ComputeCovarianceStats(v, {}, Row(layer).data());
+    ++matrices;
+  }
+  bool TakesDefaultCovarianceStats() const override { return takes_stats_; }
+  void OnCovarianceStats(int layer, const double* stats) override {
+    Row(layer).assign(stats, stats + count);
+    ++handed;
   }
   void OnGradients(int, const GradientNorms&) override {}
   void OnDiverged(int) override { ++diverged; }
   bool WantsLayer(int) const override { return true; }
   bool Cancelled() const override { return false; }
 
-  int scalar_layers = 0, batched_layers = 0, mismatches = 0, diverged = 0;
+  std::vector<double>& Row(int layer) {
+    if (rows.size() <= static_cast<size_t>(layer)) rows.resize(layer + 1);
+    return rows[layer];
+  }
+
+  const bool takes_stats_;
+  size_t count = 0;  // Statistics per layer.
+  std::vector<std::vector<double>> rows;
+  int matrices = 0, handed = 0, diverged = 0;
 };
 
+// The SDE sampler hands each path's observer the lane statistics of that path's own V: the same
+// bits as the scalar statistics of V reported to an observer that does not take them.
 TEST(CovarianceStatsLanesTest, TheSdeSamplerReportsEachPathItsOwnStatistics) {
   v1::ModelSpec model;
   model.set_tokens(6);
@@ -217,17 +229,35 @@ TEST(CovarianceStatsLanesTest, TheSdeSamplerReportsEachPathItsOwnStatistics) {
   const ModelPlan plan = ResolveModel(model);
   auto sampler = SdeSampler::Create(plan, v1::SdeOptions());
   ASSERT_TRUE(sampler.ok()) << sampler.status();
-  CheckingObserver observers[SdeSampler::kMaxBatch];
-  SampleObserver* pointers[SdeSampler::kMaxBatch];
-  for (int p = 0; p < SdeSampler::kMaxBatch; ++p) pointers[p] = &observers[p];
-  ASSERT_TRUE(sampler->SampleBatch({5, 0, 16}, pointers, 7).ok());
-  for (int p = 0; p < 7; ++p) {
-    EXPECT_EQ(observers[p].mismatches, 0) << "path " << p;
-    EXPECT_EQ(observers[p].diverged, 0) << "path " << p;
-    EXPECT_EQ(observers[p].batched_layers, 32) << "path " << p;
-    EXPECT_EQ(observers[p].scalar_layers, 0) << "path " << p;
+  std::vector<RecordingObserver> lanes, scalar;
+  for (int p = 0; p < SdeSampler::kMaxBatch; ++p) {
+    lanes.emplace_back(true);
+    scalar.emplace_back(false);
+    lanes.back().count = scalar.back().count = CovarianceStatNames(6, {}).size();
   }
-  EXPECT_EQ(observers[7].batched_layers, 0);  // Idle lane.
+  SampleObserver* lane_pointers[SdeSampler::kMaxBatch];
+  SampleObserver* scalar_pointers[SdeSampler::kMaxBatch];
+  for (int p = 0; p < SdeSampler::kMaxBatch; ++p) {
+    lane_pointers[p] = &lanes[p];
+    scalar_pointers[p] = &scalar[p];
+  }
+  ASSERT_TRUE(sampler->SampleBatch({5, 0, 16}, lane_pointers, 7).ok());
+  ASSERT_TRUE(sampler->SampleBatch({5, 0, 16}, scalar_pointers, 7).ok());
+  for (int p = 0; p < 7; ++p) {
+    EXPECT_EQ(lanes[p].diverged, 0) << "path " << p;
+    EXPECT_EQ(lanes[p].handed, 32) << "path " << p;    // Layers 1…32 in lanes,
+    EXPECT_EQ(lanes[p].matrices, 1) << "path " << p;   // the input V0 as a matrix.
+    EXPECT_EQ(scalar[p].matrices, 33) << "path " << p;
+    ASSERT_EQ(lanes[p].rows.size(), 33u);
+    ASSERT_EQ(scalar[p].rows.size(), 33u);
+    for (int layer = 0; layer <= 32; ++layer) {
+      for (size_t k = 0; k < lanes[p].count; ++k) {
+        EXPECT_TRUE(SameBits(lanes[p].rows[layer][k], scalar[p].rows[layer][k]))
+            << "path " << p << ", layer " << layer << ", statistic " << k;
+      }
+    }
+  }
+  EXPECT_EQ(lanes[7].handed + lanes[7].matrices, 0);  // Idle lane.
 }
 
 }  // namespace
