@@ -1,9 +1,11 @@
 // Per-sample statistics of one covariance V (issue 18): the default set, whose log_det and
 // stable_rank come from V's tridiagonal form (extreme_eigenvalues.h), against the same with
-// `eigenvalues` on (one full symmetric eigensolve), and the attention summary's gap. Wishart V
+// `eigenvalues` on (one full symmetric eigensolve), the same eight at a time in SIMD lanes, and
+// the attention summary's gap. Wishart V
 // (m × 3m Gaussian factor), 1024 different matrices cycled so the branch predictor and caches see
 // a realistic mix. Results: bench/RESULTS.md.
 //   taskset -c 0 build/release/bench/stats_bench
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -11,7 +13,9 @@
 #include <benchmark/benchmark.h>
 
 #include "common/finite/attention_matrix.h"
+#include "common/cpu_features.h"
 #include "common/stats/covariance_stats.h"
+#include "common/stats/covariance_stats_lanes.h"
 #include "common/stats/extreme_eigenvalues.h"
 
 namespace sigprop {
@@ -57,6 +61,39 @@ void BM_CovarianceStats(benchmark::State& state) {
 BENCHMARK(BM_CovarianceStats)
     ->ArgNames({"m", "eigenvalues"})
     ->ArgsProduct({{4, 8, 16, 32}, {0, 1}});
+
+// The same statistics eight matrices at a time in SIMD lanes (covariance_stats_lanes.h), as the
+// SDE's batch of paths gets them; per matrix (items), for each instruction set this CPU has
+// (isa: 0 SSE2, 1 AVX2, 2 AVX-512).
+void BM_CovarianceStatsLanes(benchmark::State& state) {
+  const int m = static_cast<int>(state.range(0));
+  const auto isa = static_cast<VectorIsa>(state.range(1));
+  const std::vector<VectorIsa> supported = SupportedVectorIsas();
+  if (std::find(supported.begin(), supported.end(), isa) == supported.end()) {
+    state.SkipWithError("this CPU lacks the instruction set");
+    return;
+  }
+  const std::vector<Matrix> vs = Wisharts(m);
+  struct alignas(64) Lanes {
+    double v[kMaxLaneTokens * kMaxLaneTokens * kLanes];
+  };
+  std::vector<Lanes> batches(vs.size() / kLanes);
+  for (size_t b = 0; b < batches.size(); ++b) {
+    for (int p = 0; p < kLanes; ++p) {
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j)
+          batches[b].v[(i * kMaxLaneTokens + j) * kLanes + p] = vs[b * kLanes + p](i, j);
+    }
+  }
+  double out[kLanes][kMaxDefaultCovarianceStats];
+  size_t b = 0;
+  for (auto _ : state) {
+    ComputeCovarianceStatsLanes(isa, m, batches[b++ % batches.size()].v, 0xffu, out);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(state.iterations() * kLanes);
+}
+BENCHMARK(BM_CovarianceStatsLanes)->ArgNames({"m", "isa"})->ArgsProduct({{4, 8}, {0, 1, 2}});
 
 void BM_ExtremeEigenvalues(benchmark::State& state) {
   const std::vector<Matrix> vs = Wisharts(static_cast<int>(state.range(0)));

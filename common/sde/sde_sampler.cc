@@ -1,5 +1,6 @@
 #include "common/sde/sde_sampler.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -52,7 +53,8 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
   std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
   std::array<std::optional<RandomStream>, kSdeLanes> streams;
   Matrix v(m, m);
-  double thresholds[kSdeLanes];
+  double thresholds[kSdeLanes];  // Idle lanes: any value, never tested.
+  std::fill(thresholds, thresholds + kSdeLanes, SampleObserver::kDefaultDivergenceThreshold);
   for (int p = 0; p < paths; ++p) {
     observers[p]->OnCovariance(0, v0_);
     thresholds[p] = observers[p]->DivergenceThreshold();

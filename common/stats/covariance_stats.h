@@ -20,7 +20,7 @@ struct CovarianceStatOptions {
 std::vector<std::string> CovarianceStatNames(int tokens, const CovarianceStatOptions& options);
 
 // Writes CovarianceStatNames(m, options).size() values for the symmetric V (m×m) into out:
-//   ρ_αβ        = V_αβ / sqrt(V_αα V_ββ);
+//   ρ_αβ        = V_αβ / sqrt(V_αα V_ββ), computed as V_αβ·(1/√V_αα)·(1/√V_ββ);
 //   rho_mean    = mean of ρ_αβ over the pairs α < β;  rho_min = their minimum;
 //   v_diag_mean = tr V / m;
 //   log_det     = Σ_k log λ_k(V) when V is numerically positive definite

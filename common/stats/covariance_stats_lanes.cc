@@ -19,6 +19,21 @@ LaneStatsFunction StatsFor(int m, VectorIsa isa) {
   return LaneStatsBaseline(m);
 }
 
+// ComputeCovarianceStats itself for the lanes in `lanes`.
+void ScalarLanes(int m, const double* v, uint32_t lanes, double (*out)[kMaxDefaultCovarianceStats]) {
+  if (lanes == 0) return;
+  thread_local Matrix matrix;
+  matrix.resize(m, m);
+  const CovarianceStatOptions defaults;
+  for (int p = 0; p < kLanes; ++p) {
+    if (!((lanes >> p) & 1u)) continue;
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < m; ++j) matrix(i, j) = v[(i * kMaxLaneTokens + j) * kLanes + p];
+    }
+    ComputeCovarianceStats(matrix, defaults, out[p]);
+  }
+}
+
 }  // namespace
 
 void ComputeCovarianceStatsLanes(VectorIsa isa, int m, const double* v, uint32_t lanes,
@@ -32,22 +47,21 @@ void ComputeCovarianceStatsLanes(VectorIsa isa, int m, const double* v, uint32_t
   }
   scalar &= lanes;
   last_scalar_lanes = scalar;
-  if (scalar == 0) return;
-  Matrix matrix(m, m);
-  const CovarianceStatOptions defaults;
-  for (int p = 0; p < kLanes; ++p) {
-    if (!((scalar >> p) & 1u)) continue;
-    for (int i = 0; i < m; ++i) {
-      for (int j = 0; j < m; ++j) matrix(i, j) = v[(i * kMaxLaneTokens + j) * kLanes + p];
-    }
-    ComputeCovarianceStats(matrix, defaults, out[p]);
-  }
+  ScalarLanes(m, v, scalar, out);
 }
 
 void ComputeCovarianceStatsLanes(int m, const double* v, uint32_t lanes,
                                  double (*out)[kMaxDefaultCovarianceStats]) {
-  static const VectorIsa best = SupportedVectorIsas().back();
-  ComputeCovarianceStatsLanes(best, m, v, lanes, out);
+  // Only AVX-512 runs the eight lanes as one register: GCC 12 lowers the eight-wide masks of the
+  // SSE2 and AVX2 builds lane by lane, and they were slower than the scalar code matrix by matrix
+  // (bench/stats_bench, BM_CovarianceStatsLanes). Without AVX-512 the scalar code runs per lane,
+  // the same bits either way; those builds stay for the tests, which run every one.
+  static const bool lanes_pay = SupportedVectorIsas().back() == VectorIsa::kAvx512;
+  if (lanes_pay) {
+    ComputeCovarianceStatsLanes(VectorIsa::kAvx512, m, v, lanes, out);
+  } else {
+    ScalarLanes(m, v, lanes & ((1u << kLanes) - 1), out);
+  }
 }
 
 uint32_t LastScalarLanesForTesting() { return last_scalar_lanes; }

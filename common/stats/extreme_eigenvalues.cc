@@ -36,8 +36,9 @@ double LaguerreStep(const double* a, const double* c, int n, double x) {
       p1 = 1.0, d1 *= scale, e1 *= scale;
     }
   }
-  const double g = d1 / p1;
-  const double h = g * g - e1 / p1;
+  const double inverse = 1.0 / p1;  // One division, not two.
+  const double g = d1 * inverse;
+  const double h = g * g - e1 * inverse;
   const double spread = std::max(0.0, (n - 1) * (n * h - g * g));
   return n / (g + std::sqrt(spread));
 }

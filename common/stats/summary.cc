@@ -31,41 +31,38 @@ void SelectInPlace(double* x, size_t n, const std::vector<size_t>& ranks, double
   }
 }
 
-// The same for the finite x (n ≥ 1) by buckets (issue 18: the aggregation of a run recording every
-// layer selects ten order statistics from each of thousands of columns). Bucket b holds the values
-// with ⌊(x − min)·B/(max − min)⌋ = b (clamped to B − 1), a non-decreasing function of x under
-// rounding too, so bucket order is value order and x_(k) is an order statistic of the one bucket
-// whose cumulative counts span k. One pass counts, one gathers the few buckets the ranks fall in,
-// and the selection runs within them: exactly the values a sort would give.
-void OrderStatistics(std::vector<double>& x, const std::vector<size_t>& ranks, double* out) {
-  const size_t n = x.size();
-  const auto [low, high] = std::minmax_element(x.begin(), x.end());
-  const double lo = *low, hi = *high;
+// The same for the finite x[0, n) (n ≥ 1, minimum lo, maximum hi) by buckets (issue 18: the
+// aggregation of a run recording every layer selects ten order statistics from each of thousands
+// of columns). Bucket b holds the values with ⌊(x − lo)·B/(hi − lo)⌋ = b (clamped to B − 1), a
+// non-decreasing function of x under rounding too, so bucket order is value order and x_(k) is an
+// order statistic of the one bucket whose cumulative counts span k. One pass counts, one gathers
+// the few buckets the ranks fall in, and the selection runs within them, by buckets again where
+// one is still large (a skewed column puts most values in a few): exactly the values a sort gives.
+void OrderStatistics(double* x, size_t n, double lo, double hi, const std::vector<size_t>& ranks,
+                     double* out, int depth = 0) {
+  constexpr size_t kSmall = 64;
   const size_t buckets = std::clamp<size_t>(n / 4, 1, 4096);
   const double scale = static_cast<double>(buckets) / (hi - lo);
-  if (n < 64 || !(hi > lo) || !std::isfinite(scale) || !(scale > 0.0)) {
-    SelectInPlace(x.data(), n, ranks, out);  // Small, constant, or a range that overflows.
+  if (n < kSmall || depth > 3 || !(hi > lo) || !std::isfinite(scale) || !(scale > 0.0)) {
+    SelectInPlace(x, n, ranks, out);  // Small, constant, or a range that overflows.
     return;
   }
+  const int64_t last = static_cast<int64_t>(buckets) - 1;
   auto bucket_of = [&](double v) {
-    return std::min(buckets - 1, static_cast<size_t>((v - lo) * scale));
+    return static_cast<size_t>(std::min(last, static_cast<int64_t>((v - lo) * scale)));
   };
-  thread_local std::vector<uint32_t> counts;
-  counts.assign(buckets, 0);
-  for (double v : x) ++counts[bucket_of(v)];
+  std::vector<uint32_t> counts(buckets, 0);
+  for (size_t i = 0; i < n; ++i) ++counts[bucket_of(x[i])];
   // The bucket of each rank, and the first rank of each such bucket.
-  thread_local std::vector<size_t> bucket_of_rank, first_rank;
-  bucket_of_rank.resize(ranks.size());
-  first_rank.resize(ranks.size());
+  std::vector<size_t> bucket_of_rank(ranks.size()), first_rank(ranks.size());
   size_t b = 0, before = 0;  // Values in buckets < b.
   for (size_t i = 0; i < ranks.size(); ++i) {
     while (before + counts[b] <= ranks[i]) before += counts[b++];
     bucket_of_rank[i] = b;
     first_rank[i] = before;
   }
-  // Gather the wanted buckets' values, each bucket contiguous (offset by bucket order).
-  thread_local std::vector<int64_t> offset;
-  offset.assign(buckets, -1);
+  // Gather the wanted buckets' values, each bucket contiguous, with its range.
+  std::vector<int64_t> offset(buckets, -1);
   size_t gathered = 0;
   for (size_t i = 0; i < ranks.size(); ++i) {
     const size_t wanted = bucket_of_rank[i];
@@ -73,13 +70,11 @@ void OrderStatistics(std::vector<double>& x, const std::vector<size_t>& ranks, d
     offset[wanted] = static_cast<int64_t>(gathered);
     gathered += counts[wanted];
   }
-  thread_local std::vector<double> values;
-  values.resize(gathered);
-  thread_local std::vector<size_t> cursor;
-  cursor.assign(buckets, 0);
-  for (double v : x) {
-    const size_t at = bucket_of(v);
-    if (offset[at] >= 0) values[static_cast<size_t>(offset[at]) + cursor[at]++] = v;
+  std::vector<double> values(gathered);
+  std::vector<uint32_t> cursor(buckets, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t at = bucket_of(x[i]);
+    if (offset[at] >= 0) values[static_cast<size_t>(offset[at]) + cursor[at]++] = x[i];
   }
   // Select within each bucket, its ranks relative to the bucket's first.
   std::vector<size_t> local;
@@ -91,14 +86,22 @@ void OrderStatistics(std::vector<double>& x, const std::vector<size_t>& ranks, d
       local.push_back(ranks[end] - first_rank[end]);
       ++end;
     }
-    SelectInPlace(values.data() + offset[wanted], counts[wanted], local, out + i);
+    double* part = values.data() + offset[wanted];
+    const size_t size = counts[wanted];
+    if (size < kSmall) {
+      SelectInPlace(part, size, local, out + i);
+    } else {
+      const auto [low, high] = std::minmax_element(part, part + size);
+      OrderStatistics(part, size, *low, *high, local, out + i, depth + 1);
+    }
     i = end;
   }
 }
 
 // Type-7 quantiles of the finite, non-empty x at `levels`: x_(j) + (h − j)(x_(j+1) − x_(j)),
 // h = (n − 1)·level, j = ⌊h⌋, from the order statistics rather than a sort (x is reordered).
-std::vector<double> SelectedQuantiles(std::vector<double>& x, const std::vector<double>& levels) {
+std::vector<double> SelectedQuantiles(std::vector<double>& x, double lo, double hi,
+                                      const std::vector<double>& levels) {
   const size_t n = x.size();
   auto level = [&](size_t i) { return std::clamp(levels[i], 0.0, 1.0); };
   std::vector<size_t> ranks;
@@ -110,7 +113,7 @@ std::vector<double> SelectedQuantiles(std::vector<double>& x, const std::vector<
   std::sort(ranks.begin(), ranks.end());
   ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
   std::vector<double> statistic(ranks.size());
-  OrderStatistics(x, ranks, statistic.data());
+  OrderStatistics(x.data(), n, lo, hi, ranks, statistic.data());
   auto at = [&](size_t k) {
     return statistic[static_cast<size_t>(std::lower_bound(ranks.begin(), ranks.end(), k) -
                                          ranks.begin())];
@@ -174,21 +177,24 @@ std::string QuantileKey(double level) {
 v1::Summary Summarize(const std::vector<double>& values, const std::vector<double>& quantile_levels,
                       const v1::HistogramSpec* histogram) {
   // Reused across calls: Aggregate summarises thousands of columns of the same length.
+  // One pass: the finite values, their sum (in order) and their range.
   thread_local std::vector<double> finite;
-  finite.clear();
+  finite.resize(values.size());
+  size_t n = 0;
+  double sum = 0.0;
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (double x : values) {
-    if (std::isfinite(x)) finite.push_back(x);
+    if (!std::isfinite(x)) continue;
+    finite[n++] = x;
+    sum += x;
+    lo = x < lo ? x : lo;
+    hi = x > hi ? x : hi;
   }
-  const size_t n = finite.size();
+  finite.resize(n);
 
   v1::Summary summary;
   summary.set_count(static_cast<int64_t>(n));
-  double mean = std::numeric_limits<double>::quiet_NaN();
-  if (n > 0) {
-    double sum = 0.0;
-    for (double x : finite) sum += x;
-    mean = sum / n;
-  }
+  const double mean = n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
   summary.set_mean(mean);
   double standard_error = 0.0;
   if (n >= 2) {
@@ -202,7 +208,7 @@ v1::Summary Summarize(const std::vector<double>& values, const std::vector<doubl
 
   auto& quantiles = *summary.mutable_quantiles();
   const std::vector<double> values_at =
-      n > 0 ? SelectedQuantiles(finite, quantile_levels) : std::vector<double>();
+      n > 0 ? SelectedQuantiles(finite, lo, hi, quantile_levels) : std::vector<double>();
   for (size_t i = 0; i < quantile_levels.size(); ++i) {
     quantiles[QuantileKey(quantile_levels[i])] =
         n > 0 ? values_at[i] : std::numeric_limits<double>::quiet_NaN();

@@ -86,11 +86,11 @@ TEST(SummarizeTest, MeanIsSummedInTheGivenOrder) {
 // values, distinct and with ties, unsorted and repeated levels, the extremes 0 and 1, and
 // n = 1, 2, 3, 20, 63, 64, 1000, 5000 (from 64 on they come from buckets); also a heavy tail (a few
 // values 1e300 away, so that nearly all share one bucket), a range that overflows (−1e308 … 1e308),
-// all values equal, and a tiny range around a large value.
+// all values equal, a tiny range around a large value, and a log-uniform spread.
 TEST(SummarizeTest, SelectedQuantilesEqualThoseOfTheSortedValues) {
   const std::vector<double> levels = {0.95, 0.05, 0.5, 0.25, 0.5, 1.0, 0.0, 0.75, 0.999, 0.001};
   uint64_t state = 12345;
-  enum Kind { kDistinct, kTies, kHeavyTail, kOverflow, kEqual, kTinyRange };
+  enum Kind { kDistinct, kTies, kHeavyTail, kOverflow, kEqual, kTinyRange, kSkewed };
   auto next = [&state](Kind kind, size_t i) {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
     const double uniform = static_cast<double>(state >> 11) * 0x1.0p-53;
@@ -102,10 +102,12 @@ TEST(SummarizeTest, SelectedQuantilesEqualThoseOfTheSortedValues) {
       case kOverflow: return i % 2 ? 1e308 * uniform : -1e308 * uniform;
       case kEqual: return 2.5;
       case kTinyRange: return 1e6 + uniform * 1e-9;
+      // Log-uniform over 13 decades: buckets within buckets.
+      case kSkewed: return std::exp(30.0 * uniform);
     }
     return 0.0;
   };
-  for (const Kind kind : {kDistinct, kTies, kHeavyTail, kOverflow, kEqual, kTinyRange})
+  for (const Kind kind : {kDistinct, kTies, kHeavyTail, kOverflow, kEqual, kTinyRange, kSkewed})
   for (size_t n : {1, 2, 3, 20, 63, 64, 1000, 5000}) {
     std::vector<double> values(n);
     for (size_t i = 0; i < n; ++i) values[i] = next(kind, i);
