@@ -437,6 +437,13 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
       for (const auto& h : run.histogram()) {
         if (h.statistic() == table.names[k]) histogram = &h;
       }
+      // With no sample diverged here the column is the table's own row, read in place.
+      if (diverged == 0) {
+        (*stats.mutable_stats())[table.names[k]] =
+            Summarize(&table.values[(slot * table.names.size() + k) * table.samples],
+                      static_cast<size_t>(table.samples), quantiles, histogram);
+        continue;
+      }
       table.Column(static_cast<int>(slot), static_cast<int>(k), &column);
       (*stats.mutable_stats())[table.names[k]] = Summarize(column, quantiles, histogram);
     }

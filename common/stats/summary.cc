@@ -176,14 +176,21 @@ std::string QuantileKey(double level) {
 
 v1::Summary Summarize(const std::vector<double>& values, const std::vector<double>& quantile_levels,
                       const v1::HistogramSpec* histogram) {
+  return Summarize(values.data(), values.size(), quantile_levels, histogram);
+}
+
+v1::Summary Summarize(const double* values, size_t count,
+                      const std::vector<double>& quantile_levels,
+                      const v1::HistogramSpec* histogram) {
   // Reused across calls: Aggregate summarises thousands of columns of the same length.
   // One pass: the finite values, their sum (in order) and their range.
   thread_local std::vector<double> finite;
-  finite.resize(values.size());
+  finite.resize(count);
   size_t n = 0;
   double sum = 0.0;
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-  for (double x : values) {
+  for (size_t i = 0; i < count; ++i) {
+    const double x = values[i];
     if (!std::isfinite(x)) continue;
     finite[n++] = x;
     sum += x;

@@ -32,6 +32,10 @@ std::string QuantileKey(double level);
 // With N = 0 the mean and every quantile are NaN and stderr is 0.
 v1::Summary Summarize(const std::vector<double>& values, const std::vector<double>& quantile_levels,
                       const v1::HistogramSpec* histogram);
+// The same for values[0, count), e.g. a column of the sample table read in place.
+v1::Summary Summarize(const double* values, size_t count,
+                      const std::vector<double>& quantile_levels,
+                      const v1::HistogramSpec* histogram);
 
 }  // namespace sigprop
 

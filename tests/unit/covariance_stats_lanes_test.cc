@@ -13,6 +13,7 @@
 #include "common/model_plan.h"
 #include "common/sde/sde_sampler.h"
 #include "common/stats/covariance_stats.h"
+#include "tests/unit/random_matrices.h"
 #include "sigprop/v1/model.pb.h"
 
 namespace sigprop {
@@ -42,11 +43,7 @@ bool SameBits(double a, double b) {
 
 // Q diag(10, 1, r, …, r^{m−2}) Qᵀ with r^{m−2} = 1e-12 and Q a random rotation (m ≥ 3).
 Matrix SpreadSpectrum(int m, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal;
-  Matrix g(m, m);
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < m; ++j) g(i, j) = normal(rng);
-  const Matrix q = Eigen::HouseholderQR<Matrix>(g).householderQ();
+  const Matrix q = Eigen::HouseholderQR<Matrix>(testing::GaussianMatrix(m, m, rng)).householderQ();
   Eigen::VectorXd eig(m);
   eig(0) = 10.0;
   for (int k = 1; k < m; ++k) eig(k) = std::pow(1e-12, (k - 1.0) / (m - 2));
@@ -56,16 +53,11 @@ Matrix SpreadSpectrum(int m, std::mt19937_64& rng) {
 
 // The matrices the statistics meet, lane kernel's common path first: Wishart draws of several
 // degrees of freedom, the SDE's start, correlated tokens; then what leaves it: near rank one
-// (exactly, or up to 1e-13), a spectrum spread from 10 to 1e-12 (λ_min computed), V = cI and other already-tridiagonal columns, indefinite ones, a
-// zero diagonal entry (undefined ρ), non-finite entries.
+// (exactly, or up to 1e-13), a spectrum spread from 10 to 1e-12 (λ_min computed), V = cI and
+// other already-tridiagonal columns, indefinite ones, a zero diagonal entry (undefined ρ),
+// non-finite entries.
 std::vector<Matrix> Cases(int m, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal;
-  auto gaussian = [&](int rows, int cols) {
-    Matrix g(rows, cols);
-    for (int i = 0; i < rows; ++i)
-      for (int j = 0; j < cols; ++j) g(i, j) = normal(rng);
-    return g;
-  };
+  auto gaussian = [&](int rows, int cols) { return testing::GaussianMatrix(rows, cols, rng); };
   std::vector<Matrix> cases;
   for (int dof : {m + 1, 2 * m + 3, 64, 1000}) {
     const Matrix x = gaussian(m, dof);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "common/stats/covariance_stats.h"
+#include "tests/unit/random_matrices.h"
 
 namespace sigprop {
 namespace {
@@ -33,13 +34,7 @@ TEST(ExtremeEigenvaluesTest, DiscreteLaplacianMatchesItsClosedForm) {
 // Matrices the statistics meet: Wishart draws, near rank one (collapse), clusters and exact
 // repeats (V = cI, block repeats: Laguerre's slow case), and indefinite symmetric ones.
 std::vector<Matrix> Cases(int m, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal;
-  auto gaussian = [&](int rows, int cols) {
-    Matrix g(rows, cols);
-    for (int i = 0; i < rows; ++i)
-      for (int j = 0; j < cols; ++j) g(i, j) = normal(rng);
-    return g;
-  };
+  auto gaussian = [&](int rows, int cols) { return testing::GaussianMatrix(rows, cols, rng); };
   std::vector<Matrix> cases;
   const Matrix x = gaussian(m, 2 * m + 3);
   cases.push_back(x * x.transpose() / x.cols());                      // Wishart.
