@@ -11,15 +11,11 @@ namespace {
 
 // The order statistics x_(k) (0-based, ascending) for the ascending `ranks`, by a chain of
 // selections: after nth_element puts x_(k) at x[k], everything above index k is ≥ it, so the next
-// rank is selected within that part. x is reordered.
+// rank is selected within that part. `ranks` are distinct; x is reordered.
 void SelectInPlace(double* x, size_t n, const std::vector<size_t>& ranks, double* out) {
   size_t fixed = 0;  // x[0, fixed) holds the smallest `fixed` values, in no order.
   for (size_t i = 0; i < ranks.size(); ++i) {
     const size_t k = ranks[i];
-    if (k + 1 == fixed) {  // The rank just selected.
-      out[i] = x[k];
-      continue;
-    }
     if (k == fixed) {  // The minimum of the rest.
       double* smallest = std::min_element(x + fixed, x + n);
       std::swap(*smallest, x[fixed]);
@@ -61,7 +57,7 @@ void OrderStatistics(double* x, size_t n, double lo, double hi, const std::vecto
     bucket_of_rank[i] = b;
     first_rank[i] = before;
   }
-  // Gather the wanted buckets' values, each bucket contiguous, with its range.
+  // Gather the wanted buckets' values, each bucket contiguous.
   std::vector<int64_t> offset(buckets, -1);
   size_t gathered = 0;
   for (size_t i = 0; i < ranks.size(); ++i) {
