@@ -415,7 +415,14 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
   const size_t mm = static_cast<size_t>(table.tokens) * table.tokens;
   std::vector<v1::LayerStats> out;
   out.reserve(table.layers.size());
-  std::vector<double> column;  // One statistic of one layer, reused.
+  ColumnSummarizer summarizer(quantiles);
+  // One layer's statistics: their columns (the table's own rows where no sample diverged there,
+  // else copies of the undiverged samples), histograms and summaries, reused from layer to layer.
+  std::vector<std::vector<double>> copies(table.names.size());
+  std::vector<const double*> columns;
+  std::vector<const v1::HistogramSpec*> histograms;
+  std::vector<size_t> summarized;
+  std::vector<v1::Summary> summaries;
   for (size_t slot = 0; slot < table.layers.size(); ++slot) {
     v1::LayerStats stats;
     stats.set_point(point);
@@ -427,6 +434,9 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
     int diverged = 0;
     for (int s = 0; s < table.samples; ++s) diverged += table.diverged[slot * table.samples + s];
     stats.set_diverged_fraction(static_cast<double>(diverged) / table.samples);
+    columns.clear();
+    histograms.clear();
+    summarized.clear();
     for (size_t k = 0; k < table.names.size(); ++k) {
       // Layer 0 has no weights and no attention, only the input and the backward signal there.
       const bool weight_gradient =
@@ -437,15 +447,19 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
       for (const auto& h : run.histogram()) {
         if (h.statistic() == table.names[k]) histogram = &h;
       }
-      // With no sample diverged here the column is the table's own row, read in place.
       if (diverged == 0) {
-        (*stats.mutable_stats())[table.names[k]] =
-            Summarize(&table.values[(slot * table.names.size() + k) * table.samples],
-                      static_cast<size_t>(table.samples), quantiles, histogram);
-        continue;
+        columns.push_back(&table.values[(slot * table.names.size() + k) * table.samples]);
+      } else {
+        table.Column(static_cast<int>(slot), static_cast<int>(k), &copies[k]);
+        columns.push_back(copies[k].data());
       }
-      table.Column(static_cast<int>(slot), static_cast<int>(k), &column);
-      (*stats.mutable_stats())[table.names[k]] = Summarize(column, quantiles, histogram);
+      histograms.push_back(histogram);
+      summarized.push_back(k);
+    }
+    summarizer.Summarize(columns, static_cast<size_t>(table.samples - diverged), histograms,
+                         &summaries);
+    for (size_t i = 0; i < summarized.size(); ++i) {
+      (*stats.mutable_stats())[table.names[summarized[i]]] = std::move(summaries[i]);
     }
     if (!table.covariances.empty()) {
       std::vector<double> mean(mm, 0.0);

@@ -85,11 +85,14 @@ class BatchedEulerMaruyama {
   };
   using StepFunction = uint32_t (*)(const Params&, uint32_t live, const double* gaussians,
                                     State* state);
+  using DivergedFunction = uint32_t (*)(const double* v, const double* thresholds,
+                                        uint32_t lanes);
 
  private:
   Params params_;
   int gaussians_;
   StepFunction step_;
+  DivergedFunction diverged_;
   uint32_t live_ = 0;
   State state_;
 };

@@ -12,9 +12,9 @@ namespace {
 // The order statistics x_(k) (0-based, ascending) for the ascending `ranks`, by a chain of
 // selections: after nth_element puts x_(k) at x[k], everything above index k is ≥ it, so the next
 // rank is selected within that part. `ranks` are distinct; x is reordered.
-void SelectInPlace(double* x, size_t n, const std::vector<size_t>& ranks, double* out) {
+void SelectInPlace(double* x, size_t n, const size_t* ranks, size_t rank_count, double* out) {
   size_t fixed = 0;  // x[0, fixed) holds the smallest `fixed` values, in no order.
-  for (size_t i = 0; i < ranks.size(); ++i) {
+  for (size_t i = 0; i < rank_count; ++i) {
     const size_t k = ranks[i];
     if (k == fixed) {  // The minimum of the rest.
       double* smallest = std::min_element(x + fixed, x + n);
@@ -27,100 +27,94 @@ void SelectInPlace(double* x, size_t n, const std::vector<size_t>& ranks, double
   }
 }
 
+// Levels of buckets within buckets before OrderStatistics falls back to plain selection.
+constexpr int kDeepestBucketLevel = 3;
+
 // The same for the finite x[0, n) (n ≥ 1, minimum lo, maximum hi) by buckets (issue 18: the
 // aggregation of a run recording every layer selects ten order statistics from each of thousands
 // of columns). Bucket b holds the values with ⌊(x − lo)·B/(hi − lo)⌋ = b (clamped to B − 1), a
 // non-decreasing function of x under rounding too, so bucket order is value order and x_(k) is an
-// order statistic of the one bucket whose cumulative counts span k. One pass counts, one gathers
-// the few buckets the ranks fall in, and the selection runs within them, by buckets again where
-// one is still large (a skewed column puts most values in a few): exactly the values a sort gives.
-void OrderStatistics(double* x, size_t n, double lo, double hi, const std::vector<size_t>& ranks,
-                     double* out, int depth = 0) {
+// order statistic of the one bucket whose cumulative counts span k. One pass finds and counts the
+// buckets, one gathers the few buckets the ranks fall in, and the selection runs within them, by
+// buckets again where one is still large (a skewed column puts most values in a few): exactly the
+// values a sort gives. scratch[depth] is this level's memory; deeper levels use the next ones.
+void OrderStatistics(double* x, size_t n, double lo, double hi, const size_t* ranks,
+                     size_t rank_count, double* out, ColumnSummarizer::Scratch* scratch,
+                     int depth = 0) {
   constexpr size_t kSmall = 64;
   const size_t buckets = std::clamp<size_t>(n / 4, 1, 4096);
   const double scale = static_cast<double>(buckets) / (hi - lo);
-  if (n < kSmall || depth > 3 || !(hi > lo) || !std::isfinite(scale) || !(scale > 0.0)) {
-    SelectInPlace(x, n, ranks, out);  // Small, constant, or a range that overflows.
+  if (n < kSmall || depth > kDeepestBucketLevel || !(hi > lo) || !std::isfinite(scale) ||
+      !(scale > 0.0)) {
+    SelectInPlace(x, n, ranks, rank_count, out);  // Small, constant, or a range that overflows.
     return;
   }
-  const int64_t last = static_cast<int64_t>(buckets) - 1;
-  auto bucket_of = [&](double v) {
-    return static_cast<size_t>(std::min(last, static_cast<int64_t>((v - lo) * scale)));
-  };
-  std::vector<uint32_t> counts(buckets, 0);
-  for (size_t i = 0; i < n; ++i) ++counts[bucket_of(x[i])];
-  // The bucket of each rank, and the first rank of each such bucket.
-  std::vector<size_t> bucket_of_rank(ranks.size()), first_rank(ranks.size());
-  size_t b = 0, before = 0;  // Values in buckets < b.
-  for (size_t i = 0; i < ranks.size(); ++i) {
-    while (before + counts[b] <= ranks[i]) before += counts[b++];
-    bucket_of_rank[i] = b;
-    first_rank[i] = before;
-  }
-  // Gather the wanted buckets' values, each bucket contiguous.
-  std::vector<int64_t> offset(buckets, -1);
-  size_t gathered = 0;
-  for (size_t i = 0; i < ranks.size(); ++i) {
-    const size_t wanted = bucket_of_rank[i];
-    if (offset[wanted] >= 0) continue;
-    offset[wanted] = static_cast<int64_t>(gathered);
-    gathered += counts[wanted];
-  }
-  std::vector<double> values(gathered);
-  std::vector<uint32_t> cursor(buckets, 0);
+  ColumnSummarizer::Scratch& s = scratch[depth];
+  // (x − lo)·scale is in [0, buckets] ⊂ int32, where truncation is the floor.
+  const int32_t last = static_cast<int32_t>(buckets) - 1;
+  s.bucket_of_value.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const size_t at = bucket_of(x[i]);
-    if (offset[at] >= 0) values[static_cast<size_t>(offset[at]) + cursor[at]++] = x[i];
+    const int32_t b = static_cast<int32_t>((x[i] - lo) * scale);
+    s.bucket_of_value[i] = static_cast<uint32_t>(b < last ? b : last);
+  }
+  s.counts.assign(buckets, 0);
+  for (size_t i = 0; i < n; ++i) ++s.counts[s.bucket_of_value[i]];
+  // The bucket of each rank, and the first rank of each such bucket.
+  s.bucket_of_rank.resize(rank_count);
+  s.first_rank.resize(rank_count);
+  size_t b = 0, before = 0;  // Values in buckets < b.
+  for (size_t i = 0; i < rank_count; ++i) {
+    while (before + s.counts[b] <= ranks[i]) before += s.counts[b++];
+    s.bucket_of_rank[i] = b;
+    s.first_rank[i] = before;
+  }
+  // Gather the wanted buckets' values, each bucket contiguous: s.next[b] is where bucket b's next
+  // value goes, `gathered` (a slot past the wanted values) for the others. Branch-free: where the
+  // wanted buckets hold much of the column, whether a value is wanted is a coin toss.
+  size_t gathered = 0;
+  for (size_t i = 0; i < rank_count; ++i) {
+    if (i > 0 && s.bucket_of_rank[i] == s.bucket_of_rank[i - 1]) continue;
+    gathered += s.counts[s.bucket_of_rank[i]];
+  }
+  s.next.assign(buckets, static_cast<uint32_t>(gathered));
+  std::vector<uint32_t>& first_of_bucket = s.counts;  // Counts are spent: reused for offsets.
+  uint32_t offset = 0;
+  for (size_t i = 0; i < rank_count; ++i) {
+    const size_t wanted = s.bucket_of_rank[i];
+    if (i > 0 && wanted == s.bucket_of_rank[i - 1]) continue;
+    const uint32_t size = s.counts[wanted];
+    s.next[wanted] = offset;
+    first_of_bucket[wanted] = offset;
+    offset += size;
+  }
+  s.values.resize(gathered + 1);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t at = s.bucket_of_value[i];
+    const uint32_t to = s.next[at];
+    s.values[to] = x[i];
+    s.next[at] = to + (to < gathered ? 1 : 0);
   }
   // Select within each bucket, its ranks relative to the bucket's first.
-  std::vector<size_t> local;
-  for (size_t i = 0; i < ranks.size();) {
-    const size_t wanted = bucket_of_rank[i];
+  for (size_t i = 0; i < rank_count;) {
+    const size_t wanted = s.bucket_of_rank[i];
     size_t end = i;
-    local.clear();
-    while (end < ranks.size() && bucket_of_rank[end] == wanted) {
-      local.push_back(ranks[end] - first_rank[end]);
+    s.local.clear();
+    while (end < rank_count && s.bucket_of_rank[end] == wanted) {
+      s.local.push_back(ranks[end] - s.first_rank[end]);
       ++end;
     }
-    double* part = values.data() + offset[wanted];
-    const size_t size = counts[wanted];
+    double* part = s.values.data() + first_of_bucket[wanted];
+    const size_t size = s.next[wanted] - first_of_bucket[wanted];
     if (size < kSmall) {
-      SelectInPlace(part, size, local, out + i);
+      SelectInPlace(part, size, s.local.data(), s.local.size(), out + i);
     } else {
       const auto [low, high] = std::minmax_element(part, part + size);
-      OrderStatistics(part, size, *low, *high, local, out + i, depth + 1);
+      // The next level overwrites its own scratch only, so s.local and s.values stay valid.
+      OrderStatistics(part, size, *low, *high, s.local.data(), s.local.size(), out + i, scratch,
+                      depth + 1);
     }
     i = end;
   }
-}
-
-// Type-7 quantiles of the finite, non-empty x at `levels`: x_(j) + (h − j)(x_(j+1) − x_(j)),
-// h = (n − 1)·level, j = ⌊h⌋, from the order statistics rather than a sort (x is reordered).
-std::vector<double> SelectedQuantiles(std::vector<double>& x, double lo, double hi,
-                                      const std::vector<double>& levels) {
-  const size_t n = x.size();
-  auto level = [&](size_t i) { return std::clamp(levels[i], 0.0, 1.0); };
-  std::vector<size_t> ranks;
-  for (size_t i = 0; i < levels.size(); ++i) {
-    const size_t j = static_cast<size_t>(std::floor((n - 1) * level(i)));
-    ranks.push_back(j);
-    if (j + 1 < n) ranks.push_back(j + 1);
-  }
-  std::sort(ranks.begin(), ranks.end());
-  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
-  std::vector<double> statistic(ranks.size());
-  OrderStatistics(x.data(), n, lo, hi, ranks, statistic.data());
-  auto at = [&](size_t k) {
-    return statistic[static_cast<size_t>(std::lower_bound(ranks.begin(), ranks.end(), k) -
-                                         ranks.begin())];
-  };
-  std::vector<double> out(levels.size());
-  for (size_t i = 0; i < levels.size(); ++i) {
-    const double h = (n - 1) * level(i);
-    const size_t j = static_cast<size_t>(std::floor(h));
-    out[i] = j + 1 >= n ? at(j) : at(j) + (h - j) * (at(j + 1) - at(j));
-  }
-  return out;
 }
 
 v1::Histogram Bin(const std::vector<double>& finite, const v1::HistogramSpec& spec) {
@@ -149,6 +143,86 @@ v1::Histogram Bin(const std::vector<double>& finite, const v1::HistogramSpec& sp
   return h;
 }
 
+// The moments of a few columns side by side: per column the count of finite values, their sum in
+// sample order, their range, and (given the mean) the sum of squared deviations in sample order.
+// One column's sum is a chain of dependent additions; kWidth columns' chains are independent and
+// keep the adder busy (issue 18). A non-finite value adds +0 in the masked form, which leaves the
+// sums unchanged bit for bit (a sum that starts at +0 can never be −0, and s + 0 = s for every
+// other s), so each column's figures are those of a loop over its finite values alone; the plain
+// form, for columns without a non-finite value (nearly all), skips the masks.
+using Moments = ColumnSummarizer::Moments;
+
+template <int kWidth, bool kMasked>
+void ColumnMoments(const double* const* x, size_t count, Moments* out) {
+  double sum[kWidth], lo[kWidth], hi[kWidth];
+  size_t finite[kWidth];
+#pragma GCC unroll 8
+  for (int p = 0; p < kWidth; ++p) {
+    sum[p] = 0.0;
+    lo[p] = std::numeric_limits<double>::infinity();
+    hi[p] = -lo[p];
+    finite[p] = 0;
+  }
+  for (size_t i = 0; i < count; ++i) {
+#pragma GCC unroll 8
+    for (int p = 0; p < kWidth; ++p) {
+      const double v = x[p][i];
+      if constexpr (kMasked) {
+        const bool ok = std::isfinite(v);
+        sum[p] += ok ? v : 0.0;
+        finite[p] += ok;
+        lo[p] = ok && v < lo[p] ? v : lo[p];
+        hi[p] = ok && v > hi[p] ? v : hi[p];
+      } else {
+        sum[p] += v;
+        finite[p] += std::isfinite(v);
+        lo[p] = v < lo[p] ? v : lo[p];
+        hi[p] = v > hi[p] ? v : hi[p];
+      }
+    }
+  }
+  double mean[kWidth], squares[kWidth];
+#pragma GCC unroll 8
+  for (int p = 0; p < kWidth; ++p) {
+    mean[p] = finite[p] > 0 ? sum[p] / finite[p] : 0.0;
+    squares[p] = 0.0;
+  }
+  for (size_t i = 0; i < count; ++i) {
+#pragma GCC unroll 8
+    for (int p = 0; p < kWidth; ++p) {
+      const double v = x[p][i];
+      const double d = v - mean[p];
+      if constexpr (kMasked) {
+        squares[p] += std::isfinite(v) ? d * d : 0.0;
+      } else {
+        squares[p] += d * d;
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < kWidth; ++p) {
+    out[p].finite = finite[p];
+    out[p].sum = sum[p];
+    out[p].lo = lo[p];
+    out[p].hi = hi[p];
+    out[p].squares = squares[p];
+  }
+}
+
+// Moments of every column: four at a time, then pairs and singles; a column the plain pass finds
+// a non-finite value in is done again masked.
+void AllColumnMoments(const std::vector<const double*>& columns, size_t count,
+                      std::vector<Moments>* out) {
+  out->assign(columns.size(), Moments{});
+  size_t c = 0;
+  for (; c + 4 <= columns.size(); c += 4) ColumnMoments<4, false>(&columns[c], count, &(*out)[c]);
+  for (; c + 2 <= columns.size(); c += 2) ColumnMoments<2, false>(&columns[c], count, &(*out)[c]);
+  for (; c < columns.size(); ++c) ColumnMoments<1, false>(&columns[c], count, &(*out)[c]);
+  for (c = 0; c < columns.size(); ++c) {
+    if ((*out)[c].finite != count) ColumnMoments<1, true>(&columns[c], count, &(*out)[c]);
+  }
+}
+
 }  // namespace
 
 std::string QuantileKey(double level) {
@@ -170,6 +244,77 @@ std::string QuantileKey(double level) {
   return "q" + integer + fraction;
 }
 
+ColumnSummarizer::ColumnSummarizer(std::vector<double> quantile_levels)
+    : levels_(std::move(quantile_levels)) {
+  for (double level : levels_) keys_.push_back(QuantileKey(level));
+}
+
+v1::Summary ColumnSummarizer::Summarize(const double* values, size_t count,
+                                        const v1::HistogramSpec* histogram) {
+  std::vector<v1::Summary> out;
+  Summarize({values}, count, {histogram}, &out);
+  return std::move(out[0]);
+}
+
+void ColumnSummarizer::Summarize(const std::vector<const double*>& columns, size_t count,
+                                 const std::vector<const v1::HistogramSpec*>& histograms,
+                                 std::vector<v1::Summary>* out) {
+  out->clear();
+  out->resize(columns.size());
+  AllColumnMoments(columns, count, &moments_);
+  if (scratch_.empty()) scratch_.resize(kDeepestBucketLevel + 1);
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const Moments& m = moments_[c];
+    const size_t n = m.finite;
+    v1::Summary& summary = (*out)[c];
+    summary.set_count(static_cast<int64_t>(n));
+    const double mean = n > 0 ? m.sum / n : std::numeric_limits<double>::quiet_NaN();
+    summary.set_mean(mean);
+    summary.set_stderr(n >= 2 ? std::sqrt(m.squares / (n - 1) / n) : 0.0);
+
+    finite_.resize(n);
+    if (n == count) {
+      std::copy(columns[c], columns[c] + count, finite_.begin());
+    } else {
+      size_t k = 0;
+      for (size_t i = 0; i < count; ++i) {
+        if (std::isfinite(columns[c][i])) finite_[k++] = columns[c][i];
+      }
+    }
+    const v1::HistogramSpec* histogram = histograms.empty() ? nullptr : histograms[c];
+    if (histogram != nullptr) *summary.mutable_histogram() = Bin(finite_, *histogram);
+
+    // Type-7 quantiles, x_(j) + (h − j)(x_(j+1) − x_(j)) with h = (n − 1)·level and j = ⌊h⌋,
+    // from the order statistics x_(j), x_(j+1) rather than a sort (finite_ is reordered).
+    auto& quantiles = *summary.mutable_quantiles();
+    if (n == 0) {
+      for (const std::string& key : keys_) quantiles[key] = std::numeric_limits<double>::quiet_NaN();
+      continue;
+    }
+    auto level = [&](size_t i) { return std::clamp(levels_[i], 0.0, 1.0); };
+    ranks_.clear();
+    for (size_t i = 0; i < levels_.size(); ++i) {
+      const size_t j = static_cast<size_t>(std::floor((n - 1) * level(i)));
+      ranks_.push_back(j);
+      if (j + 1 < n) ranks_.push_back(j + 1);
+    }
+    std::sort(ranks_.begin(), ranks_.end());
+    ranks_.erase(std::unique(ranks_.begin(), ranks_.end()), ranks_.end());
+    order_statistics_.resize(ranks_.size());
+    OrderStatistics(finite_.data(), n, m.lo, m.hi, ranks_.data(), ranks_.size(),
+                    order_statistics_.data(), scratch_.data());
+    auto at = [&](size_t k) {
+      return order_statistics_[static_cast<size_t>(
+          std::lower_bound(ranks_.begin(), ranks_.end(), k) - ranks_.begin())];
+    };
+    for (size_t i = 0; i < levels_.size(); ++i) {
+      const double h = (n - 1) * level(i);
+      const size_t j = static_cast<size_t>(std::floor(h));
+      quantiles[keys_[i]] = j + 1 >= n ? at(j) : at(j) + (h - j) * (at(j + 1) - at(j));
+    }
+  }
+}
+
 v1::Summary Summarize(const std::vector<double>& values, const std::vector<double>& quantile_levels,
                       const v1::HistogramSpec* histogram) {
   return Summarize(values.data(), values.size(), quantile_levels, histogram);
@@ -178,45 +323,7 @@ v1::Summary Summarize(const std::vector<double>& values, const std::vector<doubl
 v1::Summary Summarize(const double* values, size_t count,
                       const std::vector<double>& quantile_levels,
                       const v1::HistogramSpec* histogram) {
-  // Reused across calls: Aggregate summarises thousands of columns of the same length.
-  // One pass: the finite values, their sum (in order) and their range.
-  thread_local std::vector<double> finite;
-  finite.resize(count);
-  size_t n = 0;
-  double sum = 0.0;
-  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-  for (size_t i = 0; i < count; ++i) {
-    const double x = values[i];
-    if (!std::isfinite(x)) continue;
-    finite[n++] = x;
-    sum += x;
-    lo = x < lo ? x : lo;
-    hi = x > hi ? x : hi;
-  }
-  finite.resize(n);
-
-  v1::Summary summary;
-  summary.set_count(static_cast<int64_t>(n));
-  const double mean = n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
-  summary.set_mean(mean);
-  double standard_error = 0.0;
-  if (n >= 2) {
-    double squares = 0.0;
-    for (double x : finite) squares += (x - mean) * (x - mean);
-    standard_error = std::sqrt(squares / (n - 1) / n);
-  }
-  summary.set_stderr(standard_error);
-
-  if (histogram != nullptr) *summary.mutable_histogram() = Bin(finite, *histogram);
-
-  auto& quantiles = *summary.mutable_quantiles();
-  const std::vector<double> values_at =
-      n > 0 ? SelectedQuantiles(finite, lo, hi, quantile_levels) : std::vector<double>();
-  for (size_t i = 0; i < quantile_levels.size(); ++i) {
-    quantiles[QuantileKey(quantile_levels[i])] =
-        n > 0 ? values_at[i] : std::numeric_limits<double>::quiet_NaN();
-  }
-  return summary;
+  return ColumnSummarizer(quantile_levels).Summarize(values, count, histogram);
 }
 
 }  // namespace sigprop

@@ -3,6 +3,8 @@
 #ifndef SIGPROP_COMMON_STATS_SUMMARY_H_
 #define SIGPROP_COMMON_STATS_SUMMARY_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,47 @@ v1::Summary Summarize(const std::vector<double>& values, const std::vector<doubl
 v1::Summary Summarize(const double* values, size_t count,
                       const std::vector<double>& quantile_levels,
                       const v1::HistogramSpec* histogram);
+
+// Summarize for many columns of one length at the same quantile levels, e.g. every statistic of
+// one layer (issue 18: a run recording every layer summarises thousands of columns). Each result
+// is Summarize's for its column, bit for bit: every column's sums still run in sample order, but
+// the columns' chains of additions run side by side rather than one after another, and the keys
+// of the quantiles and the scratch memory are made once, not per column. Not thread-safe: one per
+// thread.
+class ColumnSummarizer {
+ public:
+  explicit ColumnSummarizer(std::vector<double> quantile_levels);
+
+  // Summaries of columns[c][0, count), into (*out)[c]. `histograms` is empty (none) or holds one
+  // entry a column, null where that column has no histogram.
+  void Summarize(const std::vector<const double*>& columns, size_t count,
+                 const std::vector<const v1::HistogramSpec*>& histograms,
+                 std::vector<v1::Summary>* out);
+
+  // One column.
+  v1::Summary Summarize(const double* values, size_t count, const v1::HistogramSpec* histogram);
+
+  // Buffers reused from column to column (the selection's, one set a level of its recursion).
+  struct Scratch {
+    std::vector<uint32_t> bucket_of_value, counts, next;
+    std::vector<size_t> bucket_of_rank, first_rank, local;
+    std::vector<double> values;
+  };
+  // One column's count of finite values, their sum, range and sum of squared deviations.
+  struct Moments {
+    size_t finite = 0;
+    double sum = 0.0, lo = 0.0, hi = 0.0, squares = 0.0;
+  };
+
+ private:
+  std::vector<double> levels_;
+  std::vector<std::string> keys_;
+  std::vector<Moments> moments_;
+  std::vector<double> finite_;
+  std::vector<size_t> ranks_;
+  std::vector<double> order_statistics_;
+  std::vector<Scratch> scratch_;
+};
 
 }  // namespace sigprop
 

@@ -6,6 +6,7 @@
 // thresholds.
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <iostream>
@@ -13,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/finite/sample_observer.h"
 #include "common/model_plan.h"
 #include "common/rng.h"
 #include "common/sde/batched_euler_maruyama.h"
@@ -211,6 +213,51 @@ TEST(BatchedEulerMaruyamaTest, VariantsAreBitIdentical) {
         EXPECT_EQ(live, live_base) << "m " << m << " isa " << static_cast<int>(isa);
         EXPECT_EQ(0, std::memcmp(base.data(), other.data(), base.size() * sizeof(double)))
             << "m " << m << " tau0 " << tau0 << " isa " << static_cast<int>(isa);
+      }
+    }
+  }
+}
+
+// Diverged is IsDiverged (sample_observer.h) of each asked lane, in every variant this CPU runs:
+// a NaN or an infinity anywhere in V (off the diagonal too), a diagonal entry above the lane's
+// own threshold (not at it), and lanes not asked are never reported. Every entry of the m×m block
+// is tested, the last one included, for m = 1, 5 and 8.
+TEST(BatchedEulerMaruyamaTest, DivergedIsIsDivergedOfEachLane) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  for (int m : {1, 5, 8}) {
+    const ModelPlan plan = ResolveModel(Transformer(m, 1.0, 0.3));
+    auto sde = CovarianceSde::FromPlan(plan);
+    ASSERT_TRUE(sde.ok()) << sde.status();
+    // Per lane: at, below and above the diagonal's largest entry, and the defaults.
+    const double largest = plan.v0.diagonal().maxCoeff();
+    const double thresholds[kSdeLanes] = {largest,       std::nextafter(largest, 0.0),
+                                          2 * largest,   1e12,
+                                          0.5 * largest, largest,
+                                          1e12,          std::nextafter(largest, 0.0)};
+    std::vector<Matrix> cases = {plan.v0};
+    for (int i = 0; i < m; ++i) {
+      for (int j = 0; j < m; ++j) {
+        for (double bad : {kNaN, kInf, -kInf}) {
+          Matrix v = plan.v0;
+          v(i, j) = bad;
+          cases.push_back(v);
+        }
+      }
+    }
+    for (SdeIsa isa : SupportedSdeIsas()) {
+      BatchedEulerMaruyama kernel(*sde, 1.0 / 64, Positivity::kEigenFloor, isa);
+      for (const Matrix& v : cases) {
+        kernel.Reset(v, kSdeLanes);
+        for (uint32_t asked : {0xFFu, 0x5Au, 0x00u}) {
+          uint32_t expected = 0;
+          for (int p = 0; p < kSdeLanes; ++p) {
+            if ((asked >> p) & 1u && IsDiverged(v, thresholds[p])) expected |= 1u << p;
+          }
+          EXPECT_EQ(kernel.Diverged(thresholds, asked), expected)
+              << "m " << m << " isa " << static_cast<int>(isa) << " asked " << asked << "\n"
+              << v;
+        }
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -121,6 +122,81 @@ TEST(SummarizeTest, SelectedQuantilesEqualThoseOfTheSortedValues) {
           j + 1 >= n ? sorted.back() : sorted[j] + (h - j) * (sorted[j + 1] - sorted[j]);
       EXPECT_EQ(summary.quantiles().at(QuantileKey(level)), expected)
           << "kind " << kind << ", n " << n << ", level " << level;
+    }
+  }
+}
+
+// ColumnSummarizer over 1 … 11 columns at once (its groups of four, two and one, and a reused
+// instance) gives each column exactly what a plain computation gives: the count of finite values,
+// their sum in sample order over the count, s/√N from squared deviations summed in order, the
+// type-7 quantiles of the sorted values, and a histogram. Columns differ in spread and some hold
+// NaN and ±∞ at different places, so a value read from the wrong column, a non-finite value let
+// into a sum, or a sum taken in another order changes a result.
+TEST(SummarizeTest, ColumnSummarizerEqualsAPlainComputationForEachColumn) {
+  const std::vector<double> levels = {0.05, 0.25, 0.5, 0.75, 0.95};
+  v1::HistogramSpec spec;
+  spec.set_bins(5);
+  spec.set_lo(-1.0);
+  spec.set_hi(1.0);
+  ColumnSummarizer summarizer(levels);
+  uint64_t state = 99;
+  auto uniform = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) * 0x1.0p-53;
+  };
+  constexpr size_t kCount = 300;
+  for (size_t width = 1; width <= 11; ++width) {
+    std::vector<std::vector<double>> table(width, std::vector<double>(kCount));
+    for (size_t c = 0; c < width; ++c) {
+      for (size_t i = 0; i < kCount; ++i) {
+        table[c][i] = (uniform() - 0.3) * std::pow(10.0, static_cast<double>(c % 4)) + 1e8 * (c == 3);
+      }
+      if (c % 3 == 1) table[c][(7 * c) % kCount] = kNaN;
+      if (c % 5 == 2) table[c][kCount - 1] = c % 2 ? kInf : -kInf;
+    }
+    std::vector<const double*> columns;
+    std::vector<const v1::HistogramSpec*> histograms;
+    for (size_t c = 0; c < width; ++c) {
+      columns.push_back(table[c].data());
+      histograms.push_back(c % 2 == 0 ? &spec : nullptr);
+    }
+    std::vector<v1::Summary> out;
+    summarizer.Summarize(columns, kCount, histograms, &out);
+    ASSERT_EQ(out.size(), width);
+    for (size_t c = 0; c < width; ++c) {
+      std::vector<double> finite;
+      double sum = 0.0;
+      for (double x : table[c]) {
+        if (std::isfinite(x)) {
+          finite.push_back(x);
+          sum += x;
+        }
+      }
+      const size_t n = finite.size();
+      const double mean = sum / n;
+      double squares = 0.0;
+      for (double x : finite) squares += (x - mean) * (x - mean);
+      const std::string where = "width " + std::to_string(width) + " column " + std::to_string(c);
+      EXPECT_EQ(out[c].count(), static_cast<int64_t>(n)) << where;
+      EXPECT_EQ(out[c].mean(), mean) << where;
+      EXPECT_EQ(out[c].stderr(), std::sqrt(squares / (n - 1) / n)) << where;
+      std::sort(finite.begin(), finite.end());
+      for (double level : levels) {
+        const double h = (n - 1) * level;
+        const size_t j = static_cast<size_t>(std::floor(h));
+        EXPECT_EQ(out[c].quantiles().at(QuantileKey(level)),
+                  finite[j] + (h - j) * (finite[j + 1] - finite[j]))
+            << where << " level " << level;
+      }
+      ASSERT_EQ(out[c].has_histogram(), c % 2 == 0) << where;
+      if (c % 2 == 0) {
+        int64_t binned = out[c].histogram().underflow() + out[c].histogram().overflow();
+        for (int64_t k : out[c].histogram().counts()) binned += k;
+        EXPECT_EQ(binned, static_cast<int64_t>(n)) << where;
+        int64_t below = 0;
+        for (double x : finite) below += x < -1.0;
+        EXPECT_EQ(out[c].histogram().underflow(), below) << where;
+      }
     }
   }
 }
