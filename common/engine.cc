@@ -7,8 +7,6 @@
 #include <mutex>
 #include <optional>
 
-#include <sys/mman.h>
-
 #include "absl/strings/str_cat.h"
 #include "common/cost_model.h"
 #include "common/finite/columns_sampler.h"
@@ -204,21 +202,6 @@ absl::Status ForEachSample(int begin, int end, int samples, int batch, const Run
   return absl::OkStatus();
 }
 
-// Reserves `entries` doubles and asks the kernel to back them with transparent huge pages. A long
-// run's table is tens of megabytes, filled once and written sample by sample; on 4 KB pages their
-// first touch (a page fault each) was about a tenth of an SDE run recording every layer (issue
-// 18). Only advice: where THP is off or unavailable, nothing changes.
-void ReserveOnHugePages(std::vector<double>* values, size_t entries) {
-  values->reserve(entries);
-#ifdef MADV_HUGEPAGE
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  const uintptr_t start = reinterpret_cast<uintptr_t>(values->data());
-  const uintptr_t begin = (start + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t end = (start + entries * sizeof(double)) & ~(kHugePage - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#endif
-}
-
 SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method method,
                       int samples, const CovarianceStatOptions& options) {
   SampleTable table;
@@ -236,7 +219,6 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
     for (const char* name : kAttentionStatNames) table.names.push_back(name);
   }
   const size_t entries = table.layers.size() * table.names.size() * samples;
-  ReserveOnHugePages(&table.values, entries);
   table.values.assign(entries, kNaN);
   table.diverged.assign(table.layers.size() * samples, 0);
   if (run.mean_covariance()) {

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "oneapi/tbb/task_arena.h"
 #include "absl/status/statusor.h"
+#include "common/huge_page_allocator.h"
 #include "common/model_plan.h"
 #include "sigprop/v1/results.pb.h"
 #include "sigprop/v1/run.pb.h"
@@ -48,7 +49,9 @@ struct SampleTable {
   int samples = 0;
   std::vector<int> layers;         // Recorded layers, ascending; 0 and depth always included.
   std::vector<std::string> names;  // Statistic names, covariance statistics first.
-  std::vector<double> values;      // [slot][statistic][sample]; NaN where not computed.
+  // [slot][statistic][sample]; NaN where not computed. Tens of megabytes for a long run: on huge
+  // pages (huge_page_allocator.h).
+  std::vector<double, HugePageAllocator<double>> values;
   std::vector<uint8_t> diverged;   // [slot][sample]
   std::vector<double> covariances; // [slot][sample][m×m], only when RunSpec.mean_covariance.
 

@@ -257,7 +257,7 @@ TEST(EngineMethodTest, ByteIdenticalAtOneTwoAndFourThreads) {
       context.arena = &arena;
       auto table = SimulateSamples(run, 3, context);
       ASSERT_TRUE(table.ok()) << table.status();
-      values.push_back(table->values);
+      values.emplace_back(table->values.begin(), table->values.end());
     }
     for (int k = 1; k < 3; ++k) {
       ASSERT_EQ(values[k].size(), values[0].size());
