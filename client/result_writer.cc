@@ -16,6 +16,8 @@
 #include "google/protobuf/util/type_resolver.h"
 #include "google/protobuf/util/type_resolver_util.h"
 
+#include "client/layer_stats_json.h"
+
 namespace sigprop::cli {
 namespace {
 
@@ -180,6 +182,15 @@ absl::StatusOr<std::vector<std::string>> TableColumns(const std::string& flag, F
 }
 
 std::string ToJsonLine(const google::protobuf::Message& message) {
+  // Rows, the bulk of every output, are written directly (layer_stats_json.h): the same bytes.
+  if (message.GetDescriptor() == v1::LayerStats::descriptor()) {
+    std::string line;
+    if (AppendLayerStatsJson(static_cast<const v1::LayerStats&>(message), &line)) return line;
+  }
+  return ProtobufJsonLine(message);
+}
+
+std::string ProtobufJsonLine(const google::protobuf::Message& message) {
   // MessageToJsonString walks maps in hash order, which protobuf randomises per process. Going
   // through a deterministic (key-sorted) binary encoding makes the line byte-reproducible.
   static google::protobuf::util::TypeResolver* const resolver =

@@ -45,8 +45,11 @@ std::string CsvNumber(double x);
 std::string CsvQuote(const std::string& s);
 
 // The protobuf JSON of one message on one line, with proto field names and every field printed;
-// map keys sorted, so equal messages give equal bytes.
+// map keys sorted, so equal messages give equal bytes. LayerStats rows are written directly
+// (layer_stats_json.h), the others by ProtobufJsonLine; both give the same bytes for a row.
 std::string ToJsonLine(const google::protobuf::Message& message);
+// The same through protobuf's own JSON printer, for any message.
+std::string ProtobufJsonLine(const google::protobuf::Message& message);
 
 }  // namespace sigprop::cli
 
