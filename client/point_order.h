@@ -1,6 +1,9 @@
 // Reassembles per-point results in point order. Points may finish in any order (several run at
-// once, possibly on several servers); a point's layers are released when it and every point before
-// it in `order` have finished, so output is the same whatever the scheduling.
+// once, possibly on several servers); a point's layers are released once every point before it in
+// `order` has finished (the next point's as they come, the others' when it is their turn), so
+// output is the same whatever the scheduling. A point's final rows come in one transaction with
+// its PointFinished, so releasing the next point's rows before that event loses nothing and saves
+// holding a copy of each (issue 18).
 #ifndef SIGPROP_CLIENT_POINT_ORDER_H_
 #define SIGPROP_CLIENT_POINT_ORDER_H_
 
@@ -20,12 +23,24 @@ class PointOrderOf {
   PointOrderOf(std::vector<int> order, std::function<void(const Row&)> release)
       : order_(std::move(order)), release_(std::move(release)) {}
 
-  void Add(const Row& row) { pending_[row.point()].push_back(row); }
+  void Add(const Row& row) {
+    if (next_ < order_.size() && row.point() == order_[next_]) {
+      release_(row);
+    } else {
+      pending_[row.point()].push_back(row);
+    }
+  }
   void Finish(int point) {
     finished_[point] = true;
-    while (next_ < order_.size() && finished_[order_[next_]]) {
-      for (const auto& layer : pending_[order_[next_]]) release_(layer);
-      pending_.erase(order_[next_]);
+    // Each point that becomes the next releases what it holds (later rows then go out directly);
+    // the finished ones make way for the one after.
+    while (next_ < order_.size()) {
+      const int next = order_[next_];
+      if (auto held = pending_.find(next); held != pending_.end()) {
+        for (const auto& layer : held->second) release_(layer);
+        pending_.erase(held);
+      }
+      if (!finished_[next]) break;
       ++next_;
     }
   }
