@@ -404,6 +404,7 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
   std::vector<const double*> columns;
   std::vector<const v1::HistogramSpec*> histograms;
   std::vector<size_t> summarized;
+  std::vector<int> kept;
   std::vector<v1::Summary> summaries;
   for (size_t slot = 0; slot < table.layers.size(); ++slot) {
     v1::LayerStats stats;
@@ -416,6 +417,13 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
     int diverged = 0;
     for (int s = 0; s < table.samples; ++s) diverged += table.diverged[slot * table.samples + s];
     stats.set_diverged_fraction(static_cast<double>(diverged) / table.samples);
+    // The samples alive here, in order (Column's selection, made once for the layer's columns).
+    kept.clear();
+    if (diverged > 0) {
+      for (int s = 0; s < table.samples; ++s) {
+        if (!table.diverged[slot * table.samples + s]) kept.push_back(s);
+      }
+    }
     columns.clear();
     histograms.clear();
     summarized.clear();
@@ -429,10 +437,12 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
       for (const auto& h : run.histogram()) {
         if (h.statistic() == table.names[k]) histogram = &h;
       }
+      const double* row = &table.values[(slot * table.names.size() + k) * table.samples];
       if (diverged == 0) {
-        columns.push_back(&table.values[(slot * table.names.size() + k) * table.samples]);
+        columns.push_back(row);
       } else {
-        table.Column(static_cast<int>(slot), static_cast<int>(k), &copies[k]);
+        copies[k].resize(kept.size());
+        for (size_t j = 0; j < kept.size(); ++j) copies[k][j] = row[kept[j]];
         columns.push_back(copies[k].data());
       }
       histograms.push_back(histogram);

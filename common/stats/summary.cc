@@ -57,8 +57,20 @@ void OrderStatistics(double* x, size_t n, double lo, double hi, const size_t* ra
     const int32_t b = static_cast<int32_t>((x[i] - lo) * scale);
     s.bucket_of_value[i] = static_cast<uint32_t>(b < last ? b : last);
   }
-  s.counts.assign(buckets, 0);
-  for (size_t i = 0; i < n; ++i) ++s.counts[s.bucket_of_value[i]];
+  // Counted in two halves of the table, alternately: values in one bucket one after another (a
+  // skewed column) make each increment wait for the last one's store; alternating halves two
+  // such chains.
+  s.counts.assign(2 * buckets, 0);
+  uint32_t* even = s.counts.data();
+  uint32_t* odd = even + buckets;
+  size_t i = 0;
+  for (; i + 1 < n; i += 2) {
+    ++even[s.bucket_of_value[i]];
+    ++odd[s.bucket_of_value[i + 1]];
+  }
+  if (i < n) ++even[s.bucket_of_value[i]];
+  for (size_t b = 0; b < buckets; ++b) even[b] += odd[b];
+  s.counts.resize(buckets);
   // The bucket of each rank, and the first rank of each such bucket.
   s.bucket_of_rank.resize(rank_count);
   s.first_rank.resize(rank_count);
@@ -108,9 +120,15 @@ void OrderStatistics(double* x, size_t n, double lo, double hi, const size_t* ra
     if (size < kSmall) {
       SelectInPlace(part, size, s.local.data(), s.local.size(), out + i);
     } else {
-      const auto [low, high] = std::minmax_element(part, part + size);
+      // The bucket's range, without branches (std::minmax_element's mispredict on a part in no
+      // order); the values are finite.
+      double low = part[0], high = part[0];
+      for (size_t k = 1; k < size; ++k) {
+        low = part[k] < low ? part[k] : low;
+        high = part[k] > high ? part[k] : high;
+      }
       // The next level overwrites its own scratch only, so s.local and s.values stay valid.
-      OrderStatistics(part, size, *low, *high, s.local.data(), s.local.size(), out + i, scratch,
+      OrderStatistics(part, size, low, high, s.local.data(), s.local.size(), out + i, scratch,
                       depth + 1);
     }
     i = end;
