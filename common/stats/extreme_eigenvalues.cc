@@ -177,11 +177,9 @@ ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v) {
   double log_det = 0.0;
   double product = 1.0;
   double d = 0.0;
-  double trace = 0.0;
   for (int i = 0; i < m; ++i) {
     d = diagonal[i] - (i > 0 ? off_squared[i - 1] / d : 0.0);
     if (!(d > 0.0)) return out;
-    trace += diagonal[i];
     product *= d;
     if (product > 1e150 || product < 1e-150) {
       log_det += std::log(product);
@@ -190,28 +188,13 @@ ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v) {
   }
   log_det += std::log(product);
 
-  // Is λ_min > threshold? λ_min = det / (the product of the other m − 1 eigenvalues): λ_max is
-  // known, and the m − 2 between are positive and sum to less than tr − λ_max, so by AM–GM their
-  // product is at most ((tr − λ_max)/(m − 2))^{m−2}. Both factors are taken larger by `slack`
-  // (λ_max and tr are each within a few ε·tr of exact), and the bound must clear twice the
-  // threshold (det's own rounding), so that it stays a lower bound. Where it settles the test
-  // (any V not close to singular, and most of a collapsing run's, whose λ_max carries nearly all of
-  // tr) λ_min is not needed; otherwise it is computed.
-  double log_lower_bound = log_det;
-  if (m > 1) {
-    const double slack = 4.0 * m * kEpsilon * trace;
-    log_lower_bound = log_lower_bound - std::log(out.largest + slack);
-    if (m > 2) {
-      log_lower_bound = log_lower_bound - (m - 2) * std::log((trace - out.largest + slack) / (m - 2));
-    }
-  }
-  bool definite = log_lower_bound > std::log(2.0 * threshold);
-  if (!definite) {
-    for (int i = 0; i < m; ++i) diagonal[i] = -diagonal[i];
-    const double smallest =
-        -LargestTridiagonalEigenvalue(diagonal.data(), off_squared.data(), m);
-    definite = smallest > threshold;
-  }
+  // Is λ_min > threshold θ? Exactly when every leading minor of T − θI is positive (a Sturm
+  // count, as LAPACK's bisection counts eigenvalues), i.e. when −θ is above λ_max(−T): one pass of
+  // LaguerreStep's recurrence, which rescales its minors where they would leave double's range.
+  // λ_min itself is not needed (computing it was a second Laguerre iteration for most collapsing
+  // covariances, issue 18).
+  for (int i = 0; i < m; ++i) diagonal[i] = -diagonal[i];
+  const bool definite = AboveLargest(diagonal.data(), off_squared.data(), m, -threshold);
   if (definite) out.log_det = log_det;
   return out;
 }

@@ -13,6 +13,7 @@
 #include "common/model_plan.h"
 #include "common/sde/sde_sampler.h"
 #include "common/stats/covariance_stats.h"
+#include "common/stats/extreme_eigenvalues.h"
 #include "tests/unit/random_matrices.h"
 #include "sigprop/v1/model.pb.h"
 
@@ -124,6 +125,33 @@ TEST(CovarianceStatsLanesTest, EveryLaneIsTheScalarStatisticsBitForBit) {
                 << ", statistic " << k << ": " << out[p][k] << " against " << expected[k];
           }
         }
+      }
+    }
+  }
+}
+
+// The floor on λ_min, in the lanes: the nearly diagonal V of extreme_eigenvalues_test, λ_min below
+// the floor θ (log_det −inf) and above it (finite) in alternate lanes, for every instruction set.
+TEST(CovarianceStatsLanesTest, LogDetIsFiniteExactlyAboveTheDefinitenessFloor) {
+  constexpr int kLogDet = 3;
+  for (VectorIsa isa : SupportedVectorIsas()) {
+    for (int m : {3, 8}) {
+      ASSERT_EQ(CovarianceStatNames(m, {})[kLogDet], "log_det");
+      const double floor = DefinitenessFloor(m, 1.0);
+      LaneMatrices lanes;
+      std::fill(std::begin(lanes.v), std::end(lanes.v), kNaN);
+      for (int p = 0; p < kLanes; ++p) {
+        Matrix v = Matrix::Constant(m, m, 1e-20);
+        for (int i = 0; i < m; ++i) v(i, i) = i == m - 1 ? 1.0 : 0.5;
+        v(0, 0) = (p % 2 == 0 ? 0.5 : 2.0) * floor;
+        Put(v, p, &lanes);
+      }
+      double out[kLanes][kMaxDefaultCovarianceStats];
+      ComputeCovarianceStatsLanes(isa, m, lanes.v, 0xffu, out);
+      for (int p = 0; p < kLanes; ++p) {
+        EXPECT_EQ(std::isinf(out[p][kLogDet]), p % 2 == 0)
+            << "isa " << static_cast<int>(isa) << ", m = " << m << ", lane " << p << ": "
+            << out[p][kLogDet];
       }
     }
   }

@@ -15,6 +15,37 @@ namespace {
 
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 
+// V = diag(λ) + 10⁻²⁰ off the diagonal, λ = (λ_min, ½, …, ½, 1): λ_min in the corner the first
+// reflector leaves alone, coupled to the rest by ~10⁻²⁰ (a shift of ~10⁻³⁹), so the tridiagonal
+// form keeps it far below rounding although the rest moves by ~ε. It sits where it was put
+// relative to the floor θ = m·ε·λ_max: log_det is −inf for λ_min = θ/4 and θ/2 (below the floor,
+// though V is positive definite), finite and Σ log λ for 2θ and 4θ. A test against 0 instead of
+// θ, or one that lets through what it should not, flips one of them.
+Matrix NearlyDiagonal(int m, double smallest) {
+  Matrix v = Matrix::Constant(m, m, 1e-20);
+  for (int i = 0; i < m; ++i) v(i, i) = i == 0 ? smallest : i == m - 1 ? 1.0 : 0.5;
+  return v;
+}
+
+TEST(ExtremeEigenvaluesTest, LogDetIsFiniteExactlyAboveTheDefinitenessFloor) {
+  for (int m : {2, 3, 5, 8}) {
+    const double floor = DefinitenessFloor(m, 1.0);
+    for (double factor : {0.25, 0.5, 2.0, 4.0}) {
+      const double smallest = factor * floor;
+      const ExtremeEigenvalues e = ComputeExtremeEigenvalues(NearlyDiagonal(m, smallest));
+      EXPECT_NEAR(e.largest, 1.0, 4 * kEps);
+      if (factor < 1) {
+        EXPECT_EQ(e.log_det, -std::numeric_limits<double>::infinity())
+            << "m = " << m << ", λ_min = " << factor << "·floor";
+      } else {
+        const double expected = (m - 2) * std::log(0.5) + std::log(smallest);
+        EXPECT_NEAR(e.log_det, expected, 1e-12 * std::abs(expected))
+            << "m = " << m << ", λ_min = " << factor << "·floor";
+      }
+    }
+  }
+}
+
 // Closed form: T = tridiag(−1, 2, −1) of size n has eigenvalues 2 − 2cos(kπ/(n + 1)), k = 1…n.
 TEST(ExtremeEigenvaluesTest, DiscreteLaplacianMatchesItsClosedForm) {
   for (int n : {1, 2, 3, 8, 17, 64}) {
