@@ -61,8 +61,8 @@ MUTANTS = [
          build=["tests/language_model_blocks_test"], tests=r"AbsoluteInitTest"),
     # --- statistics -----------------------------------------------------------------------------
     dict(id="stderr-over-n", file="common/stats/summary.cc",
-         find="    standard_error = std::sqrt(squares / (n - 1) / n);",
-         replace="    standard_error = std::sqrt(squares / n / n);",
+         find="    summary.set_stderr(n >= 2 ? std::sqrt(m.squares / (n - 1) / n) : 0.0);",
+         replace="    summary.set_stderr(n >= 2 ? std::sqrt(m.squares / n / n) : 0.0);",
          breaks="the standard error uses the biased variance",
          build=["tests/summary_test"], tests=r"^(SummarizeTest|QuantileKeyTest)\."),
     dict(id="collapse-without-centring", file="common/stats/covariance_stats.cc",
