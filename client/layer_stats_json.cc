@@ -38,6 +38,19 @@ void AppendInt64(int64_t x, std::string* out) { absl::StrAppend(out, "\"", x, "\
 
 void AppendBool(bool x, std::string* out) { out->append(x ? "true" : "false"); }
 
+// A repeated field as a JSON array, each element by `append`.
+template <typename Repeated, typename Append>
+void AppendArray(const Repeated& values, Append append, std::string* out) {
+  out->push_back('[');
+  bool first = true;
+  for (const auto& x : values) {
+    if (!first) out->push_back(',');
+    first = false;
+    append(x, out);
+  }
+  out->push_back(']');
+}
+
 // Keys this writer emits unescaped: protobuf's printer escapes nothing in them either.
 bool PlainKey(const std::string& key) {
   return std::all_of(key.begin(), key.end(), [](char c) {
@@ -64,17 +77,28 @@ std::vector<std::pair<const std::string*, const typename Map::mapped_type*>> Sor
   return entries;
 }
 
+// A map as a JSON object, keys sorted, each value by `append`.
+template <typename Map, typename Append>
+void AppendObject(const Map& map, Append append, std::string* out) {
+  out->push_back('{');
+  bool first = true;
+  for (const auto& [key, value] : Sorted(map)) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendKey(*key, out);
+    append(*value, out);
+  }
+  out->push_back('}');
+}
+
 void AppendHistogram(const v1::Histogram& h, std::string* out) {
   out->append("{\"lo\":");
   AppendDouble(h.lo(), out);
   out->append(",\"hi\":");
   AppendDouble(h.hi(), out);
-  out->append(",\"counts\":[");
-  for (int i = 0; i < h.counts_size(); ++i) {
-    if (i > 0) out->push_back(',');
-    AppendInt64(h.counts(i), out);
-  }
-  out->append("],\"underflow\":");
+  out->append(",\"counts\":");
+  AppendArray(h.counts(), AppendInt64, out);
+  out->append(",\"underflow\":");
   AppendInt64(h.underflow(), out);
   out->append(",\"overflow\":");
   AppendInt64(h.overflow(), out);
@@ -86,15 +110,8 @@ void AppendSummary(const v1::Summary& s, std::string* out) {
   AppendDouble(s.mean(), out);
   out->append(",\"stderr\":");
   AppendDouble(s.stderr(), out);
-  out->append(",\"quantiles\":{");
-  bool first = true;
-  for (const auto& [key, value] : Sorted(s.quantiles())) {
-    if (!first) out->push_back(',');
-    first = false;
-    AppendKey(*key, out);
-    AppendDouble(*value, out);
-  }
-  out->push_back('}');
+  out->append(",\"quantiles\":");
+  AppendObject(s.quantiles(), AppendDouble, out);
   if (s.has_histogram()) {
     out->append(",\"histogram\":");
     AppendHistogram(s.histogram(), out);
@@ -122,15 +139,9 @@ bool AppendLayerStatsJson(const v1::LayerStats& row, std::string* out) {
   AppendDouble(row.t(), out);
   absl::StrAppend(out, ",\"samples\":", row.samples(), ",\"diverged_fraction\":");
   AppendDouble(row.diverged_fraction(), out);
-  out->append(",\"stats\":{");
-  bool first = true;
-  for (const auto& [name, summary] : Sorted(row.stats())) {
-    if (!first) out->push_back(',');
-    first = false;
-    AppendKey(*name, out);
-    AppendSummary(*summary, out);
-  }
-  out->append("},\"method\":");
+  out->append(",\"stats\":");
+  AppendObject(row.stats(), AppendSummary, out);
+  out->append(",\"method\":");
   // An enum value by name, or by number where this build does not know it.
   const std::string& method = v1::RunSpec::Method_Name(row.method());
   if (method.empty()) {
@@ -140,12 +151,9 @@ bool AppendLayerStatsJson(const v1::LayerStats& row, std::string* out) {
   }
   out->append(",\"approximate\":");
   AppendBool(row.approximate(), out);
-  out->append(",\"mean_covariance\":[");
-  for (int i = 0; i < row.mean_covariance_size(); ++i) {
-    if (i > 0) out->push_back(',');
-    AppendDouble(row.mean_covariance(i), out);
-  }
-  out->append("],\"provisional\":");
+  out->append(",\"mean_covariance\":");
+  AppendArray(row.mean_covariance(), AppendDouble, out);
+  out->append(",\"provisional\":");
   AppendBool(row.provisional(), out);
   out->push_back('}');
   return true;

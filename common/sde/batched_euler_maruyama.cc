@@ -280,29 +280,6 @@ uint32_t StepBaseline(const BatchedEulerMaruyama::Params& c, uint32_t live,
   return StepBody<M>(c, live, gaussians, s);
 }
 
-template <int M>
-BatchedEulerMaruyama::StepFunction StepFor(SdeIsa isa) {
-  switch (isa) {
-    case SdeIsa::kAvx512: return &StepAvx512<M>;
-    case SdeIsa::kAvx2: return &StepAvx2<M>;
-    case SdeIsa::kBaseline: break;
-  }
-  return &StepBaseline<M>;
-}
-
-BatchedEulerMaruyama::StepFunction StepFor(int tokens, SdeIsa isa) {
-  switch (tokens) {
-    case 1: return StepFor<1>(isa);
-    case 2: return StepFor<2>(isa);
-    case 3: return StepFor<3>(isa);
-    case 4: return StepFor<4>(isa);
-    case 5: return StepFor<5>(isa);
-    case 6: return StepFor<6>(isa);
-    case 7: return StepFor<7>(isa);
-    default: return StepFor<8>(isa);
-  }
-}
-
 __attribute__((target("avx512f,avx512dq"))) void NuAvx512(const double* rho, double* nu) {
   Store(nu, Nu(LoadUnaligned(rho)));
 }
@@ -352,26 +329,32 @@ uint32_t DivergedBaseline(const double* v, const double* thresholds, uint32_t la
   return DivergedBody<M>(v, thresholds, lanes);
 }
 
+// The step and the divergence test of one instruction set, for m = M.
+struct Variant {
+  BatchedEulerMaruyama::StepFunction step;
+  BatchedEulerMaruyama::DivergedFunction diverged;
+};
+
 template <int M>
-BatchedEulerMaruyama::DivergedFunction DivergedFor(SdeIsa isa) {
+Variant VariantFor(SdeIsa isa) {
   switch (isa) {
-    case SdeIsa::kAvx512: return &DivergedAvx512<M>;
-    case SdeIsa::kAvx2: return &DivergedAvx2<M>;
+    case SdeIsa::kAvx512: return {&StepAvx512<M>, &DivergedAvx512<M>};
+    case SdeIsa::kAvx2: return {&StepAvx2<M>, &DivergedAvx2<M>};
     case SdeIsa::kBaseline: break;
   }
-  return &DivergedBaseline<M>;
+  return {&StepBaseline<M>, &DivergedBaseline<M>};
 }
 
-BatchedEulerMaruyama::DivergedFunction DivergedFor(int tokens, SdeIsa isa) {
+Variant VariantFor(int tokens, SdeIsa isa) {
   switch (tokens) {
-    case 1: return DivergedFor<1>(isa);
-    case 2: return DivergedFor<2>(isa);
-    case 3: return DivergedFor<3>(isa);
-    case 4: return DivergedFor<4>(isa);
-    case 5: return DivergedFor<5>(isa);
-    case 6: return DivergedFor<6>(isa);
-    case 7: return DivergedFor<7>(isa);
-    default: return DivergedFor<8>(isa);
+    case 1: return VariantFor<1>(isa);
+    case 2: return VariantFor<2>(isa);
+    case 3: return VariantFor<3>(isa);
+    case 4: return VariantFor<4>(isa);
+    case 5: return VariantFor<5>(isa);
+    case 6: return VariantFor<6>(isa);
+    case 7: return VariantFor<7>(isa);
+    default: return VariantFor<8>(isa);
   }
 }
 
@@ -408,8 +391,8 @@ BatchedEulerMaruyama::BatchedEulerMaruyama(const CovarianceSde& sde, double dt,
               positivity},
       gaussians_(sde.tokens() * (sde.tokens() + 1) / 2 +
                  (sde.has_attention_noise() ? sde.tokens() * sde.tokens() : 0)),
-      step_(StepFor(sde.tokens(), isa)),
-      diverged_(DivergedFor(sde.tokens(), isa)) {}
+      step_(VariantFor(sde.tokens(), isa).step),
+      diverged_(VariantFor(sde.tokens(), isa).diverged) {}
 
 void BatchedEulerMaruyama::Reset(const Matrix& v0, int paths) {
   const int m = params_.tokens;
