@@ -6,6 +6,7 @@ namespace sigprop {
 namespace huge_pages {
 
 void* Allocate(size_t bytes) {
+  if (bytes > static_cast<size_t>(-1) - kHugePage) throw std::bad_alloc();
   // Whole huge pages, so that the block's last page is not shared with another allocation.
   const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
   void* p = std::aligned_alloc(kHugePage, rounded);

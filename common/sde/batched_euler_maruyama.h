@@ -66,7 +66,9 @@ class BatchedEulerMaruyama {
   // V of one lane into `v` (m×m, already sized).
   void Get(int lane, Matrix* v) const;
   // The lanes p of `lanes` whose V IsDiverged (sample_observer.h) at thresholds[p]: a non-finite
-  // entry, or a diagonal entry above the threshold. Reads the state in place, without Get.
+  // entry, or a diagonal entry above the threshold. Reads the state in place, without Get. The
+  // thresholds must be finite (validation bounds RunSpec.divergence_threshold by 1e12): the test
+  // is arithmetic, and an infinite one would read as diverged.
   uint32_t Diverged(const double* thresholds, uint32_t lanes) const;
   // Every lane's V as the lane statistics read them (covariance_stats_lanes.h): entry (i, j) of
   // lane p at [(i * kMaxBatchedTokens + j) * kSdeLanes + p], 64-byte aligned.

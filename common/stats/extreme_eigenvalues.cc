@@ -152,12 +152,15 @@ double LargestTridiagonalEigenvalue(const double* a, const double* c, int n) {
   return 0.5 * (above + lower);
 }
 
-ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v) {
+namespace {
+
+// ComputeExtremeEigenvalues of scale·V (scale a power of two, so that the product is exact).
+ExtremeEigenvalues ExtremeEigenvaluesOfScaled(const Matrix& v, double scale) {
   const int m = static_cast<int>(v.rows());
   thread_local std::vector<double> work, reflector, image, diagonal, off_squared;
   work.resize(static_cast<std::size_t>(m) * m);
   for (int i = 0; i < m; ++i) {
-    for (int j = 0; j < m; ++j) work[static_cast<std::size_t>(i) * m + j] = v(i, j);
+    for (int j = 0; j < m; ++j) work[static_cast<std::size_t>(i) * m + j] = v(i, j) * scale;
   }
   reflector.resize(m);
   image.resize(m);
@@ -196,6 +199,28 @@ ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v) {
   for (int i = 0; i < m; ++i) diagonal[i] = -diagonal[i];
   const bool definite = AboveLargest(diagonal.data(), off_squared.data(), m, -threshold);
   if (definite) out.log_det = log_det;
+  return out;
+}
+
+}  // namespace
+
+int ScaleExponent(const Matrix& v) {
+  double largest_diagonal = 0.0;
+  for (int i = 0; i < v.rows(); ++i) {
+    largest_diagonal = std::max(largest_diagonal, std::abs(v(i, i)));
+  }
+  if (!(largest_diagonal > 0.0) || !std::isfinite(largest_diagonal)) return 0;
+  if (largest_diagonal >= kUnscaledFrom && largest_diagonal <= kUnscaledTo) return 0;
+  return std::ilogb(largest_diagonal);
+}
+
+ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v) {
+  const int exponent = ScaleExponent(v);
+  if (exponent == 0) return ExtremeEigenvaluesOfScaled(v, 1.0);
+  ExtremeEigenvalues out = ExtremeEigenvaluesOfScaled(v, std::ldexp(1.0, -exponent));
+  out.largest = std::ldexp(out.largest, exponent);
+  // log det V = log det(2^−e·V) + m·e·log 2 (−∞ stays −∞).
+  out.log_det += static_cast<double>(v.rows()) * exponent * std::log(2.0);
   return out;
 }
 

@@ -46,6 +46,30 @@ TEST(ExtremeEigenvaluesTest, LogDetIsFiniteExactlyAboveTheDefinitenessFloor) {
   }
 }
 
+// A V of entries near 2^k·1 (a signal that vanished or exploded over many layers) has the
+// statistics of V at k = 0 scaled: λ_max·2^k and log det + m·k·log 2. Unscaled, the Laguerre
+// minors underflowed from about 10^−160 (log_det −inf, λ_max wrong) and overflowed beyond 10^160.
+TEST(ExtremeEigenvaluesTest, VFarFromOneIsScaledAndScaledBack) {
+  std::mt19937_64 rng(314);
+  for (int m : {1, 2, 5, 8}) {
+    const Matrix g = testing::GaussianMatrix(m, 3 * m, rng);
+    const Matrix v = g * g.transpose() / (3.0 * m);
+    const ExtremeEigenvalues base = ComputeExtremeEigenvalues(v);
+    ASSERT_TRUE(std::isfinite(base.log_det)) << "m = " << m;
+    for (int k : {-1000, -700, -400, 400, 700}) {
+      const ExtremeEigenvalues scaled = ComputeExtremeEigenvalues(std::ldexp(1.0, k) * v);
+      EXPECT_NEAR(scaled.largest / std::ldexp(base.largest, k), 1.0, 1e-13)
+          << "m = " << m << ", 2^" << k;
+      const double expected = base.log_det + m * k * std::log(2.0);
+      EXPECT_NEAR(scaled.log_det, expected, 1e-12 * std::abs(expected) + 1e-12)
+          << "m = " << m << ", 2^" << k;
+    }
+  }
+  EXPECT_EQ(ScaleExponent(Matrix::Identity(3, 3)), 0);
+  EXPECT_EQ(ScaleExponent(1e-150 * Matrix::Identity(3, 3)), std::ilogb(1e-150));
+  EXPECT_EQ(ScaleExponent(Matrix::Zero(3, 3)), 0);
+}
+
 // Closed form: T = tridiag(−1, 2, −1) of size n has eigenvalues 2 − 2cos(kπ/(n + 1)), k = 1…n.
 TEST(ExtremeEigenvaluesTest, DiscreteLaplacianMatchesItsClosedForm) {
   for (int n : {1, 2, 3, 8, 17, 64}) {

@@ -42,6 +42,19 @@ TEST(PointOrderTest, RowsComeOutInPointOrderWhateverTheFinishingOrder) {
   EXPECT_EQ(out, (Released{{0, 0}, {0, 1}, {1, 0}, {1, 1}, {2, 0}, {2, 1}}));
 }
 
+// Rows of the next point already released directly are not released again by Flush; held rows
+// of later points are, and rows of a point outside `order` are held until Flush.
+TEST(PointOrderTest, FlushAfterDirectReleasesReleasesOnlyWhatIsHeld) {
+  Released out;
+  PointOrder order({3, 5}, [&](const v1::LayerStats& r) { out.emplace_back(r.point(), r.layer()); });
+  order.Add(Row(3, 0));
+  order.Add(Row(5, 0));
+  order.Add(Row(9, 0));  // Not this client's point.
+  EXPECT_EQ(out, (Released{{3, 0}}));
+  order.Flush();
+  EXPECT_EQ(out, (Released{{3, 0}, {5, 0}, {9, 0}}));
+}
+
 TEST(PointOrderTest, FlushReleasesWhatIsHeld) {
   Released out;
   PointOrder order({0, 1}, [&](const v1::LayerStats& r) { out.emplace_back(r.point(), r.layer()); });

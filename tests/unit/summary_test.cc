@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -196,6 +197,38 @@ TEST(SummarizeTest, ColumnSummarizerEqualsAPlainComputationForEachColumn) {
         int64_t below = 0;
         for (double x : finite) below += x < -1.0;
         EXPECT_EQ(out[c].histogram().underflow(), below) << where;
+      }
+    }
+  }
+}
+
+// The selection's buckets within buckets (a column of 3000 log-uniform values over 35 decades
+// puts most values in the lowest bucket, level after level) through one ColumnSummarizer reused
+// for several calls: its scratch, kept from call to call and level to level, gives the sorted
+// values' quantiles exactly each time.
+TEST(SummarizeTest, ColumnSummarizerReusedAcrossSkewedColumns) {
+  const std::vector<double> levels = {0.05, 0.25, 0.5, 0.75, 0.95, 0.999};
+  ColumnSummarizer summarizer(levels);
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> uniform(0.0, 80.0);
+  for (size_t n : {3000, 200, 5000}) {
+    std::vector<std::vector<double>> table(3, std::vector<double>(n));
+    for (auto& column : table) {
+      for (double& x : column) x = std::exp(uniform(rng));
+    }
+    std::vector<const double*> columns;
+    for (const auto& column : table) columns.push_back(column.data());
+    std::vector<v1::Summary> out;
+    summarizer.Summarize(columns, n, {}, &out);
+    for (size_t c = 0; c < table.size(); ++c) {
+      std::vector<double> sorted = table[c];
+      std::sort(sorted.begin(), sorted.end());
+      for (double level : levels) {
+        const double h = (n - 1) * level;
+        const size_t j = static_cast<size_t>(std::floor(h));
+        EXPECT_EQ(out[c].quantiles().at(QuantileKey(level)),
+                  sorted[j] + (h - j) * (sorted[j + 1] - sorted[j]))
+            << "n " << n << ", column " << c << ", level " << level;
       }
     }
   }
