@@ -252,18 +252,19 @@ int SampleTable::StatIndex(const std::string& name) const {
   return -1;
 }
 
-std::vector<double> SampleTable::Column(int slot, int stat) const {
-  std::vector<double> column;
-  Column(slot, stat, &column);
-  return column;
+std::vector<int> SampleTable::LiveSamples(int slot) const {
+  std::vector<int> live;
+  live.reserve(samples);
+  for (int s = 0; s < samples; ++s) {
+    if (!diverged[static_cast<size_t>(slot) * samples + s]) live.push_back(s);
+  }
+  return live;
 }
 
-void SampleTable::Column(int slot, int stat, std::vector<double>* column) const {
-  column->clear();
-  column->reserve(samples);
-  for (int s = 0; s < samples; ++s) {
-    if (!diverged[static_cast<size_t>(slot) * samples + s]) column->push_back(At(slot, stat, s));
-  }
+std::vector<double> SampleTable::Column(int slot, int stat) const {
+  std::vector<double> column;
+  for (int s : LiveSamples(slot)) column.push_back(At(slot, stat, s));
+  return column;
 }
 
 double DivergenceThreshold(const RunSpec& run) {
@@ -404,7 +405,6 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
   std::vector<const double*> columns;
   std::vector<const v1::HistogramSpec*> histograms;
   std::vector<size_t> summarized;
-  std::vector<int> kept;
   std::vector<v1::Summary> summaries;
   for (size_t slot = 0; slot < table.layers.size(); ++slot) {
     v1::LayerStats stats;
@@ -414,16 +414,10 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
     stats.set_samples(table.samples);
     stats.set_method(table.method);
     stats.set_approximate(table.approximate);
-    int diverged = 0;
-    for (int s = 0; s < table.samples; ++s) diverged += table.diverged[slot * table.samples + s];
+    // The samples alive here, in order, once for all of the layer's columns.
+    const std::vector<int> kept = table.LiveSamples(static_cast<int>(slot));
+    const int diverged = table.samples - static_cast<int>(kept.size());
     stats.set_diverged_fraction(static_cast<double>(diverged) / table.samples);
-    // The samples alive here, in order (Column's selection, made once for the layer's columns).
-    kept.clear();
-    if (diverged > 0) {
-      for (int s = 0; s < table.samples; ++s) {
-        if (!table.diverged[slot * table.samples + s]) kept.push_back(s);
-      }
-    }
     columns.clear();
     histograms.clear();
     summarized.clear();

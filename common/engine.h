@@ -59,9 +59,10 @@ struct SampleTable {
   double At(int slot, int stat, int sample) const {
     return values[(static_cast<size_t>(slot) * names.size() + stat) * samples + sample];
   }
-  // The statistic over the samples that had not diverged at this slot, in sample order.
+  // The samples that had not diverged at this slot, ascending.
+  std::vector<int> LiveSamples(int slot) const;
+  // The statistic over those samples, in sample order.
   std::vector<double> Column(int slot, int stat) const;
-  void Column(int slot, int stat, std::vector<double>* column) const;  // Into a reused vector.
 };
 
 // The level of max V_αα past which the run's samples diverge: RunSpec.divergence_threshold, or

@@ -391,8 +391,12 @@ BatchedEulerMaruyama::BatchedEulerMaruyama(const CovarianceSde& sde, double dt,
               positivity},
       gaussians_(sde.tokens() * (sde.tokens() + 1) / 2 +
                  (sde.has_attention_noise() ? sde.tokens() * sde.tokens() : 0)),
-      step_(VariantFor(sde.tokens(), isa).step),
-      diverged_(VariantFor(sde.tokens(), isa).diverged) {}
+      step_(nullptr),
+      diverged_(nullptr) {
+  const Variant variant = VariantFor(sde.tokens(), isa);
+  step_ = variant.step;
+  diverged_ = variant.diverged;
+}
 
 void BatchedEulerMaruyama::Reset(const Matrix& v0, int paths) {
   const int m = params_.tokens;

@@ -42,9 +42,10 @@ double LargestTridiagonalEigenvalue(const double* diagonal, const double* off_sq
 // T (Householder reduction, workspace kept per thread): log det from T's LDLᵀ pivots where
 // λ_min > DefinitenessFloor, which a Sturm count at the floor decides (the signs of the leading
 // minors of T − floor·I), without computing λ_min. A V whose largest diagonal entry lies outside
-// [kUnscaledFrom, kUnscaledTo] (unscaled_range.h: a signal that vanished or exploded over many layers) is reduced as
-// 2^−e·V, e = ScaleExponent(v), exactly, and the results scaled back: the recurrence's minors
-// and the Frobenius bound are products of entries, which under- or overflow from about 10^±150.
+// [kUnscaledFrom, kUnscaledTo] (unscaled_range.h: a signal that vanished or exploded over many
+// layers) is reduced as 2^−e·V, e = ScaleExponent(v), exactly, and the results scaled back: the
+// recurrence's minors and the Frobenius bound are products of entries, which under- or overflow
+// from about 10^±150.
 ExtremeEigenvalues ComputeExtremeEigenvalues(const Matrix& v);
 
 // 0 where V's largest |diagonal entry| is in [kUnscaledFrom, kUnscaledTo] (or 0, or not finite),

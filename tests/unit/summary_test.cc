@@ -16,6 +16,15 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// The type-7 quantile of the ascending, non-empty `sorted` at `level`, computed the plain way:
+// h = (n − 1)·level, j = ⌊h⌋, x_(j) + (h − j)(x_(j+1) − x_(j)), the last value at the top.
+double Type7(const std::vector<double>& sorted, double level) {
+  const size_t n = sorted.size();
+  const double h = (n - 1) * level;
+  const size_t j = static_cast<size_t>(std::floor(h));
+  return j + 1 >= n ? sorted.back() : sorted[j] + (h - j) * (sorted[j + 1] - sorted[j]);
+}
+
 TEST(QuantileKeyTest, Cases) {
   EXPECT_EQ(QuantileKey(0.05), "q05");
   EXPECT_EQ(QuantileKey(0.25), "q25");
@@ -117,11 +126,7 @@ TEST(SummarizeTest, SelectedQuantilesEqualThoseOfTheSortedValues) {
     std::sort(sorted.begin(), sorted.end());
     const v1::Summary summary = Summarize(values, levels, nullptr);
     for (double level : levels) {
-      const double h = (n - 1) * level;
-      const size_t j = static_cast<size_t>(std::floor(h));
-      const double expected =
-          j + 1 >= n ? sorted.back() : sorted[j] + (h - j) * (sorted[j + 1] - sorted[j]);
-      EXPECT_EQ(summary.quantiles().at(QuantileKey(level)), expected)
+      EXPECT_EQ(summary.quantiles().at(QuantileKey(level)), Type7(sorted, level))
           << "kind " << kind << ", n " << n << ", level " << level;
     }
   }
@@ -183,10 +188,7 @@ TEST(SummarizeTest, ColumnSummarizerEqualsAPlainComputationForEachColumn) {
       EXPECT_EQ(out[c].stderr(), std::sqrt(squares / (n - 1) / n)) << where;
       std::sort(finite.begin(), finite.end());
       for (double level : levels) {
-        const double h = (n - 1) * level;
-        const size_t j = static_cast<size_t>(std::floor(h));
-        EXPECT_EQ(out[c].quantiles().at(QuantileKey(level)),
-                  finite[j] + (h - j) * (finite[j + 1] - finite[j]))
+        EXPECT_EQ(out[c].quantiles().at(QuantileKey(level)), Type7(finite, level))
             << where << " level " << level;
       }
       ASSERT_EQ(out[c].has_histogram(), c % 2 == 0) << where;
@@ -224,10 +226,7 @@ TEST(SummarizeTest, ColumnSummarizerReusedAcrossSkewedColumns) {
       std::vector<double> sorted = table[c];
       std::sort(sorted.begin(), sorted.end());
       for (double level : levels) {
-        const double h = (n - 1) * level;
-        const size_t j = static_cast<size_t>(std::floor(h));
-        EXPECT_EQ(out[c].quantiles().at(QuantileKey(level)),
-                  sorted[j] + (h - j) * (sorted[j + 1] - sorted[j]))
+        EXPECT_EQ(out[c].quantiles().at(QuantileKey(level)), Type7(sorted, level))
             << "n " << n << ", column " << c << ", level " << level;
       }
     }
