@@ -52,16 +52,11 @@ void ComputeCovarianceStatsLanes(VectorIsa isa, int m, const double* v, uint32_t
 
 void ComputeCovarianceStatsLanes(int m, const double* v, uint32_t lanes,
                                  double (*out)[kMaxDefaultCovarianceStats]) {
-  // Only AVX-512 runs the eight lanes as one register: GCC 12 lowers the eight-wide masks of the
-  // SSE2 and AVX2 builds lane by lane, and they were slower than the scalar code matrix by matrix
-  // (bench/stats_bench, BM_CovarianceStatsLanes). Without AVX-512 the scalar code runs per lane,
-  // the same bits either way; those builds stay for the tests, which run every one.
-  static const bool lanes_pay = SupportedVectorIsas().back() == VectorIsa::kAvx512;
-  if (lanes_pay) {
-    ComputeCovarianceStatsLanes(VectorIsa::kAvx512, m, v, lanes, out);
-  } else {
-    ScalarLanes(m, v, lanes & ((1u << kLanes) - 1), out);
-  }
+  // The best build this CPU runs. Each runs at its target's register width (two, four or eight
+  // lanes at a time), all faster than the scalar code per matrix at m = 8 (bench/stats_bench,
+  // BM_CovarianceStatsLanes and BM_CovarianceStats; bench/RESULTS.md), the same bits either way.
+  static const VectorIsa best = SupportedVectorIsas().back();
+  ComputeCovarianceStatsLanes(best, m, v, lanes, out);
 }
 
 uint32_t LastScalarLanesForTesting() { return last_scalar_lanes; }
