@@ -6,9 +6,14 @@
 // replaced. bench/run_sde_comparison.sh runs them against NumPy.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "common/engine.h"
 #include "common/model_plan.h"
 #include "common/rng.h"
+#include "common/sde/batched_euler_maruyama.h"
 #include "common/sde/euler_maruyama.h"
 #include "common/sde/sde_sampler.h"
 #include "oneapi/tbb/task_arena.h"
@@ -66,6 +71,39 @@ void BM_SdeKernel(benchmark::State& state) {
       static_cast<double>(kDepth) * kPaths * state.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SdeKernel)->Unit(benchmark::kMicrosecond);
+
+// One step of the batched kernel's eight paths, for each instruction set this CPU has (isa: 0 SSE2,
+// 1 AVX2, 2 AVX-512), increments fixed (drawn once), the paths restarted from V0 every kDepth
+// steps; per path-step (items).
+void BM_SdeStep(benchmark::State& state) {
+  const auto isa = static_cast<SdeIsa>(state.range(0));
+  const std::vector<SdeIsa> supported = SupportedSdeIsas();
+  if (std::find(supported.begin(), supported.end(), isa) == supported.end()) {
+    state.SkipWithError("this CPU lacks the instruction set");
+    return;
+  }
+  const v1::RunSpec run = SdeRun(1);
+  const ModelPlan plan = ResolveModel(run.model());
+  auto sde = CovarianceSde::FromPlan(plan);
+  if (!sde.ok()) {
+    state.SkipWithError(std::string(sde.status().message()).c_str());
+    return;
+  }
+  BatchedEulerMaruyama kernel(*sde, 1.0 / kWidth, Positivity::kEigenFloor, isa);
+  std::vector<double> gaussians(static_cast<size_t>(kernel.gaussians_per_step()) * kSdeLanes *
+                                kDepth);
+  RandomStream stream(1, 0, 0, 0);
+  for (double& g : gaussians) g = stream.Gaussian();
+  const size_t per_step = static_cast<size_t>(kernel.gaussians_per_step()) * kSdeLanes;
+  int step = 0;
+  for (auto _ : state) {
+    if (step % kDepth == 0) kernel.Reset(plan.v0, kSdeLanes);
+    benchmark::DoNotOptimize(kernel.Step(gaussians.data() + (step % kDepth) * per_step));
+    ++step;
+  }
+  state.SetItemsProcessed(state.iterations() * kSdeLanes);
+}
+BENCHMARK(BM_SdeStep)->ArgName("isa")->DenseRange(0, 2);
 
 // The one-path scheme (euler_maruyama.h, RandomStream::GaussianZigguratOneWord increments) that the
 // batched kernel replaced, for the ratio in the same run.
