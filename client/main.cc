@@ -18,6 +18,7 @@
 #include "client/commands.h"
 #include "client/compare_command.h"
 #include "client/exit_codes.h"
+#include "common/cpu_features.h"
 #include "common/version.h"
 
 namespace sigprop::cli {
@@ -210,6 +211,10 @@ absl::Status CheckFlags(const Command& command, const Args& args) {
 }
 
 int Main(int argc, char** argv) {
+  if (auto status = CheckMaxIsaEnvironment(); !status.ok()) {
+    std::cerr << "sigprop: " << status.message() << "\n";
+    return kExitBadInput;
+  }
   std::set<std::string> valued, boolean;
   for (const Flag& flag : kFlags) (flag.takes_value ? valued : boolean).insert(flag.name);
   boolean.insert("version");

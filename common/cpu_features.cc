@@ -1,21 +1,52 @@
 #include "common/cpu_features.h"
 
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
 namespace sigprop {
+namespace {
+
+constexpr char kMaxIsaVariable[] = "SIGPROP_MAX_ISA";
+
+// Whether SIGPROP_MAX_ISA allows `isa` (an invalid value allows everything).
+bool Allowed(VectorIsa isa) {
+  static const std::optional<VectorIsa> cap = [] {
+    auto parsed = ParseMaxIsa(std::getenv(kMaxIsaVariable));
+    return parsed.ok() ? *parsed : std::nullopt;
+  }();
+  return !cap.has_value() || static_cast<int>(isa) <= static_cast<int>(*cap);
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<VectorIsa>> ParseMaxIsa(const char* text) {
+  if (text == nullptr || *text == '\0') return std::optional<VectorIsa>();
+  if (std::strcmp(text, "baseline") == 0) return std::optional<VectorIsa>(VectorIsa::kBaseline);
+  if (std::strcmp(text, "avx2") == 0) return std::optional<VectorIsa>(VectorIsa::kAvx2);
+  if (std::strcmp(text, "avx512") == 0) return std::optional<VectorIsa>(VectorIsa::kAvx512);
+  return absl::InvalidArgumentError(absl::StrCat(
+      kMaxIsaVariable, ": '", text, "' is not one of baseline, avx2, avx512 (or unset)"));
+}
+
+absl::Status CheckMaxIsaEnvironment() { return ParseMaxIsa(std::getenv(kMaxIsaVariable)).status(); }
 
 #if defined(__x86_64__)
 
 bool CpuHasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
+  static const bool has = __builtin_cpu_supports("avx2") && Allowed(VectorIsa::kAvx2);
   return has;
 }
 
 bool CpuHasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
+  static const bool has = __builtin_cpu_supports("avx512f") && Allowed(VectorIsa::kAvx512);
   return has;
 }
 
 bool CpuHasAvx512Dq() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  static const bool has = __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512dq") && Allowed(VectorIsa::kAvx512);
   return has;
 }
 

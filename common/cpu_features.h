@@ -4,7 +4,11 @@
 #ifndef SIGPROP_COMMON_CPU_FEATURES_H_
 #define SIGPROP_COMMON_CPU_FEATURES_H_
 
+#include <optional>
 #include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace sigprop {
 
@@ -13,9 +17,18 @@ namespace sigprop {
 // (without it GCC compares lane by lane).
 enum class VectorIsa { kBaseline, kAvx2, kAvx512 };
 
-// The variants this CPU runs, best last (tests run each).
+// The variants this CPU runs, best last (tests run each); none above SIGPROP_MAX_ISA.
 std::vector<VectorIsa> SupportedVectorIsas();
 
+// SIGPROP_MAX_ISA (environment): the best instruction set the kernels may use — baseline, avx2 or
+// avx512 — to see what a run costs on a CPU without the others, or to rule a variant out. Unset or
+// empty: the CPU's best. Every variant gives the same bits, so it changes speed only. Read once, at
+// the first query; a value that is not one of those caps nothing, and the binaries refuse to start
+// with it (CheckMaxIsaEnvironment).
+absl::StatusOr<std::optional<VectorIsa>> ParseMaxIsa(const char* text);
+absl::Status CheckMaxIsaEnvironment();
+
+// The CPU's features, each false where SIGPROP_MAX_ISA rules it out.
 bool CpuHasAvx2();
 // AVX-512 foundation instructions (AVX512F), all that PhiloxBlocksAvx512 uses.
 bool CpuHasAvx512();

@@ -18,6 +18,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
+#include "common/cpu_features.h"
 #include "common/version.h"
 #include "server/sigprop_server.h"
 
@@ -75,6 +76,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> storage;
   std::vector<char*> args = DashesToUnderscores(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (auto status = sigprop::CheckMaxIsaEnvironment(); !status.ok()) {
+    std::cerr << "sigprop-server: " << status.message() << "\n";
+    return 2;
+  }
 
   // Block the stop signals in every thread; one thread waits for them with sigwait.
   sigset_t stop_signals;
