@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,16 @@ v1::RunSpec SdeRun(int samples) {
   model->set_preset(v1::ModelSpec::SHAPED_TRANSFORMER);
   model->mutable_initial()->set_rho0(0.2);
   return run;
+}
+
+// The model's covariance SDE; none (the benchmark skipped with the reason) where it has none.
+std::optional<CovarianceSde> SdeOf(const ModelPlan& plan, benchmark::State& state) {
+  auto sde = CovarianceSde::FromPlan(plan);
+  if (!sde.ok()) {
+    state.SkipWithError(std::string(sde.status().message()).c_str());
+    return std::nullopt;
+  }
+  return *std::move(sde);
 }
 
 // Reports nothing but the terminal layer, so the kernel's own cost is what is timed.
@@ -82,13 +93,9 @@ void BM_SdeStep(benchmark::State& state) {
     state.SkipWithError("this CPU lacks the instruction set");
     return;
   }
-  const v1::RunSpec run = SdeRun(1);
-  const ModelPlan plan = ResolveModel(run.model());
-  auto sde = CovarianceSde::FromPlan(plan);
-  if (!sde.ok()) {
-    state.SkipWithError(std::string(sde.status().message()).c_str());
-    return;
-  }
+  const ModelPlan plan = ResolveModel(SdeRun(1).model());
+  const std::optional<CovarianceSde> sde = SdeOf(plan, state);
+  if (!sde) return;
   BatchedEulerMaruyama kernel(*sde, 1.0 / kWidth, Positivity::kEigenFloor, isa);
   std::vector<double> gaussians(static_cast<size_t>(kernel.gaussians_per_step()) * kSdeLanes *
                                 kDepth);
@@ -108,13 +115,9 @@ BENCHMARK(BM_SdeStep)->ArgName("isa")->DenseRange(0, 2);
 // The one-path scheme (euler_maruyama.h, RandomStream::GaussianZigguratOneWord increments) that the
 // batched kernel replaced, for the ratio in the same run.
 void BM_SdePathKernel(benchmark::State& state) {
-  const v1::RunSpec run = SdeRun(1);
-  const ModelPlan plan = ResolveModel(run.model());
-  auto sde = CovarianceSde::FromPlan(plan);
-  if (!sde.ok()) {
-    state.SkipWithError(std::string(sde.status().message()).c_str());
-    return;
-  }
+  const ModelPlan plan = ResolveModel(SdeRun(1).model());
+  const std::optional<CovarianceSde> sde = SdeOf(plan, state);
+  if (!sde) return;
   const double dt = 1.0 / kWidth;
   BrownianIncrement db(kTokens);
   uint32_t sample = 0;
