@@ -211,10 +211,6 @@ absl::Status CheckFlags(const Command& command, const Args& args) {
 }
 
 int Main(int argc, char** argv) {
-  if (auto status = CheckMaxIsaEnvironment(); !status.ok()) {
-    std::cerr << "sigprop: " << status.message() << "\n";
-    return kExitBadInput;
-  }
   std::set<std::string> valued, boolean;
   for (const Flag& flag : kFlags) (flag.takes_value ? valued : boolean).insert(flag.name);
   boolean.insert("version");
@@ -245,6 +241,10 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   if (auto status = CheckFlags(*command, *args); !status.ok()) {
+    std::cerr << "sigprop: " << status.message() << "\n";
+    return kExitBadInput;
+  }
+  if (auto status = CheckMaxIsaEnvironment(); !status.ok()) {
     std::cerr << "sigprop: " << status.message() << "\n";
     return kExitBadInput;
   }

@@ -32,39 +32,48 @@ absl::StatusOr<std::optional<VectorIsa>> ParseMaxIsa(const char* text) {
 
 absl::Status CheckMaxIsaEnvironment() { return ParseMaxIsa(std::getenv(kMaxIsaVariable)).status(); }
 
+namespace {
+
+// What the CPU has, whatever SIGPROP_MAX_ISA says.
 #if defined(__x86_64__)
+bool HasAvx2() { return __builtin_cpu_supports("avx2"); }
+bool HasAvx512F() { return __builtin_cpu_supports("avx512f"); }
+bool HasAvx512Dq() { return HasAvx512F() && __builtin_cpu_supports("avx512dq"); }
+#else
+bool HasAvx2() { return false; }
+bool HasAvx512F() { return false; }
+bool HasAvx512Dq() { return false; }
+#endif
+
+}  // namespace
 
 bool CpuHasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && Allowed(VectorIsa::kAvx2);
+  static const bool has = HasAvx2() && Allowed(VectorIsa::kAvx2);
   return has;
 }
 
 bool CpuHasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && Allowed(VectorIsa::kAvx512);
+  static const bool has = HasAvx512F() && Allowed(VectorIsa::kAvx512);
   return has;
 }
 
 bool CpuHasAvx512Dq() {
-  static const bool has = __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512dq") && Allowed(VectorIsa::kAvx512);
+  static const bool has = HasAvx512Dq() && Allowed(VectorIsa::kAvx512);
   return has;
 }
 
-#else
-
-bool CpuHasAvx2() { return false; }
-
-bool CpuHasAvx512() { return false; }
-
-bool CpuHasAvx512Dq() { return false; }
-
-#endif
-
 std::vector<VectorIsa> SupportedVectorIsas() {
   std::vector<VectorIsa> isas = {VectorIsa::kBaseline};
-  if (CpuHasAvx2()) isas.push_back(VectorIsa::kAvx2);
-  if (CpuHasAvx512Dq()) isas.push_back(VectorIsa::kAvx512);
+  if (HasAvx2()) isas.push_back(VectorIsa::kAvx2);
+  if (HasAvx512Dq()) isas.push_back(VectorIsa::kAvx512);
   return isas;
+}
+
+VectorIsa BestVectorIsa() {
+  static const VectorIsa best = CpuHasAvx512Dq() ? VectorIsa::kAvx512
+                                : CpuHasAvx2()   ? VectorIsa::kAvx2
+                                                 : VectorIsa::kBaseline;
+  return best;
 }
 
 }  // namespace sigprop

@@ -17,8 +17,11 @@ namespace sigprop {
 // (without it GCC compares lane by lane).
 enum class VectorIsa { kBaseline, kAvx2, kAvx512 };
 
-// The variants this CPU runs, best last (tests run each); none above SIGPROP_MAX_ISA.
+// The variants this CPU runs, best last (tests run each, whatever SIGPROP_MAX_ISA says).
 std::vector<VectorIsa> SupportedVectorIsas();
+
+// The variant the kernels use: the best this CPU runs, but none above SIGPROP_MAX_ISA.
+VectorIsa BestVectorIsa();
 
 // SIGPROP_MAX_ISA (environment): the best instruction set the kernels may use — baseline, avx2 or
 // avx512 — to see what a run costs on a CPU without the others, or to rule a variant out. Unset or
@@ -28,7 +31,8 @@ std::vector<VectorIsa> SupportedVectorIsas();
 absl::StatusOr<std::optional<VectorIsa>> ParseMaxIsa(const char* text);
 absl::Status CheckMaxIsaEnvironment();
 
-// The CPU's features, each false where SIGPROP_MAX_ISA rules it out.
+// The CPU's features as the kernels' dispatch sees them: each false where SIGPROP_MAX_ISA rules
+// it out.
 bool CpuHasAvx2();
 // AVX-512 foundation instructions (AVX512F), all that PhiloxBlocksAvx512 uses.
 bool CpuHasAvx512();

@@ -1,9 +1,9 @@
-// Eight doubles as one value per lane, for the kernels that run the same scalar algorithm on eight
+// Doubles as one value per lane, for the kernels that run the same scalar algorithm on eight
 // independent problems at once (the SDE's paths, batched_euler_maruyama.h; their statistics,
-// covariance_stats_lanes.h). GCC lowers the operators to whatever the including function's target
-// has (four SSE2, two AVX2 or one AVX-512 instruction), always elementwise; with
-// -ffp-contract=off on the including file every variant returns the bits of the scalar code
-// written with the same operations in the same order.
+// covariance_stats_lanes.h). Lane holds all eight; the kernels compute on Vectors<W>, W = 2, 4 or 8
+// lanes of their target's register width (one SSE2, AVX2 or AVX-512 instruction), always
+// elementwise; with -ffp-contract=off on the including file every variant returns the bits of the
+// scalar code written with the same operations in the same order.
 //
 // The helpers are always inlined, so that each variant gets its own instructions.
 #ifndef SIGPROP_COMMON_SIMD_LANES_H_
@@ -46,7 +46,7 @@ static_assert(sizeof(Lane) == kLanes * sizeof(double));
 #define SIGPROP_LANES_INLINE [[gnu::always_inline]] static inline
 
 template <typename V>
-constexpr int WidthOf() {
+static constexpr int WidthOf() {
   return static_cast<int>(sizeof(V) / sizeof(double));
 }
 
@@ -104,8 +104,9 @@ SIGPROP_LANES_INLINE M LaneBits() {
   return bits;
 }
 
-// Bit p set where lane p of the mask is: one instruction where the target has it for this width
-// (AVX-512's vpmovq2m, AVX's and SSE2's movmskpd), else the lanes' bits ORed by halving shuffles.
+// Bit p set where lane p of the mask is: one instruction where the translation unit's target has
+// it for this width (AVX-512's vpmovq2m, AVX's and SSE2's movmskpd; a function given a wider target
+// by GCC's attribute still takes the fallback), else the lanes' bits ORed by halving shuffles.
 // In the statistics' Laguerre loop the shuffles were an eighth of the time.
 template <typename M>
 SIGPROP_LANES_INLINE uint32_t Bits(M mask) {

@@ -13,6 +13,7 @@ namespace {
 
 // One value per path (simd_lanes.h): State's double arrays are read and written both as lanes
 // here and as doubles (Reset, Get, FloorLane).
+//
 // The step runs on vectors of its target's width W (2 SSE2, 4 AVX2, 8 AVX-512), the eight lanes in
 // groups of W: GCC lowers comparisons of vectors wider than the target's registers element by
 // element (simd_lanes.h), which made the eight-wide SSE2 and AVX2 steps ~6× slower than AVX-512's.
@@ -42,7 +43,7 @@ SIGPROP_INLINE V Broadcast(double x) {
 // Entry (i, j) of the group of lanes g, g + 1, …, g + W − 1 in State's layout, as a W-vector.
 template <typename V>
 struct GroupView {
-  double* base;  // The state array, offset by g.
+  double* base;  // The state array, offset by g, a multiple of W (so aligned to the vector).
   [[gnu::always_inline]] V& operator()(int i, int j) const {
     return *reinterpret_cast<V*>(base + (i * kStride + j) * kSdeLanes);
   }
@@ -121,6 +122,7 @@ SIGPROP_INLINE void ResetLanes(uint32_t bits, BatchedEulerMaruyama::State* s, in
 }
 
 // One step of the group of lanes g, …, g + W − 1; `live` and the result have bit q for lane g + q.
+// (Lane and LaneMask here are the group's W-wide types, hiding the eight-wide ones above.)
 template <int M, typename Lane>
 SIGPROP_INLINE uint32_t StepGroup(const BatchedEulerMaruyama::Params& c, uint32_t live,
                                   const double* gaussians, BatchedEulerMaruyama::State* s, int g) {
@@ -427,7 +429,7 @@ bool BatchedEulerMaruyama::Supports(int tokens) {
 
 BatchedEulerMaruyama::BatchedEulerMaruyama(const CovarianceSde& sde, double dt,
                                            Positivity positivity)
-    : BatchedEulerMaruyama(sde, dt, positivity, SupportedSdeIsas().back()) {}
+    : BatchedEulerMaruyama(sde, dt, positivity, BestVectorIsa()) {}
 
 BatchedEulerMaruyama::BatchedEulerMaruyama(const CovarianceSde& sde, double dt,
                                            Positivity positivity, SdeIsa isa)
@@ -460,7 +462,7 @@ void BatchedEulerMaruyama::Reset(const Matrix& v0, int paths) {
     }
   }
   live_ = paths >= kSdeLanes ? (1u << kSdeLanes) - 1 : (1u << paths) - 1;
-  Cholesky<kMaxBatchedTokens, Lane>(&state_, 0);
+  Cholesky<kMaxBatchedTokens, lanes::Vectors<kSdeLanes>::Lane>(&state_, 0);  // All eight at once.
 }
 
 uint32_t BatchedEulerMaruyama::Step(const double* gaussians) {

@@ -43,7 +43,8 @@ class BatchedEulerMaruyama {
   // Whether m tokens fit the batched kernel (1 ≤ m ≤ kMaxBatchedTokens).
   static bool Supports(int tokens);
 
-  // The best variant this CPU runs; tests pass one explicitly.
+  // The variant the kernels use (BestVectorIsa: the CPU's best, capped by SIGPROP_MAX_ISA); tests
+  // pass one explicitly.
   BatchedEulerMaruyama(const CovarianceSde& sde, double dt, Positivity positivity);
   BatchedEulerMaruyama(const CovarianceSde& sde, double dt, Positivity positivity, SdeIsa isa);
 
@@ -63,7 +64,9 @@ class BatchedEulerMaruyama {
   uint32_t live_lanes() const { return live_; }
   // Makes a lane idle, as if it had diverged (the sampler's own test: RunSpec.divergence_threshold).
   void Retire(int lane) { live_ &= ~(1u << lane); }
-  // V of one lane into `v` (m×m, already sized).
+  // V of one live lane into `v` (m×m, already sized). An idle lane's state is finite but otherwise
+  // unspecified: it may have been reset to the identity, or kept where it stopped (a variant skips
+  // a group of lanes that are all idle).
   void Get(int lane, Matrix* v) const;
   // The lanes p of `lanes` whose V IsDiverged (sample_observer.h) at thresholds[p]: a non-finite
   // entry, or a diagonal entry above the threshold. Reads the state in place, without Get. The

@@ -55,8 +55,7 @@ void ComputeCovarianceStatsLanes(int m, const double* v, uint32_t lanes,
   // The best build this CPU runs. Each runs at its target's register width (two, four or eight
   // lanes at a time), all faster than the scalar code per matrix at m = 8 (bench/stats_bench,
   // BM_CovarianceStatsLanes and BM_CovarianceStats; bench/RESULTS.md), the same bits either way.
-  static const VectorIsa best = SupportedVectorIsas().back();
-  ComputeCovarianceStatsLanes(best, m, v, lanes, out);
+  ComputeCovarianceStatsLanes(BestVectorIsa(), m, v, lanes, out);
 }
 
 uint32_t LastScalarLanesForTesting() { return last_scalar_lanes; }
