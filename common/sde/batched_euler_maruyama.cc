@@ -19,12 +19,12 @@ namespace {
 // element (simd_lanes.h), which made the eight-wide SSE2 and AVX2 steps ~6× slower than AVX-512's.
 using lanes::Abs;
 using lanes::Bits;
+using lanes::Broadcast;
 using lanes::Lane;
 using lanes::LaneMask;
 using lanes::Load;
 using lanes::LoadUnaligned;
 using lanes::Sqrt;
-using lanes::Store;
 using lanes::WidthOf;
 static_assert(kSdeLanes == kLanes);
 
@@ -34,11 +34,6 @@ constexpr int kStride = kMaxBatchedTokens;
 
 template <typename V>
 using MaskFor = typename lanes::Vectors<WidthOf<V>()>::Mask;
-
-template <typename V>
-SIGPROP_INLINE V Broadcast(double x) {
-  return lanes::Broadcast<V>(x);
-}
 
 // Entry (i, j) of the group of lanes g, g + 1, …, g + W − 1 in State's layout, as a W-vector.
 template <typename V>
