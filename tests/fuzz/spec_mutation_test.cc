@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -348,12 +349,17 @@ TEST(SpecMutationTest, EveryMutantIsAcceptedOrRejectedNamingTheField) {
   // and validated (0.4 s CPU in a release build for 77,000 points). So the bound is the worst
   // legitimate spec's time, measured here: a hang, or work growing with a number inside the spec
   // rather than with the point limit, exceeds it by orders of magnitude; the factor 3 and the
-  // 0.1 s floor absorb one disturbed measurement (a page-faulting first touch, a descheduled
-  // thread's cache) without letting any of those through.
+  // 0.1 s floor absorb a disturbed measurement (a page-faulting first touch, a neighbour test
+  // sharing the cache) without letting any of those through. The slowest mutant is timed again:
+  // a blow-up repeats, a disturbance seldom does twice.
   const double worst_legitimate_s = WorstLegitimateSeconds(limits);
-  std::printf("worst legitimate spec (%lld points): %.4f s CPU\n",
-              static_cast<long long>(limits.max_points), worst_legitimate_s);
-  EXPECT_LT(slowest_s, 3.0 * worst_legitimate_s + 0.1) << slowest.substr(0, 2000);
+  const double again_t0 = ThreadCpuSeconds();
+  Check(slowest, limits);
+  const double again_s = ThreadCpuSeconds() - again_t0;
+  std::printf("worst legitimate spec (%lld points): %.4f s CPU; slowest mutant again: %.4f s\n",
+              static_cast<long long>(limits.max_points), worst_legitimate_s, again_s);
+  EXPECT_LT(std::min(slowest_s, again_s), 3.0 * worst_legitimate_s + 0.1)
+      << slowest.substr(0, 2000);
   EXPECT_LT(g_largest.load(), size_t{64} << 20);
   EXPECT_GT(tally["accepted"], 0);  // The mutator is not so wild that nothing survives.
 }
