@@ -280,10 +280,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
     }
   }
   // Per connection, not stored in the file: a commit returns only once the WAL is synced, so a
-  // finished result survives power loss (unless the caller has no use for that: OpenOptions).
-  if (absl::Status synced = (*db)->Exec(
-          options.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
-          "PRAGMA synchronous");
+  // finished result survives power loss.
+  if (absl::Status synced = (*db)->Exec("PRAGMA synchronous = FULL", "PRAGMA synchronous");
       !synced.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(where, ": ", synced.message()));
   }
@@ -292,6 +290,33 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
     return absl::FailedPreconditionError(absl::StrCat(where, ": ", schema.status().message()));
   }
   return std::unique_ptr<JobStore>(new JobStore(path, *std::move(db), read_only, *schema));
+}
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::OpenScratch(int64_t cache_bytes) {
+  const std::string where = "scratch job store";
+  // The empty file name is SQLite's private temporary database.
+  absl::StatusOr<std::unique_ptr<SqliteConnection>> db =
+      Connect("", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, OpenOptions().busy_timeout_ms);
+  if (!db.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot open a ", where, ": ", db.status().message()));
+  }
+  absl::StatusOr<std::string> mode = PragmaText(**db, "PRAGMA journal_mode = MEMORY");
+  if (!mode.ok() || *mode != "memory") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        where, ": cannot keep the journal in memory: ", mode.ok() ? *mode : mode.status().message()));
+  }
+  // A negative cache_size is in KiB.
+  const std::string cache = absl::StrCat("PRAGMA cache_size = -", std::max<int64_t>(1, cache_bytes >> 10));
+  for (const char* pragma : {"PRAGMA synchronous = OFF", cache.c_str()}) {
+    if (absl::Status set = (*db)->Exec(pragma, pragma); !set.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(where, ": ", set.message()));
+    }
+  }
+  absl::StatusOr<int64_t> schema = EnsureSchema(**db, /*read_only=*/false);
+  if (!schema.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(where, ": ", schema.status().message()));
+  }
+  return std::unique_ptr<JobStore>(new JobStore("(scratch)", *std::move(db), false, *schema));
 }
 
 JobStore::~JobStore() = default;

@@ -71,10 +71,6 @@ class JobStore {
     int busy_timeout_ms = 5000;
     // Open read-only even if the file is writable (inspection, or serving a frozen copy).
     bool read_only = false;
-    // Each commit waits for the WAL to reach the disk (PRAGMA synchronous = FULL), so a finished
-    // result survives power loss. False (synchronous = OFF) only for a file that dies with the
-    // process anyway: the CLI's embedded server.
-    bool durable = true;
   };
 
   // Opens or creates the db (see the file comment). A corrupt, unreadable or foreign file is
@@ -82,10 +78,20 @@ class JobStore {
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path,
                                                         const OpenOptions& options);
+  // A private store that dies with the process, for the CLI's embedded server: SQLite's temporary
+  // database, held in memory up to `cache_bytes` and spilled beyond that to a temporary file that
+  // SQLite deletes as it opens it (under SQLITE_TMPDIR or TMPDIR), its rollback journal in memory,
+  // nothing synced. No other process ever reads it, so the WAL's machinery is not needed: a file
+  // store spent about 4,000 system calls (WAL frames, -shm locks) on one run recording 257 layers,
+  // 4–10 % of it (bench/RESULTS.md, issue 18, fifth step). path() is "(scratch)".
+  static constexpr int64_t kScratchCacheBytes = int64_t{64} << 20;
+  static absl::StatusOr<std::unique_ptr<JobStore>> OpenScratch(
+      int64_t cache_bytes = kScratchCacheBytes);
   ~JobStore();
 
   bool read_only() const { return read_only_; }
-  // PRAGMA synchronous of the store's connection (2 FULL, 0 OFF), what OpenOptions::durable set.
+  // PRAGMA synchronous of the store's connection: 2 (FULL: every commit waits for the WAL to reach
+  // the disk, so a finished result survives power loss) for a file, 0 (OFF) for a scratch store.
   absl::StatusOr<int> SynchronousLevel() const;
   const std::string& path() const { return path_; }
 

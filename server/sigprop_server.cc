@@ -73,9 +73,7 @@ absl::StatusOr<std::unique_ptr<SigpropServer>> SigpropServer::Start(const Server
   if (!credentials.ok()) return credentials.status();
 
   std::unique_ptr<SigpropServer> server(new SigpropServer());
-  JobStore::OpenOptions store_options;
-  store_options.durable = options.durable_store;
-  auto store = JobStore::Open(options.db_path, store_options);
+  auto store = options.scratch_store ? JobStore::OpenScratch() : JobStore::Open(options.db_path);
   if (!store.ok()) return store.status();
   server->store_ = std::move(*store);
 

@@ -1,5 +1,6 @@
 // The job store on real SQLite files in a fresh temporary directory: the event log's sequence
-// guarantees, atomic point completion, restart, read-only files and corrupt files.
+// guarantees, atomic point completion, restart, read-only files and corrupt files; and the CLI's
+// scratch store (SQLite's temporary database).
 #include "server/job_store.h"
 
 #include <sqlite3.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 
 namespace sigprop::server {
@@ -93,23 +95,80 @@ class JobStoreTest : public ::testing::Test {
   std::string path_;
 };
 
-// A server's store syncs every commit (synchronous = FULL, 2); the CLI's throw-away embedded
-// store asks for none (OFF, 0), and says so on its connection.
-TEST_F(JobStoreTest, DurableByDefaultAndNotSyncedOnlyWhenAsked) {
-  {
-    std::unique_ptr<JobStore> store = OpenStore();
-    ASSERT_NE(store, nullptr);
-    absl::StatusOr<int> level = store->SynchronousLevel();
-    ASSERT_TRUE(level.ok()) << level.status();
-    EXPECT_EQ(*level, 2);
-  }
-  JobStore::OpenOptions throw_away;
-  throw_away.durable = false;
-  std::unique_ptr<JobStore> store = OpenStore(throw_away);
+// A server's store syncs every commit (synchronous = FULL, 2); the CLI's scratch store, which dies
+// with its process, syncs none (OFF, 0), and says so on its connection.
+TEST_F(JobStoreTest, AFileStoreSyncsEveryCommitAndTheScratchStoreNone) {
+  std::unique_ptr<JobStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   absl::StatusOr<int> level = store->SynchronousLevel();
   ASSERT_TRUE(level.ok()) << level.status();
+  EXPECT_EQ(*level, 2);
+
+  absl::StatusOr<std::unique_ptr<JobStore>> scratch = JobStore::OpenScratch();
+  ASSERT_TRUE(scratch.ok()) << scratch.status();
+  level = (*scratch)->SynchronousLevel();
+  ASSERT_TRUE(level.ok()) << level.status();
   EXPECT_EQ(*level, 0);
+  EXPECT_EQ((*scratch)->path(), "(scratch)");
+}
+
+// The scratch store holds what it is given past its memory cache (SQLite spills the rest to a
+// temporary file), and its in-memory journal still undoes a transaction that fails midway.
+TEST(ScratchJobStoreTest, HoldsMoreThanItsCacheAndUndoesAFailedTransaction) {
+  constexpr int64_t kCacheBytes = 64 << 10;
+  absl::StatusOr<std::unique_ptr<JobStore>> opened = JobStore::OpenScratch(kCacheBytes);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  JobStore& store = **opened;
+  constexpr int kPoints = 4, kLayers = 200;
+  ASSERT_TRUE(store.CreateSweep(Sweep("s", "alice", kPoints, 1)).ok());
+
+  // About 1.2 KB a row, stored twice (event and layer): ~2 MB, thirty times the cache.
+  auto heavy = [](int point) {
+    std::vector<v1::LayerStats> layers = Layers(point, kLayers);
+    for (v1::LayerStats& layer : layers) {
+      for (int k = 0; k < 30; ++k) {
+        v1::Summary& summary = (*layer.mutable_stats())[absl::StrCat("statistic_", k)];
+        summary.set_mean(point + 1e-3 * layer.layer() + 1e-6 * k);
+        for (int bin = 0; bin < 10; ++bin) summary.mutable_histogram()->add_counts(bin + k);
+      }
+    }
+    return layers;
+  };
+  size_t bytes = 0;
+  std::vector<v1::LayerStats> stored;
+  for (int point = 0; point < kPoints; ++point) {
+    const std::vector<v1::LayerStats> layers = heavy(point);
+    for (const v1::LayerStats& layer : layers) bytes += 2 * layer.ByteSizeLong();
+    ASSERT_TRUE(store.CompletePoint("s", point, layers).ok());
+    stored.insert(stored.end(), layers.begin(), layers.end());
+  }
+  ASSERT_GT(bytes, size_t{10} * kCacheBytes);
+
+  std::vector<v1::LayerStats> read;
+  for (int64_t offset = 0;; offset += 128) {
+    absl::StatusOr<std::vector<v1::LayerStats>> page = store.ReadLayers("s", offset, 128);
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->empty()) break;
+    read.insert(read.end(), page->begin(), page->end());
+  }
+  ASSERT_EQ(read.size(), stored.size());
+  for (size_t i = 0; i < read.size(); ++i) {
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read[i], stored[i])) << "row " << i;
+  }
+  absl::StatusOr<std::vector<v1::Event>> events = store.ReadEvents("s", 0, 100000);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), static_cast<size_t>(kPoints * (kLayers + 1)));
+  for (size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].sequence(), int64_t(i) + 1);
+
+  // As CompletePointFailingMidTransactionLeavesNothing, on the scratch store.
+  ASSERT_TRUE(store.CreateSweep(Sweep("t", "alice", 1, 2)).ok());
+  std::vector<v1::LayerStats> colliding = heavy(0);
+  colliding[kLayers - 1].set_layer(1);
+  EXPECT_FALSE(store.CompletePoint("t", 0, colliding).ok());
+  EXPECT_EQ(store.GetSweep("t")->last_sequence, 0);
+  EXPECT_TRUE(store.ReadEvents("t", 0, 100)->empty());
+  EXPECT_TRUE(store.ReadLayers("t", 0, 100)->empty());
+  EXPECT_EQ(store.GetSweep("s")->points_done, kPoints);
 }
 
 TEST_F(JobStoreTest, CreateGetAndListByOwnerNewestFirst) {
