@@ -207,6 +207,11 @@ MUTANTS = [
          replace="  if (false) {",
          breaks="a re-run point stores its results a second time",
          build=["tests/job_store_test"], tests=r"^JobStoreTest\."),
+    dict(id="scratch-store-without-journal", file="server/job_store.cc",
+         find='PragmaText(**db, "PRAGMA journal_mode = MEMORY");\n  if (!mode.ok() || *mode != "memory") {',
+         replace='PragmaText(**db, "PRAGMA journal_mode = OFF");\n  if (!mode.ok() || *mode != "off") {',
+         breaks="the embedded run's scratch store cannot undo a transaction that fails midway",
+         build=["tests/job_store_test"], tests=r"^(JobStoreTest|ScratchJobStoreTest)\."),
     # --- service --------------------------------------------------------------------------------
     dict(id="cancel-misses-running-point", file="server/simulation_service.cc",
          find="  scheduler_->CancelSweep(sweep_id);\n  return absl::OkStatus();",
