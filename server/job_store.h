@@ -1,5 +1,6 @@
 // The durable record of every sweep: its spec, its points' states, its event log and its results, in
-// one SQLite file (WAL mode, synchronous=FULL).
+// one SQLite file (WAL mode, synchronous=FULL) — or, for the CLI's embedded server, in a scratch
+// store that dies with the process (OpenScratch, ADR 0012).
 //
 // Why it looks like this:
 // - Every event gets its sweep's next sequence number inside the transaction that stores it, so the
@@ -80,10 +81,9 @@ class JobStore {
                                                         const OpenOptions& options);
   // A private store that dies with the process, for the CLI's embedded server: SQLite's temporary
   // database, held in memory up to `cache_bytes` and spilled beyond that to a temporary file that
-  // SQLite deletes as it opens it (under SQLITE_TMPDIR or TMPDIR), its rollback journal in memory,
-  // nothing synced. No other process ever reads it, so the WAL's machinery is not needed: a file
-  // store spent about 4,000 system calls (WAL frames, -shm locks) on one run recording 257 layers,
-  // 4–10 % of it (bench/RESULTS.md, issue 18, fifth step). path() is "(scratch)".
+  // SQLite deletes as it creates it ($SQLITE_TMPDIR, else $TMPDIR, else /var/tmp, /usr/tmp, /tmp),
+  // its rollback journal in memory, nothing synced. No other process ever reads it, so the WAL's
+  // system calls (frames, -shm locks) buy nothing there (ADR 0012). path() is "(scratch)".
   static constexpr int64_t kScratchCacheBytes = int64_t{64} << 20;
   static absl::StatusOr<std::unique_ptr<JobStore>> OpenScratch(
       int64_t cache_bytes = kScratchCacheBytes);

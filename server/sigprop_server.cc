@@ -73,6 +73,10 @@ absl::StatusOr<std::unique_ptr<SigpropServer>> SigpropServer::Start(const Server
   if (!credentials.ok()) return credentials.status();
 
   std::unique_ptr<SigpropServer> server(new SigpropServer());
+  if (options.scratch_store && !options.db_path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ServerOptions: scratch_store keeps no file, but db_path is '", options.db_path, "'"));
+  }
   auto store = options.scratch_store ? JobStore::OpenScratch() : JobStore::Open(options.db_path);
   if (!store.ok()) return store.status();
   server->store_ = std::move(*store);

@@ -24,8 +24,9 @@ namespace sigprop::server {
 struct ServerOptions {
   // host:port to listen on ("127.0.0.1:0" picks a free port); empty: in-process channel only.
   std::string listen;
-  std::string db_path;  // SQLite file; created if missing. Unused with scratch_store.
-  // A store that dies with the process (JobStore::OpenScratch): the CLI's embedded server only.
+  std::string db_path;  // SQLite file; created if missing.
+  // A store that dies with the process (JobStore::OpenScratch) instead of db_path, which must then
+  // be empty: the CLI's embedded server only.
   bool scratch_store = false;
   int threads = 0;      // 0: all hardware threads.
   std::string tls_cert_file;

@@ -653,5 +653,23 @@ TEST_F(ServiceTest, CallsDuringShutdownAreUnavailable) {
   stopper.join();
 }
 
+// The embedded server's scratch store keeps no file: a db_path beside it is a caller's mistake,
+// refused naming the path, not silently ignored.
+TEST(ServerOptionsTest, AScratchStoreWithADbPathIsRefused) {
+  ServerOptions options;
+  options.scratch_store = true;
+  options.db_path = "/nonexistent/sigprop-scratch-test.db";
+  const absl::StatusOr<std::unique_ptr<SigpropServer>> started = SigpropServer::Start(options);
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(started.status().message()), HasSubstr("sigprop-scratch-test.db"));
+
+  options.db_path.clear();
+  absl::StatusOr<std::unique_ptr<SigpropServer>> scratch = SigpropServer::Start(options);
+  ASSERT_TRUE(scratch.ok()) << scratch.status();
+  (*scratch)->Shutdown(std::chrono::milliseconds(0));
+  (*scratch)->Wait();
+}
+
 }  // namespace
 }  // namespace sigprop
