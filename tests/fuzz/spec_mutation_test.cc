@@ -289,9 +289,10 @@ Yardstick MeasureYardstick(const Limits& limits, int64_t points) {
     values += i == 0 ? "" : ", ";
     values += i % 2 == 0 ? "\"PAPER_A_STANDARD\"" : "\"SHAPED_TRANSFORMER\"";
   }
-  const std::string text = R"({"name": "demo", "base": {"model": {"tokens": 4, "width": 16,
- "depth": 8, "initial": {"rho0": 0.2}}, "method": "DENSE", "samples": 10, "seed": "2026"},
- "axes": [{"field": "model.preset", "values": [)" + values + "]}]}";
+  // The first seed, its one axis's two values replaced by `points` of them.
+  std::string text = Seeds()[0];
+  const size_t open = text.find("\"values\": [") + std::string("\"values\": [").size();
+  text.replace(open, text.find(']', open) - open, values);
   Yardstick yardstick{std::numeric_limits<double>::infinity(), static_cast<double>(text.size()),
                       static_cast<double>(points)};
   for (int round = 0; round < 2; ++round) {
