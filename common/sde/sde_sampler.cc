@@ -46,8 +46,22 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
     }
     return absl::OkStatus();
   }
-  BatchedEulerMaruyama kernel(sde_, dt_, positivity_);
-  kernel.Reset(v0_, paths);
+  Batch batch = StartBatch(observers, paths);
+  return AdvanceBatch(first, observers, paths, depth_, &batch);
+}
+
+SdeSampler::Batch SdeSampler::StartBatch(SampleObserver* const* observers, int paths) const {
+  Batch batch{BatchedEulerMaruyama(sde_, dt_, positivity_), 0};
+  batch.kernel.Reset(v0_, paths);
+  for (int p = 0; p < paths; ++p) observers[p]->OnCovariance(0, v0_);
+  return batch;
+}
+
+absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
+                                      SampleObserver* const* observers, int paths, int to_layer,
+                                      Batch* batch) const {
+  BatchedEulerMaruyama& kernel = batch->kernel;
+  const int m = sde_.tokens();
   const int n = kernel.gaussians_per_step();
   // gaussians[k * kSdeLanes + p]: lanes that are idle keep these zeros.
   std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
@@ -55,11 +69,10 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
   Matrix v(m, m);
   double thresholds[kSdeLanes];  // Idle lanes: any value, never tested.
   std::fill(thresholds, thresholds + kSdeLanes, SampleObserver::kDefaultDivergenceThreshold);
-  for (int p = 0; p < paths; ++p) {
-    observers[p]->OnCovariance(0, v0_);
-    thresholds[p] = observers[p]->DivergenceThreshold();
-  }
-  for (int layer = 1; layer <= depth_; ++layer) {
+  for (int p = 0; p < paths; ++p) thresholds[p] = observers[p]->DivergenceThreshold();
+  const int last = std::min(to_layer, depth_);
+  for (int layer = batch->layer + 1; layer <= last && kernel.live_lanes() != 0; ++layer) {
+    batch->layer = layer;
     if (observers[0]->Cancelled()) return absl::CancelledError("run cancelled");
     for (int p = 0; p < paths; ++p) {
       if (kernel.live(p)) {
@@ -103,7 +116,6 @@ absl::Status SdeSampler::SampleBatch(const SampleCoordinates& first,
     }
     wanted &= ~diverged;
     if (wanted != 0) Report(layer, kernel, wanted, observers, &v);
-    if (kernel.live_lanes() == 0) break;
   }
   return absl::OkStatus();
 }

@@ -37,6 +37,19 @@ class SdeSampler {
   absl::Status SampleBatch(const SampleCoordinates& first, SampleObserver* const* observers,
                            int paths) const;
 
+  // A batch that advances in pieces (the engine's layer blocks): the batched kernel's state and
+  // the last layer it reached. Only for m ≤ kMaxBatchedTokens (BatchedEulerMaruyama::Supports).
+  struct Batch {
+    BatchedEulerMaruyama kernel;
+    int layer = 0;
+  };
+  // Paths at V0, layer 0 reported to observers[p] (as SampleBatch begins).
+  Batch StartBatch(SampleObserver* const* observers, int paths) const;
+  // Advances `batch` through layers batch->layer + 1, …, min(to_layer, depth), reporting them as
+  // SampleBatch does; a sequence of calls reports what one SampleBatch would, whatever the pieces.
+  absl::Status AdvanceBatch(const SampleCoordinates& first, SampleObserver* const* observers,
+                            int paths, int to_layer, Batch* batch) const;
+
   const CovarianceSde& process() const { return sde_; }
   double dt() const { return dt_; }
   int steps_per_layer() const { return steps_per_layer_; }
