@@ -202,22 +202,30 @@ absl::Status ForEachSample(int begin, int end, int samples, int batch, const Run
   return absl::OkStatus();
 }
 
+// The statistics a run records, covariance statistics first (SampleTable::names).
+std::vector<std::string> StatNames(const RunSpec& run, const ModelPlan& plan, RunSpec::Method method,
+                                   const CovarianceStatOptions& options) {
+  std::vector<std::string> names = CovarianceStatNames(plan.tokens, options);
+  if (run.gradients()) {
+    for (const char* name : kGradientStatNames) names.push_back(name);
+  }
+  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) names.push_back(kRootRepairsStatName);
+  if (HasAttentionStats(method, plan)) {
+    for (const char* name : kAttentionStatNames) names.push_back(name);
+  }
+  return names;
+}
+
+// The table of `layers` (all the recorded ones, or one layer block's), every entry NaN.
 SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method method,
-                      int samples, const CovarianceStatOptions& options) {
+                      int samples, const CovarianceStatOptions& options, std::vector<int> layers) {
   SampleTable table;
   table.method = method;
   table.approximate = method == RunSpec::GRAM && plan.mlp.enabled() && plan.mlp.kernel_sampling;
   table.tokens = plan.tokens;
   table.samples = samples;
-  table.layers = RecordedLayers(plan.depth, run.record_every());
-  table.names = CovarianceStatNames(plan.tokens, options);
-  if (run.gradients()) {
-    for (const char* name : kGradientStatNames) table.names.push_back(name);
-  }
-  if (method == RunSpec::COLUMNS || method == RunSpec::GRAM) table.names.push_back(kRootRepairsStatName);
-  if (HasAttentionStats(method, plan)) {
-    for (const char* name : kAttentionStatNames) table.names.push_back(name);
-  }
+  table.layers = std::move(layers);
+  table.names = StatNames(run, plan, method, options);
   const size_t entries = table.layers.size() * table.names.size() * samples;
   table.values.assign(entries, kNaN);
   table.diverged.assign(table.layers.size() * samples, 0);
@@ -226,6 +234,110 @@ SampleTable MakeTable(const RunSpec& run, const ModelPlan& plan, RunSpec::Method
         table.layers.size() * samples * static_cast<size_t>(plan.tokens) * plan.tokens, kNaN);
   }
   return table;
+}
+
+constexpr size_t kMaxLayerBlocks = 8;
+
+int LayerBlockSlots(const RunSpec& run, const ModelPlan& plan, const RunContext& context) {
+  if (ChooseMethod(run) != RunSpec::SDE || !BatchedEulerMaruyama::Supports(plan.tokens) ||
+      run.mean_covariance()) {
+    return 0;
+  }
+  const int every = ProvisionalEvery(run);
+  if (every > 0 && every < run.samples() && context.provisional) return 0;
+  CovarianceStatOptions options;
+  options.eigenvalues = run.eigenvalues();
+  const size_t slot_bytes =
+      StatNames(run, plan, RunSpec::SDE, options).size() * run.samples() * sizeof(double);
+  const size_t slots = RecordedLayers(plan.depth, run.record_every()).size();
+  if (slot_bytes == 0 || slots * slot_bytes <= context.layer_block_bytes) return 0;
+  // At most kMaxLayerBlocks blocks: each block reloads every batch's state (~1 KB a path), which
+  // cost 9 % more user time at 52 blocks of 20,000 paths and none at 8 (bench/RESULTS.md).
+  const size_t fewest = (slots + kMaxLayerBlocks - 1) / kMaxLayerBlocks;
+  return static_cast<int>(std::max({size_t{1}, context.layer_block_bytes / slot_bytes, fewest}));
+}
+
+// Method SDE in layer blocks (ADR 0013): every batch of paths advances through the block's
+// recorded layers, the block's rows are aggregated, and its table is reused for the next block, so
+// that a run recording many layers never holds the whole [slot][statistic][sample] table (37 MB for
+// 257 layers × 9 statistics × 2000 samples, memory the kernel must clear on first touch). Between
+// blocks a batch keeps only its kernel's state (~8 KB for eight paths). Aggregate is per slot, so
+// the rows are byte for byte those of the whole table.
+absl::StatusOr<std::vector<v1::LayerStats>> SimulateSdeInLayerBlocks(const RunSpec& run, int point,
+                                                                      const RunContext& context,
+                                                                      const ModelPlan& plan,
+                                                                      int slots_per_block) {
+  auto sampler = SdeSampler::Create(plan, run.sde());
+  if (!sampler.ok()) return sampler.status();
+  const SdeSampler& sde = *sampler;
+  CovarianceStatOptions options;
+  options.eigenvalues = run.eigenvalues();
+  const double threshold = DivergenceThreshold(run);
+  const int samples = run.samples();
+  const int batch = SdeSampler::kMaxBatch;
+  const std::vector<int> recorded = RecordedLayers(plan.depth, run.record_every());
+  const int blocks = (static_cast<int>(recorded.size()) + slots_per_block - 1) / slots_per_block;
+  const int covariance_stats = static_cast<int>(CovarianceStatNames(plan.tokens, options).size());
+  const SampleCoordinates base{run.seed(), static_cast<uint32_t>(point), 0};
+  // Batch b (samples b·batch, …): its kernel's state and the layer it reached, from block to block.
+  std::vector<std::optional<SdeSampler::Batch>> batches((samples + batch - 1) / batch);
+  SampleTable table = MakeTable(run, plan, RunSpec::SDE, samples, options, {});
+  std::vector<int> slot_of_layer(plan.depth + 1, -1);
+  std::vector<v1::LayerStats> rows;
+  rows.reserve(recorded.size());
+  // About a hundred progress reports a point over all blocks, in samples' worth of work.
+  int reported = 0;
+  for (int block = 0; block < blocks; ++block) {
+    const auto from = recorded.begin() + static_cast<ptrdiff_t>(block) * slots_per_block;
+    const auto to = block + 1 == blocks ? recorded.end() : from + slots_per_block;
+    for (int layer : table.layers) slot_of_layer[layer] = -1;
+    table.layers.assign(from, to);
+    const size_t slots = table.layers.size();
+    for (size_t i = 0; i < slots; ++i) slot_of_layer[table.layers[i]] = static_cast<int>(i);
+    table.values.assign(slots * table.names.size() * samples, kNaN);
+    table.diverged.assign(slots * samples, 0);
+    // A path that diverged in an earlier block is diverged at every layer of this one.
+    for (size_t b = 0; b < batches.size(); ++b) {
+      if (!batches[b]) continue;
+      const int first = static_cast<int>(b) * batch, count = std::min(batch, samples - first);
+      for (int p = 0; p < count; ++p) {
+        if (batches[b]->kernel.live(p)) continue;
+        for (size_t slot = 0; slot < slots; ++slot) table.diverged[slot * samples + first + p] = 1;
+      }
+    }
+    RunContext block_context = context;
+    block_context.provisional = nullptr;
+    if (context.progress) {
+      block_context.progress = [&](int done, int total) {
+        const int work = static_cast<int>((int64_t{block} * total + done) / blocks);
+        if (work == total || work - reported >= std::max(1, total / 100)) {
+          reported = work;
+          context.progress(work, total);
+        }
+      };
+    }
+    auto kernel = [&](int first, int count) -> absl::Status {
+      SampleCoordinates at = base;
+      at.sample = static_cast<uint32_t>(first);
+      std::vector<TableObserver> observers;
+      observers.reserve(count);
+      std::array<SampleObserver*, SdeSampler::kMaxBatch> pointers;
+      for (int p = 0; p < count; ++p) {
+        observers.emplace_back(&table, slot_of_layer, options, covariance_stats, first + p,
+                               &context.cancelled, threshold);
+        pointers[p] = &observers.back();
+      }
+      std::optional<SdeSampler::Batch>& state = batches[first / batch];
+      if (!state) state.emplace(sde.StartBatch(pointers.data(), count));
+      return sde.AdvanceBatch(at, pointers.data(), count, table.layers.back(), &*state);
+    };
+    if (auto status = ForEachSample(0, samples, samples, batch, block_context, kernel);
+        !status.ok()) {
+      return status;
+    }
+    for (v1::LayerStats& row : Aggregate(table, run, point)) rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 }  // namespace
@@ -309,7 +421,8 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
   if (method == RunSpec::LIMIT) {
     auto trajectory = LimitTrajectory(plan);
     if (!trajectory.ok()) return trajectory.status();
-    SampleTable table = MakeTable(run, plan, method, 1, options);
+    SampleTable table =
+        MakeTable(run, plan, method, 1, options, RecordedLayers(plan.depth, run.record_every()));
     std::vector<int> slot_of_layer(plan.depth + 1, -1);
     for (size_t i = 0; i < table.layers.size(); ++i) slot_of_layer[table.layers[i]] = i;
     const std::function<bool()> never;
@@ -336,7 +449,8 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
   }
 
   const int samples = run.samples();
-  SampleTable table = MakeTable(run, plan, method, samples, options);
+  SampleTable table = MakeTable(run, plan, method, samples, options,
+                                RecordedLayers(plan.depth, run.record_every()));
   std::vector<int> slot_of_layer(plan.depth + 1, -1);
   for (size_t i = 0; i < table.layers.size(); ++i) slot_of_layer[table.layers[i]] = i;
   const int covariance_stats = static_cast<int>(CovarianceStatNames(plan.tokens, options).size());
@@ -461,6 +575,21 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
     out.push_back(std::move(stats));
   }
   return out;
+}
+
+int LayerBlockSlots(const RunSpec& run, const RunContext& context) {
+  return LayerBlockSlots(run, ResolveModel(run.model()), context);
+}
+
+absl::StatusOr<std::vector<v1::LayerStats>> SimulateRows(const RunSpec& run, int point,
+                                                         const RunContext& context) {
+  const ModelPlan plan = ResolveModel(run.model());
+  if (const int slots = LayerBlockSlots(run, plan, context); slots > 0) {
+    return SimulateSdeInLayerBlocks(run, point, context, plan, slots);
+  }
+  auto table = SimulateSamples(run, point, context);
+  if (!table.ok()) return table.status();
+  return Aggregate(*table, run, point);
 }
 
 }  // namespace sigprop

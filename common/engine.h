@@ -31,6 +31,10 @@ struct RunContext {
   // Provisional rows (LayerStats.provisional) over the first K, 2K, … samples, K =
   // ProvisionalEvery(run) (cost_model.h); called between chunks, from the calling thread.
   std::function<void(std::vector<v1::LayerStats> rows)> provisional;
+  // Per-sample statistics SimulateRows holds at once for method SDE (its layer blocks,
+  // LayerBlockSlots): this many bytes, or an eighth of the table where that is more. Tests set it
+  // small to cut a short run into blocks.
+  size_t layer_block_bytes = size_t{8} << 20;
 };
 
 // Whether a run records attention_entropy, attention_max_logit and attention_gap: the samplers
@@ -72,6 +76,19 @@ double DivergenceThreshold(const v1::RunSpec& run);
 // Runs the samples of a validated run. `point` is the sweep point (part of the random key).
 absl::StatusOr<SampleTable> SimulateSamples(const v1::RunSpec& run, int point,
                                             const RunContext& context);
+
+// Recorded layers per layer block where SimulateRows runs `run` in blocks, else 0 (the whole table
+// at once): method SDE on the batched kernel (m ≤ 8) whose table would exceed
+// context.layer_block_bytes, without provisional rows or the mean covariance (which need every
+// layer of the first samples, or V itself). At most eight blocks.
+int LayerBlockSlots(const v1::RunSpec& run, const RunContext& context);
+
+// The rows of a validated run: Aggregate(SimulateSamples(…)), or for method SDE recording more
+// layers than one block's worth of table holds, the same rows from the table one layer block at a
+// time (engine.cc, ADR 0013). Progress is then in samples' worth of work: all samples have done
+// `done`/`total` of their layers.
+absl::StatusOr<std::vector<v1::LayerStats>> SimulateRows(const v1::RunSpec& run, int point,
+                                                         const RunContext& context);
 
 // The table of the first `count` samples (count ≤ table.samples).
 SampleTable FirstSamples(const SampleTable& table, int count);

@@ -127,9 +127,9 @@ void PointRunner::Run(const PointTask& task, oneapi::tbb::task_arena& arena,
     ran = compared.status();
     if (compared.ok()) rows = *std::move(compared);
   } else {
-    auto table = SimulateSamples(task.planned.run(), task.point, context);
-    ran = table.status();
-    if (table.ok()) layers = Aggregate(*table, task.planned.run(), task.point);
+    auto simulated = SimulateRows(task.planned.run(), task.point, context);
+    ran = simulated.status();
+    if (simulated.ok()) layers = *std::move(simulated);
   }
   if (!ran.ok()) {
     if (ran.code() == absl::StatusCode::kCancelled) {

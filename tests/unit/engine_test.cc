@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <set>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -339,6 +341,127 @@ TEST(EngineTest, LimitMethodRunsOneDeterministicTrajectory) {
   // λ = γ = 1, unit diagonal, ρ0 = ½: v̄ = (3 + 6·½)/9 = 2/3, so V_1 = V_0 + (2/3)11ᵀ.
   EXPECT_DOUBLE_EQ(layers[1].stats().at("v11").mean(), 1.0 + 2.0 / 3.0);
   EXPECT_EQ(layers[1].method(), v1::RunSpec::LIMIT);
+}
+
+// Method SDE in layer blocks (SimulateRows, ADR 0013): the rows are byte for byte those of the
+// whole table, whatever the blocks and threads. The run's threshold makes some of the 37 samples
+// (four batches of eight and one of five) diverge and some not, at layers spread over the run, so
+// that paths which diverged in an earlier block must stay diverged in the later ones.
+v1::RunSpec SdeBlocksRun() {
+  v1::RunSpec run;
+  run.set_method(v1::RunSpec::SDE);
+  run.set_samples(37);
+  run.set_seed(5);
+  run.set_record_every(2);  // Layers 0, 2, …, 12, 13: the last block may be shorter.
+  run.set_divergence_threshold(4.0);
+  auto* model = run.mutable_model();
+  model->set_preset(v1::ModelSpec::SHAPED_TRANSFORMER);
+  model->set_tokens(5);
+  model->set_width(16);
+  model->set_depth(13);
+  model->mutable_attention()->set_tau0(0.5);
+  return run;
+}
+
+// "" where the rows are byte for byte the same, else the first that differs (compact: a failure
+// should not print kilobytes of serialised protobuf).
+std::string FirstDifference(const std::vector<v1::LayerStats>& a,
+                            const std::vector<v1::LayerStats>& b) {
+  if (a.size() != b.size()) return absl::StrCat(a.size(), " rows against ", b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (Serialise({a[i]}) != Serialise({b[i]})) {
+      return absl::StrCat("row ", i, " (layer ", a[i].layer(), "): diverged fraction ",
+                          a[i].diverged_fraction(), " against ", b[i].diverged_fraction());
+    }
+  }
+  return "";
+}
+
+TEST(EngineTest, SdeLayerBlocksGiveTheWholeTablesRows) {
+  const v1::RunSpec run = SdeBlocksRun();
+  auto table = SimulateSamples(run, 2, RunContext{});
+  ASSERT_TRUE(table.ok()) << table.status();
+  const std::vector<v1::LayerStats> whole = Aggregate(*table, run, 2);
+  ASSERT_EQ(whole.size(), 8u);
+  // The test's teeth: samples diverge at several layers, and some never do.
+  std::vector<double> fractions;
+  for (const auto& row : whole) fractions.push_back(row.diverged_fraction());
+  EXPECT_EQ(fractions.front(), 0.0);
+  EXPECT_LT(fractions.back(), 1.0);
+  EXPECT_GE(std::set<double>(fractions.begin(), fractions.end()).size(), 6u) << "few divergences";
+
+  const size_t slot_bytes = table->names.size() * run.samples() * sizeof(double);
+  const struct {
+    size_t bytes;
+    int slots;
+  } blocks[] = {{1, 1}, {slot_bytes, 1}, {3 * slot_bytes + 7, 3}, {7 * slot_bytes, 7},
+                {8 * slot_bytes, 0}};
+  for (const auto& [bytes, slots] : blocks) {
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(absl::StrCat(bytes, " bytes a block, ", threads, " threads"));
+      oneapi::tbb::task_arena arena(threads);
+      RunContext context;
+      context.arena = &arena;
+      context.layer_block_bytes = bytes;
+      EXPECT_EQ(LayerBlockSlots(run, context), slots);
+      auto rows = SimulateRows(run, 2, context);
+      ASSERT_TRUE(rows.ok()) << rows.status();
+      EXPECT_EQ(FirstDifference(*rows, whole), "");
+    }
+  }
+}
+
+// At most eight blocks, however small the budget. The runs that take the whole table: provisional rows (every layer of the first K samples), the
+// mean covariance (V itself), more tokens than the batched kernel holds, and other methods.
+TEST(EngineTest, SdeLayerBlocksOnlyWhereTheyKeepTheRunsMeaning) {
+  RunContext small;
+  small.layer_block_bytes = 1;
+  v1::RunSpec run = SdeBlocksRun();
+  EXPECT_EQ(LayerBlockSlots(run, small), 1);
+  run.set_record_every(1);  // 14 layers, at most eight blocks: two layers a block.
+  EXPECT_EQ(LayerBlockSlots(run, small), 2);
+  run.set_record_every(2);
+  RunContext provisional = small;
+  provisional.provisional = [](std::vector<v1::LayerStats>) {};
+  EXPECT_EQ(LayerBlockSlots(run, provisional), 1) << "this run has no provisional rows";
+  run.set_provisional_every(8);
+  EXPECT_EQ(LayerBlockSlots(run, provisional), 0);
+  EXPECT_EQ(LayerBlockSlots(run, small), 1) << "provisional rows that no one receives";
+  run = SdeBlocksRun();
+  run.set_mean_covariance(true);
+  EXPECT_EQ(LayerBlockSlots(run, small), 0);
+  run = SdeBlocksRun();
+  run.mutable_model()->set_tokens(9);
+  EXPECT_EQ(LayerBlockSlots(run, small), 0);
+  run = SdeBlocksRun();
+  run.set_method(v1::RunSpec::GRAM);
+  EXPECT_EQ(LayerBlockSlots(run, small), 0);
+}
+
+// Progress over the blocks: non-decreasing, about a hundred reports at most, ending at all samples
+// done; and a cancelled run stops with CANCELLED in whichever block it is.
+TEST(EngineTest, SdeLayerBlocksReportProgressAndStopWhenCancelled) {
+  v1::RunSpec run = SdeBlocksRun();
+  run.set_samples(400);
+  RunContext context;
+  context.layer_block_bytes = 1;
+  std::vector<std::pair<int, int>> reports;
+  context.progress = [&](int done, int total) { reports.emplace_back(done, total); };
+  ASSERT_TRUE(SimulateRows(run, 0, context).ok());
+  ASSERT_FALSE(reports.empty());
+  EXPECT_LE(reports.size(), 101u);
+  EXPECT_GE(reports.size(), 8u);  // Reports within blocks, not one a block.
+  for (size_t i = 0; i < reports.size(); ++i) {
+    EXPECT_EQ(reports[i].second, 400);
+    if (i > 0) EXPECT_GE(reports[i].first, reports[i - 1].first);
+  }
+  EXPECT_EQ(reports.back().first, 400);
+
+  std::atomic<int> polls{0};
+  context.progress = nullptr;
+  context.cancelled = [&polls] { return ++polls > 120; };
+  EXPECT_EQ(SimulateRows(run, 0, context).status().code(), absl::StatusCode::kCancelled);
+  EXPECT_LT(polls.load(), 400);
 }
 
 }  // namespace
