@@ -63,8 +63,11 @@ absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
   BatchedEulerMaruyama& kernel = batch->kernel;
   const int m = sde_.tokens();
   const int n = kernel.gaussians_per_step();
-  // gaussians[k * kSdeLanes + p]: lanes that are idle keep these zeros.
-  std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
+  // gaussians[k * kSdeLanes + p]: lanes that are idle keep these zeros. Page-aligned: the
+  // ziggurat stores into it while loading from its word buffer in the callee's frame, and where the
+  // two met modulo 4 KB (the SampleBatch/AdvanceBatch split moved it) the ziggurat ran 28 % slower
+  // and a whole SDE run 6 % (bench/RESULTS.md, issue 18, sixth step).
+  alignas(4096) std::array<double, kMaxGaussians * kSdeLanes> gaussians{};
   std::array<std::optional<RandomStream>, kSdeLanes> streams;
   Matrix v(m, m);
   double thresholds[kSdeLanes];  // Idle lanes: any value, never tested.
