@@ -139,6 +139,30 @@ class TableObserver final : public SampleObserver {
   std::vector<double> buffer_;
 };
 
+// The observers of an SDE batch's paths first, …, first + count − 1 (count ≤ SdeSampler::kMaxBatch),
+// as SdeSampler takes them: an array of pointers. Not copyable: the pointers point into it.
+class BatchObservers {
+ public:
+  BatchObservers(SampleTable* table, const std::vector<int>& slot_of_layer,
+                 const CovarianceStatOptions& options, int covariance_stats, int first, int count,
+                 const std::function<bool()>* cancelled, double threshold) {
+    observers_.reserve(count);
+    for (int p = 0; p < count; ++p) {
+      observers_.emplace_back(table, slot_of_layer, options, covariance_stats, first + p,
+                              cancelled, threshold);
+      pointers_[p] = &observers_.back();
+    }
+  }
+  BatchObservers(const BatchObservers&) = delete;
+  BatchObservers& operator=(const BatchObservers&) = delete;
+
+  SampleObserver* const* pointers() const { return pointers_.data(); }
+
+ private:
+  std::vector<TableObserver> observers_;
+  std::array<SampleObserver*, SdeSampler::kMaxBatch> pointers_{};
+};
+
 // Runs `kernel(first, count)` on the arena for the samples in batches of `batch` (the last one
 // shorter); the first failure (lowest sample index) wins, so the error too is independent of
 // scheduling.
@@ -319,17 +343,11 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulateSdeInLayerBlocks(const RunSp
     auto kernel = [&](int first, int count) -> absl::Status {
       SampleCoordinates at = base;
       at.sample = static_cast<uint32_t>(first);
-      std::vector<TableObserver> observers;
-      observers.reserve(count);
-      std::array<SampleObserver*, SdeSampler::kMaxBatch> pointers;
-      for (int p = 0; p < count; ++p) {
-        observers.emplace_back(&table, slot_of_layer, options, covariance_stats, first + p,
+      BatchObservers observers(&table, slot_of_layer, options, covariance_stats, first, count,
                                &context.cancelled, threshold);
-        pointers[p] = &observers.back();
-      }
       std::optional<SdeSampler::Batch>& state = batches[first / batch];
-      if (!state) state.emplace(sde.StartBatch(pointers.data(), count));
-      return sde.AdvanceBatch(at, pointers.data(), count, table.layers.back(), &*state);
+      if (!state) state.emplace(sde.StartBatch(observers.pointers(), count));
+      return sde.AdvanceBatch(at, observers.pointers(), count, table.layers.back(), &*state);
     };
     if (auto status = ForEachSample(0, samples, samples, batch, block_context, kernel);
         !status.ok()) {
@@ -463,15 +481,9 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     SampleCoordinates at = base;
     at.sample = static_cast<uint32_t>(first);
     if (method == RunSpec::SDE) {
-      std::vector<TableObserver> observers;
-      observers.reserve(count);
-      std::array<SampleObserver*, SdeSampler::kMaxBatch> pointers;
-      for (int p = 0; p < count; ++p) {
-        observers.emplace_back(&table, slot_of_layer, options, covariance_stats, first + p,
+      BatchObservers observers(&table, slot_of_layer, options, covariance_stats, first, count,
                                &context.cancelled, threshold);
-        pointers[p] = &observers.back();
-      }
-      return sde->SampleBatch(at, pointers.data(), count);
+      return sde->SampleBatch(at, observers.pointers(), count);
     }
     TableObserver observer(&table, slot_of_layer, options, covariance_stats, first,
                            &context.cancelled, threshold);
