@@ -309,7 +309,9 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulateSdeInLayerBlocks(const RunSp
   std::vector<int> slot_of_layer(plan.depth + 1, -1);
   std::vector<v1::LayerStats> rows;
   rows.reserve(recorded.size());
-  // About a hundred progress reports a point over all blocks, in samples' worth of work.
+  // About a hundred progress reports a point over all blocks, in samples' worth of work: the
+  // layers stepped so far over all the layers, times the samples.
+  const int64_t depth = std::max(plan.depth, 1);
   int reported = 0;
   for (int block = 0; block < blocks; ++block) {
     const auto from = recorded.begin() + static_cast<ptrdiff_t>(block) * slots_per_block;
@@ -331,9 +333,13 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulateSdeInLayerBlocks(const RunSp
     }
     RunContext block_context = context;
     block_context.provisional = nullptr;
+    // Layers this block steps: those after the last block's last layer, up to its own last.
+    const int64_t stepped_before = block == 0 ? 0 : *(from - 1);
+    const int64_t stepped_here = table.layers.back() - stepped_before;
     if (context.progress) {
       block_context.progress = [&](int done, int total) {
-        const int work = static_cast<int>((int64_t{block} * total + done) / blocks);
+        const int work =
+            static_cast<int>((stepped_before * total + stepped_here * done) / depth);
         if (work == total || work - reported >= std::max(1, total / 100)) {
           reported = work;
           context.progress(work, total);

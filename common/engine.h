@@ -85,8 +85,8 @@ int LayerBlockSlots(const v1::RunSpec& run, const RunContext& context);
 
 // The rows of a validated run: Aggregate(SimulateSamples(…)), or for method SDE recording more
 // layers than one block's worth of table holds, the same rows from the table one layer block at a
-// time (engine.cc, ADR 0013). Progress is then in samples' worth of work: all samples have done
-// `done`/`total` of their layers.
+// time (engine.cc, ADR 0013). Progress is then in samples' worth of work: `done` of `total` when
+// every sample has stepped that share of the layers.
 absl::StatusOr<std::vector<v1::LayerStats>> SimulateRows(const v1::RunSpec& run, int point,
                                                          const RunContext& context);
 

@@ -75,8 +75,8 @@ absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
   for (int p = 0; p < paths; ++p) thresholds[p] = observers[p]->DivergenceThreshold();
   const int last = std::min(to_layer, depth_);
   for (int layer = batch->layer + 1; layer <= last && kernel.live_lanes() != 0; ++layer) {
-    batch->layer = layer;
     if (observers[0]->Cancelled()) return absl::CancelledError("run cancelled");
+    batch->layer = layer;
     for (int p = 0; p < paths; ++p) {
       if (kernel.live(p)) {
         streams[p].emplace(first.seed, first.point, first.sample + static_cast<uint32_t>(p),

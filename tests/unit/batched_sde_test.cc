@@ -274,9 +274,11 @@ class Recorder : public SampleObserver {
   void OnDiverged(int layer) override { diverged_at = layer; }
   bool WantsLayer(int) const override { return true; }
   bool Cancelled() const override { return false; }
+  double DivergenceThreshold() const override { return threshold; }
   std::vector<int> layers;
   std::vector<double> values;
   int diverged_at = -1;
+  double threshold = kDefaultDivergenceThreshold;
 };
 
 // A path is a function of (seed, point, sample) only: alone, in lane 0 of a batch, or in lane 3
@@ -311,6 +313,60 @@ TEST(SdeSamplerBatchTest, APathDoesNotDependOnItsBatch) {
     diverged += alone.diverged_at >= 0;
   }
   EXPECT_LT(diverged, 5) << "every compared path exploded; the comparison says little";
+}
+
+// A batch advanced in pieces (StartBatch, then AdvanceBatch to any layers: repeated, below the
+// batch's layer, past the depth) reports what one SampleBatch reports, bit for bit, paths that
+// diverge on the way included; a cancelled piece leaves the batch where it was.
+TEST(SdeSamplerBatchTest, ABatchAdvancedInPiecesIsTheSameBatch) {
+  ModelSpec model = Transformer(6, 0.5, 0.2);  // Depth 32; some of the paths explode.
+  v1::SdeOptions options;
+  options.set_steps_per_layer(2);
+  auto sampler = SdeSampler::Create(ResolveModel(model), options);
+  ASSERT_TRUE(sampler.ok()) << sampler.status();
+  constexpr int kPaths = 7;
+  std::vector<Recorder> whole(kPaths), pieces(kPaths);
+  std::vector<SampleObserver*> whole_pointers, piece_pointers;
+  for (int p = 0; p < kPaths; ++p) {
+    // Even paths stop where max V_αα passes 1.5 (the sampler retires their lanes): paths 0, 2
+    // and 6 do, at layers 2, 17 and 1.
+    if (p % 2 == 0) whole[p].threshold = pieces[p].threshold = 1.5;
+    whole_pointers.push_back(&whole[p]);
+    piece_pointers.push_back(&pieces[p]);
+  }
+  ASSERT_TRUE(sampler->SampleBatch({4, 1, 40}, whole_pointers.data(), kPaths).ok());
+  SdeSampler::Batch batch = sampler->StartBatch(piece_pointers.data(), kPaths);
+  int reached = 0;
+  for (int to : {0, 5, 5, 3, 11, 12, 29, 1000}) {
+    ASSERT_TRUE(sampler->AdvanceBatch({4, 1, 40}, piece_pointers.data(), kPaths, to, &batch).ok());
+    reached = std::max(reached, std::min(to, 32));
+    if (batch.kernel.live_lanes() != 0) EXPECT_EQ(batch.layer, reached) << "to " << to;
+  }
+  int diverged = 0;
+  for (int p = 0; p < kPaths; ++p) {
+    EXPECT_EQ(whole[p].layers, pieces[p].layers) << p;
+    EXPECT_EQ(whole[p].diverged_at, pieces[p].diverged_at) << p;
+    ASSERT_EQ(whole[p].values.size(), pieces[p].values.size()) << p;
+    EXPECT_EQ(0, std::memcmp(whole[p].values.data(), pieces[p].values.data(),
+                             whole[p].values.size() * sizeof(double)))
+        << p;
+    diverged += whole[p].diverged_at >= 0;
+  }
+  EXPECT_GT(diverged, 0) << "no path diverged: the pieces' handling of dead lanes is untested";
+  EXPECT_LT(diverged, kPaths) << "every path diverged early; the comparison says little";
+
+  class Cancelling final : public Recorder {
+   public:
+    bool Cancelled() const override { return true; }
+  };
+  std::vector<Cancelling> cancelling(kPaths);
+  std::vector<SampleObserver*> cancelling_pointers;
+  for (auto& c : cancelling) cancelling_pointers.push_back(&c);
+  SdeSampler::Batch stopped = sampler->StartBatch(cancelling_pointers.data(), kPaths);
+  EXPECT_EQ(sampler->AdvanceBatch({4, 1, 40}, cancelling_pointers.data(), kPaths, 10, &stopped)
+                .code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_EQ(stopped.layer, 0);
 }
 
 }  // namespace

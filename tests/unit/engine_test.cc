@@ -411,8 +411,56 @@ TEST(EngineTest, SdeLayerBlocksGiveTheWholeTablesRows) {
   }
 }
 
-// At most eight blocks, however small the budget. The runs that take the whole table: provisional rows (every layer of the first K samples), the
-// mean covariance (V itself), more tokens than the batched kernel holds, and other methods.
+// The same over the run's other shapes: V reported whole (eigenvalues) with a histogram and other
+// quantiles, one token and eight (the kernel's widest), several steps a layer with positivity STOP,
+// layers recorded every third (blocks ending between steps), and a batch of one path.
+TEST(EngineTest, SdeLayerBlocksGiveTheWholeTablesRowsForEveryShapeOfRun) {
+  std::vector<std::pair<std::string, v1::RunSpec>> runs;
+  v1::RunSpec run = SdeBlocksRun();
+  run.set_eigenvalues(true);
+  auto* h = run.add_histogram();
+  h->set_statistic("rho_mean");
+  h->set_bins(5);
+  h->set_lo(-1);
+  h->set_hi(1);
+  run.add_quantiles(0.1);
+  run.add_quantiles(0.9);
+  runs.emplace_back("eigenvalues, histogram, quantiles", run);
+  run = SdeBlocksRun();
+  run.mutable_model()->set_tokens(8);
+  run.mutable_sde()->set_steps_per_layer(3);
+  run.mutable_sde()->set_positivity(v1::SdeOptions::STOP);
+  run.set_record_every(3);
+  runs.emplace_back("m = 8, three steps a layer, STOP, every third layer", run);
+  run = SdeBlocksRun();
+  run.mutable_model()->set_tokens(1);
+  run.set_samples(9);
+  runs.emplace_back("m = 1, a last batch of one path", run);
+  for (const auto& [name, run] : runs) {
+    SCOPED_TRACE(name);
+    auto table = SimulateSamples(run, 1, RunContext{});
+    ASSERT_TRUE(table.ok()) << table.status();
+    const std::vector<v1::LayerStats> whole = Aggregate(*table, run, 1);
+    const size_t slot_bytes = table->names.size() * run.samples() * sizeof(double);
+    for (size_t bytes : {size_t{1}, 2 * slot_bytes}) {
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE(absl::StrCat(bytes, " bytes a block, ", threads, " threads"));
+        oneapi::tbb::task_arena arena(threads);
+        RunContext context;
+        context.arena = &arena;
+        context.layer_block_bytes = bytes;
+        EXPECT_GT(LayerBlockSlots(run, context), 0);
+        auto rows = SimulateRows(run, 1, context);
+        ASSERT_TRUE(rows.ok()) << rows.status();
+        EXPECT_EQ(FirstDifference(*rows, whole), "");
+      }
+    }
+  }
+}
+
+// At most eight blocks, however small the budget. The runs that take the whole table: provisional
+// rows (every layer of the first K samples), the mean covariance (V itself), more tokens than the
+// batched kernel holds, and other methods.
 TEST(EngineTest, SdeLayerBlocksOnlyWhereTheyKeepTheRunsMeaning) {
   RunContext small;
   small.layer_block_bytes = 1;
