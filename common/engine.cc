@@ -40,6 +40,13 @@ std::vector<int> RecordedLayers(int depth, int record_every) {
   return layers;
 }
 
+// slot_of_layer[ℓ]: layer ℓ's slot among the table's `layers`, −1 where it is not recorded there.
+std::vector<int> SlotOfLayer(int depth, const std::vector<int>& layers) {
+  std::vector<int> slot_of_layer(depth + 1, -1);
+  for (size_t i = 0; i < layers.size(); ++i) slot_of_layer[layers[i]] = static_cast<int>(i);
+  return slot_of_layer;
+}
+
 // Writes one sample's column of the table; samples touch disjoint entries, so no locking.
 class TableObserver final : public SampleObserver {
  public:
@@ -306,7 +313,7 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulateSdeInLayerBlocks(const RunSp
   // Batch b (samples b·batch, …): its kernel's state and the layer it reached, from block to block.
   std::vector<std::optional<SdeSampler::Batch>> batches((samples + batch - 1) / batch);
   SampleTable table = MakeTable(run, plan, RunSpec::SDE, samples, options, {});
-  std::vector<int> slot_of_layer(plan.depth + 1, -1);
+  std::vector<int> slot_of_layer;
   std::vector<v1::LayerStats> rows;
   rows.reserve(recorded.size());
   // About a hundred progress reports a point over all blocks, in samples' worth of work: the
@@ -316,10 +323,9 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulateSdeInLayerBlocks(const RunSp
   for (int block = 0; block < blocks; ++block) {
     const auto from = recorded.begin() + static_cast<ptrdiff_t>(block) * slots_per_block;
     const auto to = block + 1 == blocks ? recorded.end() : from + slots_per_block;
-    for (int layer : table.layers) slot_of_layer[layer] = -1;
     table.layers.assign(from, to);
     const size_t slots = table.layers.size();
-    for (size_t i = 0; i < slots; ++i) slot_of_layer[table.layers[i]] = static_cast<int>(i);
+    slot_of_layer = SlotOfLayer(plan.depth, table.layers);
     table.values.assign(slots * table.names.size() * samples, kNaN);
     table.diverged.assign(slots * samples, 0);
     // A path that diverged in an earlier block is diverged at every layer of this one.
@@ -447,8 +453,7 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
     if (!trajectory.ok()) return trajectory.status();
     SampleTable table =
         MakeTable(run, plan, method, 1, options, RecordedLayers(plan.depth, run.record_every()));
-    std::vector<int> slot_of_layer(plan.depth + 1, -1);
-    for (size_t i = 0; i < table.layers.size(); ++i) slot_of_layer[table.layers[i]] = i;
+    const std::vector<int> slot_of_layer = SlotOfLayer(plan.depth, table.layers);
     const std::function<bool()> never;
     TableObserver observer(&table, slot_of_layer, options,
                            static_cast<int>(CovarianceStatNames(plan.tokens, options).size()), 0,
@@ -475,8 +480,7 @@ absl::StatusOr<SampleTable> SimulateSamples(const RunSpec& run, int point,
   const int samples = run.samples();
   SampleTable table = MakeTable(run, plan, method, samples, options,
                                 RecordedLayers(plan.depth, run.record_every()));
-  std::vector<int> slot_of_layer(plan.depth + 1, -1);
-  for (size_t i = 0; i < table.layers.size(); ++i) slot_of_layer[table.layers[i]] = i;
+  const std::vector<int> slot_of_layer = SlotOfLayer(plan.depth, table.layers);
   const int covariance_stats = static_cast<int>(CovarianceStatNames(plan.tokens, options).size());
   const SampleCoordinates base{run.seed(), static_cast<uint32_t>(point), 0};
   // Method SDE advances SdeSampler::kMaxBatch paths together; the others one sample at a time.

@@ -377,6 +377,19 @@ std::string FirstDifference(const std::vector<v1::LayerStats>& a,
   return "";
 }
 
+// SimulateRows with `bytes` of table a block on `threads` threads, and the layers a block it took.
+struct BlockRun {
+  int slots;
+  absl::StatusOr<std::vector<v1::LayerStats>> rows;
+};
+BlockRun RunInBlocks(const v1::RunSpec& run, int point, size_t bytes, int threads) {
+  oneapi::tbb::task_arena arena(threads);
+  RunContext context;
+  context.arena = &arena;
+  context.layer_block_bytes = bytes;
+  return {LayerBlockSlots(run, context), SimulateRows(run, point, context)};
+}
+
 TEST(EngineTest, SdeLayerBlocksGiveTheWholeTablesRows) {
   const v1::RunSpec run = SdeBlocksRun();
   auto table = SimulateSamples(run, 2, RunContext{});
@@ -399,14 +412,10 @@ TEST(EngineTest, SdeLayerBlocksGiveTheWholeTablesRows) {
   for (const auto& [bytes, slots] : blocks) {
     for (int threads : {1, 2}) {
       SCOPED_TRACE(absl::StrCat(bytes, " bytes a block, ", threads, " threads"));
-      oneapi::tbb::task_arena arena(threads);
-      RunContext context;
-      context.arena = &arena;
-      context.layer_block_bytes = bytes;
-      EXPECT_EQ(LayerBlockSlots(run, context), slots);
-      auto rows = SimulateRows(run, 2, context);
-      ASSERT_TRUE(rows.ok()) << rows.status();
-      EXPECT_EQ(FirstDifference(*rows, whole), "");
+      const BlockRun blocked = RunInBlocks(run, 2, bytes, threads);
+      EXPECT_EQ(blocked.slots, slots);
+      ASSERT_TRUE(blocked.rows.ok()) << blocked.rows.status();
+      EXPECT_EQ(FirstDifference(*blocked.rows, whole), "");
     }
   }
 }
@@ -445,14 +454,10 @@ TEST(EngineTest, SdeLayerBlocksGiveTheWholeTablesRowsForEveryShapeOfRun) {
     for (size_t bytes : {size_t{1}, 2 * slot_bytes}) {
       for (int threads : {1, 2}) {
         SCOPED_TRACE(absl::StrCat(bytes, " bytes a block, ", threads, " threads"));
-        oneapi::tbb::task_arena arena(threads);
-        RunContext context;
-        context.arena = &arena;
-        context.layer_block_bytes = bytes;
-        EXPECT_GT(LayerBlockSlots(run, context), 0);
-        auto rows = SimulateRows(run, 1, context);
-        ASSERT_TRUE(rows.ok()) << rows.status();
-        EXPECT_EQ(FirstDifference(*rows, whole), "");
+        const BlockRun blocked = RunInBlocks(run, 1, bytes, threads);
+        EXPECT_GT(blocked.slots, 0);
+        ASSERT_TRUE(blocked.rows.ok()) << blocked.rows.status();
+        EXPECT_EQ(FirstDifference(*blocked.rows, whole), "");
       }
     }
   }
