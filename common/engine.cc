@@ -313,7 +313,6 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulateSdeInLayerBlocks(const RunSp
   // Batch b (samples b·batch, …): its kernel's state and the layer it reached, from block to block.
   std::vector<std::optional<SdeSampler::Batch>> batches((samples + batch - 1) / batch);
   SampleTable table = MakeTable(run, plan, RunSpec::SDE, samples, options, {});
-  std::vector<int> slot_of_layer;
   std::vector<v1::LayerStats> rows;
   rows.reserve(recorded.size());
   // About a hundred progress reports a point over all blocks, in samples' worth of work: the
@@ -325,7 +324,7 @@ absl::StatusOr<std::vector<v1::LayerStats>> SimulateSdeInLayerBlocks(const RunSp
     const auto to = block + 1 == blocks ? recorded.end() : from + slots_per_block;
     table.layers.assign(from, to);
     const size_t slots = table.layers.size();
-    slot_of_layer = SlotOfLayer(plan.depth, table.layers);
+    const std::vector<int> slot_of_layer = SlotOfLayer(plan.depth, table.layers);
     table.values.assign(slots * table.names.size() * samples, kNaN);
     table.diverged.assign(slots * samples, 0);
     // A path that diverged in an earlier block is diverged at every layer of this one.
