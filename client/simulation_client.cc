@@ -1,9 +1,8 @@
 #include "client/simulation_client.h"
 
-#include <thread>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/cancel_on_interrupt.h"
 #include "client/retry_backoff.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "proto/client_policy.h"
@@ -21,30 +20,6 @@ absl::Status FromGrpc(const grpc::Status& status) {
 bool Transient(const grpc::Status& status) {
   return GetClientPolicy().WorthReattaching(status.error_code(), status.error_message());
 }
-
-// Cancels a blocking call when the caller's `interrupted` turns true: gRPC's blocking calls cannot
-// see the flag, so a watchdog thread polls it while the call is open.
-class CancelOnInterrupt {
- public:
-  CancelOnInterrupt(grpc::ClientContext* context, const std::atomic<bool>& interrupted)
-      : thread_([this, context, &interrupted] {
-          while (!call_done_.load()) {
-            if (interrupted.load()) {
-              context->TryCancel();
-              return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          }
-        }) {}
-  ~CancelOnInterrupt() {
-    call_done_.store(true);
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> call_done_{false};
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -138,7 +113,7 @@ absl::StatusOr<v1::SweepFinished> SimulationClient::Watch(
     v1::SweepFinished finish;
     grpc::Status status;
     {
-      CancelOnInterrupt watchdog(&context, interrupted);
+      CancelOnInterrupt watchdog([&context] { context.TryCancel(); }, interrupted);
       auto reader = stub_->Watch(&context, request);
       v1::Event event;
       while (reader->Read(&event)) {
