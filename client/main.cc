@@ -20,6 +20,7 @@
 #include "client/exit_codes.h"
 #include "common/cpu_features.h"
 #include "common/version.h"
+#include "server/allocator_tuning.h"
 
 namespace sigprop::cli {
 namespace {
@@ -256,4 +257,8 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace sigprop::cli
 
-int main(int argc, char** argv) { return sigprop::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // The embedded default runs the service in this process (docs/adr/0014-allocator-top-pad.md).
+  sigprop::server::TuneAllocator();
+  return sigprop::cli::Main(argc, argv);
+}

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/cpu_features.h"
 #include "common/version.h"
+#include "server/allocator_tuning.h"
 #include "server/sigprop_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -66,6 +67,7 @@ std::vector<char*> DashesToUnderscores(int argc, char** argv, std::vector<std::s
 }  // namespace
 
 int main(int argc, char** argv) {
+  sigprop::server::TuneAllocator();  // Before any thread: docs/adr/0014-allocator-top-pad.md.
   absl::SetProgramUsageMessage("sigprop simulation server. Flags: --listen --db --threads ...");
   absl::FlagsUsageConfig usage;
   usage.version_string = [] {
