@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "server/payload_checksum.h"
 #include "server/store_statements.h"
 
@@ -43,6 +44,28 @@ std::string Serialize(const google::protobuf::MessageLite& message) {
     coded.SetSerializationDeterministic(true);
     message.SerializeToCodedStream(&coded);
   }  // The coded stream flushes into `bytes` when it goes away.
+  return bytes;
+}
+
+// What Serialize gives for Event{sweep_id, sequence, point} with the row whose serialized bytes are
+// `row` in its field `field`, without copying the row into an event: deterministic serialization
+// writes fields in number order, the row's after these three, and a nested message as its own
+// bytes behind its tag and length.
+std::string EventWithRowBytes(const std::string& sweep_id, int64_t sequence, int point, int field,
+                              const std::string& row) {
+  v1::Event header;
+  header.set_sweep_id(sweep_id);
+  header.set_sequence(sequence);
+  header.set_point(point);
+  std::string bytes = Serialize(header);
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.WriteTag(google::protobuf::internal::WireFormatLite::MakeTag(
+        field, google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    coded.WriteVarint32(static_cast<uint32_t>(row.size()));
+    coded.WriteRaw(row.data(), static_cast<int>(row.size()));
+  }
   return bytes;
 }
 
@@ -376,19 +399,29 @@ absl::Status JobStore::CreateSweep(const SweepRecord& sweep) {
   return transaction->Commit(op);
 }
 
-absl::StatusOr<v1::Event> JobStore::AppendEventLocked(const std::string& sweep_id, v1::Event event,
-                                                      absl::string_view operation) {
+absl::StatusOr<int64_t> JobStore::LastSequenceLocked(const std::string& sweep_id,
+                                                     absl::string_view operation) {
   int64_t last = 0;
   absl::StatusOr<bool> found = FirstInt(*db_, sql::kLastSequence, operation, &last, sweep_id);
   if (!found.ok()) return found.status();
   if (!*found) return absl::NotFoundError(absl::StrCat(operation, ": no such sweep"));
-  const int64_t sequence = last + 1;
+  return last;
+}
+
+absl::Status JobStore::InsertEventLocked(const std::string& sweep_id, int64_t sequence,
+                                         const std::string& payload, absl::string_view operation) {
+  return Execute(*db_, sql::kInsertEvent, operation, sweep_id, sequence, Blob{payload},
+                 PayloadChecksum(EventKey(sweep_id, sequence), payload));
+}
+
+absl::StatusOr<v1::Event> JobStore::AppendEventLocked(const std::string& sweep_id, v1::Event event,
+                                                      absl::string_view operation) {
+  absl::StatusOr<int64_t> last = LastSequenceLocked(sweep_id, operation);
+  if (!last.ok()) return last.status();
+  const int64_t sequence = *last + 1;
   event.set_sweep_id(sweep_id);
   event.set_sequence(sequence);
-  const std::string payload = Serialize(event);
-  if (absl::Status inserted =
-          Execute(*db_, sql::kInsertEvent, operation, sweep_id, sequence, Blob{payload},
-                  PayloadChecksum(EventKey(sweep_id, sequence), payload));
+  if (absl::Status inserted = InsertEventLocked(sweep_id, sequence, Serialize(event), operation);
       !inserted.ok()) {
     return inserted;
   }
@@ -453,10 +486,9 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::AppendEvents(const std::string&
 }
 
 template <typename Row>
-absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteRows(const std::string& sweep_id,
-                                                              int point,
-                                                              const std::vector<Row>& rows,
-                                                              const ResultTable<Row>& table) {
+absl::StatusOr<int64_t> JobStore::CompleteRows(const std::string& sweep_id, int point,
+                                               const std::vector<Row>& rows,
+                                               const ResultTable<Row>& table) {
   const std::string op = absl::StrCat(SweepOp("CompletePoint", sweep_id), " point ", point);
   for (size_t i = 0; i < rows.size(); ++i) {
     if (rows[i].point() != point) {
@@ -469,18 +501,22 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteRows(const std::string&
   absl::StatusOr<Transaction> transaction = Transaction::Begin(*db_, op);
   if (!transaction.ok()) return transaction.status();
   if (absl::Status open = CheckPointNotDoneLocked(sweep_id, point, op); !open.ok()) return open;
-  std::vector<v1::Event> events;
-  events.reserve(rows.size() + 1);
+  absl::StatusOr<int64_t> last = LastSequenceLocked(sweep_id, op);
+  if (!last.ok()) return last.status();
+  int64_t sequence = *last;
   for (size_t r = 0; r < rows.size(); ++r) {
     const int64_t index = table.index(rows[r], r);
     const std::string row_op = absl::StrCat(op, " ", table.word, " ", index);
-    v1::Event event;
-    event.set_point(point);
-    table.into(&event, rows[r]);
-    absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(event), row_op);
-    if (!stored.ok()) return stored.status();
-    events.push_back(*std::move(stored));
+    // The row is serialized once, for its table and inside its event (issue 18: a point's 257
+    // rows were each copied into an event and serialized twice, map keys sorted each time).
     const std::string payload = Serialize(rows[r]);
+    ++sequence;
+    if (absl::Status inserted = InsertEventLocked(
+            sweep_id, sequence, EventWithRowBytes(sweep_id, sequence, point, table.event_field, payload),
+            row_op);
+        !inserted.ok()) {
+      return inserted;
+    }
     if (absl::Status inserted =
             Execute(*db_, table.insert_sql, row_op, sweep_id, point, index, Blob{payload},
                     PayloadChecksum(table.key(sweep_id, point, index), payload));
@@ -488,12 +524,15 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteRows(const std::string&
       return inserted;
     }
   }
+  if (absl::Status bumped = Execute(*db_, sql::kSetLastSequence, op, sweep_id, sequence);
+      !bumped.ok()) {
+    return bumped;
+  }
   v1::Event finished;
   finished.set_point(point);
   finished.mutable_point_finished()->set_layers(static_cast<int>(rows.size()));
   absl::StatusOr<v1::Event> stored = AppendEventLocked(sweep_id, std::move(finished), op);
   if (!stored.ok()) return stored.status();
-  events.push_back(*std::move(stored));
   if (absl::Status done = Execute(*db_, sql::kSetPointState, op, sweep_id, point,
                                   static_cast<int>(PointState::kDone));
       !done.ok()) {
@@ -503,24 +542,24 @@ absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteRows(const std::string&
     return counted;
   }
   if (absl::Status committed = transaction->Commit(op); !committed.ok()) return committed;
-  return events;
+  return stored->sequence();
 }
 
-absl::StatusOr<std::vector<v1::Event>> JobStore::CompletePoint(
+absl::StatusOr<int64_t> JobStore::CompletePoint(
     const std::string& sweep_id, int point, const std::vector<v1::LayerStats>& layers) {
   static const ResultTable<v1::LayerStats> kLayers{
       "layer", sql::kInsertLayer, LayerKey,
       [](const v1::LayerStats& layer, size_t) -> int64_t { return layer.layer(); },
-      [](v1::Event* event, const v1::LayerStats& layer) { *event->mutable_layer() = layer; }};
+      v1::Event::kLayerFieldNumber};
   return CompleteRows(sweep_id, point, layers, kLayers);
 }
 
-absl::StatusOr<std::vector<v1::Event>> JobStore::CompleteComparePoint(
+absl::StatusOr<int64_t> JobStore::CompleteComparePoint(
     const std::string& sweep_id, int point, const std::vector<v1::CompareRow>& rows) {
   static const ResultTable<v1::CompareRow> kCompareRows{
       "row", sql::kInsertCompareRow, CompareRowKey,
       [](const v1::CompareRow&, size_t position) -> int64_t { return static_cast<int64_t>(position); },
-      [](v1::Event* event, const v1::CompareRow& row) { *event->mutable_compare_row() = row; }};
+      v1::Event::kCompareRowFieldNumber};
   return CompleteRows(sweep_id, point, rows, kCompareRows);
 }
 

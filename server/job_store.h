@@ -106,13 +106,14 @@ class JobStore {
                                                       std::vector<v1::Event> events);
   // One transaction: a LayerStats event per layer then a PointFinished event, the layers for
   // ReadLayers, the point marked DONE, points_done bumped. Every layer must carry `point`.
+  // Returns the PointFinished event's sequence (ReadEvents has them all).
   // FailedPrecondition (and nothing stored) if the point is already DONE; NotFound if no such point.
-  absl::StatusOr<std::vector<v1::Event>> CompletePoint(const std::string& sweep_id, int point,
-                                                       const std::vector<v1::LayerStats>& layers);
+  absl::StatusOr<int64_t> CompletePoint(const std::string& sweep_id, int point,
+                                        const std::vector<v1::LayerStats>& layers);
   // The same for a comparison's point: a CompareRow event per row, then PointFinished, the rows
   // for ReadCompareRows. Every row must carry `point`.
-  absl::StatusOr<std::vector<v1::Event>> CompleteComparePoint(
-      const std::string& sweep_id, int point, const std::vector<v1::CompareRow>& rows);
+  absl::StatusOr<int64_t> CompleteComparePoint(const std::string& sweep_id, int point,
+                                               const std::vector<v1::CompareRow>& rows);
   // Any state but kDone, which only CompletePoint may set (it stores the results with it).
   absl::Status SetPointState(const std::string& sweep_id, int point, PointState state);
   // Sets QUEUED/RUNNING, or a terminal state together with its SweepFinished event (returned).
@@ -165,14 +166,13 @@ class JobStore {
     const char* insert_sql;
     std::string (*key)(absl::string_view sweep_id, int64_t point, int64_t index);
     int64_t (*index)(const Row& row, size_t position);
-    void (*into)(v1::Event* event, const Row& row);
+    int event_field;  // The row's field of v1::Event.
   };
   // Stores one finished point in one transaction: checks it is not DONE, appends an event and a
   // table row per result row, then PointFinished, marks the point DONE and counts it.
   template <typename Row>
-  absl::StatusOr<std::vector<v1::Event>> CompleteRows(const std::string& sweep_id, int point,
-                                                      const std::vector<Row>& rows,
-                                                      const ResultTable<Row>& table);
+  absl::StatusOr<int64_t> CompleteRows(const std::string& sweep_id, int point,
+                                       const std::vector<Row>& rows, const ResultTable<Row>& table);
 
   absl::Status CheckWritable(absl::string_view operation) const;
   // FailedPrecondition once the sweep has ended; NotFound for no such sweep.
@@ -190,6 +190,14 @@ class JobStore {
       absl::string_view operation);
   absl::StatusOr<v1::Event> AppendEventLocked(const std::string& sweep_id, v1::Event event,
                                               absl::string_view operation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The sweep's last_sequence; NotFound for no such sweep.
+  absl::StatusOr<int64_t> LastSequenceLocked(const std::string& sweep_id,
+                                             absl::string_view operation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One event's row, its payload already serialized; last_sequence is the caller's to set.
+  absl::Status InsertEventLocked(const std::string& sweep_id, int64_t sequence,
+                                 const std::string& payload, absl::string_view operation)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<SweepRecord> GetSweepLocked(const std::string& id, absl::string_view operation)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -292,13 +292,25 @@ TEST_F(JobStoreTest, CompletePointStoresEventsLayersAndProgress) {
   ASSERT_TRUE(store->CreateSweep(Sweep("s", "alice", 2, 1)).ok());
   ASSERT_TRUE(store->AppendEvent("s", Progress(1, 0)).ok());
 
-  absl::StatusOr<std::vector<v1::Event>> events = store->CompletePoint("s", 1, Layers(1, 3));
+  const std::vector<v1::LayerStats> layers = Layers(1, 3);
+  absl::StatusOr<int64_t> finished = store->CompletePoint("s", 1, layers);
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_EQ(*finished, 5);
+  absl::StatusOr<std::vector<v1::Event>> events = store->ReadEvents("s", 1, 100);
   ASSERT_TRUE(events.ok()) << events.status();
-  EXPECT_EQ(Sequences(*events), (std::vector<int64_t>{2, 3, 4, 5}));
+  ASSERT_EQ(Sequences(*events), (std::vector<int64_t>{2, 3, 4, 5}));
+  // Each row's event is the whole event, as if the row had been copied into it (the store writes
+  // its bytes from the row's serialization).
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ((*events)[i].layer().layer(), i);
-    EXPECT_EQ((*events)[i].point(), 1);
+    v1::Event expected;
+    expected.set_sweep_id("s");
+    expected.set_sequence(2 + i);
+    expected.set_point(1);
+    *expected.mutable_layer() = layers[i];
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals((*events)[i], expected))
+        << (*events)[i].DebugString() << "\nexpected\n" << expected.DebugString();
   }
+  EXPECT_EQ((*events)[3].point(), 1);
   EXPECT_EQ((*events)[3].point_finished().layers(), 3);
   EXPECT_EQ(Sequences(*store->ReadEvents("s", 0, 100)), (std::vector<int64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(store->GetSweep("s")->points_done, 1);
@@ -333,9 +345,10 @@ TEST_F(JobStoreTest, CompletePointFailingMidTransactionLeavesNothing) {
   EXPECT_TRUE(store->ReadLayers("s", 0, 100)->empty());
   EXPECT_EQ(store->UnfinishedPoints()->size(), 1u);
 
-  absl::StatusOr<std::vector<v1::Event>> retried = store->CompletePoint("s", 0, Layers(0, 3));
+  absl::StatusOr<int64_t> retried = store->CompletePoint("s", 0, Layers(0, 3));
   ASSERT_TRUE(retried.ok()) << retried.status();
-  EXPECT_EQ(Sequences(*retried), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(*retried, 4);
+  EXPECT_EQ(Sequences(*store->ReadEvents("s", 0, 100)), (std::vector<int64_t>{1, 2, 3, 4}));
 }
 
 TEST_F(JobStoreTest, CompletePointWhileAnotherConnectionHoldsTheLockFailsCleanly) {
@@ -657,12 +670,23 @@ TEST_F(JobStoreTest, AComparisonIsStoredAndReadBackWithItsRows) {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->CreateSweep(ComparisonRecord("c", 2)).ok());
+    int64_t last = 0;
     for (int point : {1, 0}) {
-      auto events = store->CompleteComparePoint("c", point, Rows(point, 3));
+      const std::vector<v1::CompareRow> rows = Rows(point, 3);
+      absl::StatusOr<int64_t> finished = store->CompleteComparePoint("c", point, rows);
+      ASSERT_TRUE(finished.ok()) << finished.status();
+      EXPECT_EQ(*finished, last + 4);  // Three rows, then PointFinished counting them.
+      auto events = store->ReadEvents("c", last, 100);
       ASSERT_TRUE(events.ok()) << events.status();
-      ASSERT_EQ(events->size(), 4u);  // Three rows, then PointFinished counting them.
-      EXPECT_TRUE((*events)[0].has_compare_row());
+      ASSERT_EQ(events->size(), 4u);
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ((*events)[i].point(), point);
+        EXPECT_TRUE(
+            google::protobuf::util::MessageDifferencer::Equals((*events)[i].compare_row(), rows[i]))
+            << (*events)[i].DebugString();
+      }
       EXPECT_EQ((*events)[3].point_finished().layers(), 3);
+      last = *finished;
     }
     EXPECT_EQ(store->CompleteComparePoint("c", 0, Rows(0, 3)).status().code(),
               absl::StatusCode::kFailedPrecondition);
