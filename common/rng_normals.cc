@@ -282,9 +282,12 @@ int RandomStream::ZigguratBatchBlocks(std::size_t draws) {
   return static_cast<int>(std::min<std::size_t>((draws + 3) / 4 + 2, kBatchBlocks));
 }
 
-std::size_t RandomStream::ZigguratFromBatch(const uint32_t* words, uint32_t first, int total,
-                                            double* out, std::size_t n, std::size_t stride,
-                                            std::size_t i) {
+// Aligned to a cache line: where the link put it at 32 bytes past one, every SDE run took 5 % longer
+// (its fast loop is most of a run's sampling), so a change anywhere in the binary could move an
+// SDE run's time by that much (bench/RESULTS.md, issue 18, eighth step).
+__attribute__((aligned(64))) std::size_t RandomStream::ZigguratFromBatch(
+    const uint32_t* words, uint32_t first, int total, double* out, std::size_t n,
+    std::size_t stride, std::size_t i) {
   const ZigguratTables& z = Ziggurat();
   int w = 0;
   while (i < n && w < total) {
