@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <optional>
 
 #include "common/rng.h"
@@ -15,6 +16,42 @@ static_assert(kSdeLanes == kLanes && kMaxBatchedTokens == kMaxLaneTokens,
 
 constexpr int kMaxGaussians =
     kMaxBatchedTokens * (kMaxBatchedTokens + 1) / 2 + kMaxBatchedTokens * kMaxBatchedTokens;
+
+// Layers whose default statistics wait to be computed together, eight layers at a time, so that
+// the step and the lane statistics each run several times in a row rather than alternating every
+// layer (their AVX-512 code, 16.5 and 17.9 KB, is more than a 32 KB instruction cache holds):
+// recording every layer took 2 % less time (issue 18, bench/RESULTS.md). Each held layer is a copy
+// of the kernel's V lanes (4 KB). Observers get the same calls with the same values, later, and in
+// the same order: Flush comes before any other call to them.
+class DeferredLayerStats {
+ public:
+  bool full() const { return count_ == kLayers; }
+
+  void Add(int layer, uint32_t lanes, const double* covariance_lanes) {
+    std::memcpy(v_[count_], covariance_lanes, sizeof(v_[count_]));
+    layer_[count_] = layer;
+    lanes_[count_] = lanes;
+    ++count_;
+  }
+
+  void Flush(int m, SampleObserver* const* observers) {
+    alignas(64) double stats[kSdeLanes][kMaxDefaultCovarianceStats];
+    for (int i = 0; i < count_; ++i) {
+      ComputeCovarianceStatsLanes(m, v_[i], lanes_[i], stats);
+      for (int p = 0; p < kSdeLanes; ++p) {
+        if ((lanes_[i] >> p) & 1u) observers[p]->OnCovarianceStats(layer_[i], stats[p]);
+      }
+    }
+    count_ = 0;
+  }
+
+ private:
+  static constexpr int kLayers = 8;
+  alignas(64) double v_[kLayers][kMaxBatchedTokens * kMaxBatchedTokens * kSdeLanes];
+  int layer_[kLayers];
+  uint32_t lanes_[kLayers];
+  int count_ = 0;
+};
 
 }  // namespace
 
@@ -74,8 +111,12 @@ absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
   std::fill(thresholds, thresholds + kSdeLanes, SampleObserver::kDefaultDivergenceThreshold);
   for (int p = 0; p < paths; ++p) thresholds[p] = observers[p]->DivergenceThreshold();
   const int last = std::min(to_layer, depth_);
+  DeferredLayerStats deferred;
   for (int layer = batch->layer + 1; layer <= last && kernel.live_lanes() != 0; ++layer) {
-    if (observers[0]->Cancelled()) return absl::CancelledError("run cancelled");
+    if (observers[0]->Cancelled()) {
+      deferred.Flush(m, observers);
+      return absl::CancelledError("run cancelled");
+    }
     batch->layer = layer;
     for (int p = 0; p < paths; ++p) {
       if (kernel.live(p)) {
@@ -95,6 +136,7 @@ absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
       }
       RandomStream::FillGaussianZigguratOneWordEach(live_streams, columns, live, n, kSdeLanes);
       const uint32_t diverged = kernel.Step(gaussians.data());
+      if (diverged != 0) deferred.Flush(m, observers);
       for (int p = 0; p < paths; ++p) {
         if ((diverged >> p) & 1u) observers[p]->OnDiverged(layer);
       }
@@ -112,15 +154,31 @@ absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
     }
     // IsDiverged (sample_observer.h) of every tested lane at once.
     const uint32_t diverged = kernel.Diverged(thresholds, tested);
+    if (diverged != 0) deferred.Flush(m, observers);
     for (int p = 0; p < paths; ++p) {
       if (!((diverged >> p) & 1u)) continue;
       kernel.Retire(p);
       observers[p]->OnDiverged(layer);
     }
     wanted &= ~diverged;
-    if (wanted != 0) Report(layer, kernel, wanted, observers, &v);
+    if (wanted == 0) continue;
+    if (TakeDefaultCovarianceStats(wanted, observers)) {
+      if (deferred.full()) deferred.Flush(m, observers);
+      deferred.Add(layer, wanted, kernel.covariance_lanes());
+    } else {
+      deferred.Flush(m, observers);
+      Report(layer, kernel, wanted, observers, &v);
+    }
   }
+  deferred.Flush(m, observers);
   return absl::OkStatus();
+}
+
+bool SdeSampler::TakeDefaultCovarianceStats(uint32_t lanes, SampleObserver* const* observers) {
+  for (int p = 0; p < kSdeLanes; ++p) {
+    if ((lanes >> p) & 1u && !observers[p]->TakesDefaultCovarianceStats()) return false;
+  }
+  return true;
 }
 
 void SdeSampler::Report(int layer, const BatchedEulerMaruyama& kernel, uint32_t lanes,

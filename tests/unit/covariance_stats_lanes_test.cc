@@ -307,5 +307,60 @@ TEST(CovarianceStatsLanesTest, TheSdeSamplerReportsEachPathItsOwnStatistics) {
   EXPECT_EQ(lanes[7].handed + lanes[7].matrices, 0);  // Idle lane.
 }
 
+// Records the order of a path's calls: each layer's statistics (+layer) and its divergence
+// (−layer), with a divergence threshold low enough that paths cross it part-way through.
+class OrderObserver final : public SampleObserver {
+ public:
+  void OnCovariance(int layer, const Matrix&) override { calls.push_back(layer); }
+  bool TakesDefaultCovarianceStats() const override { return true; }
+  void OnCovarianceStats(int layer, const double*) override { calls.push_back(layer); }
+  void OnGradients(int, const GradientNorms&) override {}
+  void OnDiverged(int layer) override { calls.push_back(-layer); }
+  bool WantsLayer(int) const override { return true; }
+  bool Cancelled() const override { return false; }
+  double DivergenceThreshold() const override { return 2.0; }
+
+  std::vector<int> calls;
+};
+
+// The sampler holds several layers' statistics and computes them together (sde_sampler.cc): a
+// path's observer still gets layers 0, 1, 2, … in order, and its divergence after them, not
+// before the statistics still held.
+TEST(CovarianceStatsLanesTest, TheSdeSamplersHeldStatisticsComeBeforeADivergence) {
+  v1::ModelSpec model;
+  model.set_tokens(6);
+  model.set_width(64);
+  model.set_depth(48);
+  model.set_preset(v1::ModelSpec::SHAPED_TRANSFORMER);
+  model.mutable_initial()->set_rho0(0.3);
+  auto sampler = SdeSampler::Create(ResolveModel(model), v1::SdeOptions());
+  ASSERT_TRUE(sampler.ok()) << sampler.status();
+  std::vector<OrderObserver> observers(SdeSampler::kMaxBatch);
+  SampleObserver* pointers[SdeSampler::kMaxBatch];
+  for (int p = 0; p < SdeSampler::kMaxBatch; ++p) pointers[p] = &observers[p];
+  ASSERT_TRUE(sampler->SampleBatch({3, 0, 0}, pointers, SdeSampler::kMaxBatch).ok());
+  int diverged_late = 0, survived = 0;
+  for (int p = 0; p < SdeSampler::kMaxBatch; ++p) {
+    const std::vector<int>& calls = observers[p].calls;
+    ASSERT_FALSE(calls.empty());
+    const bool diverged = calls.back() < 0;
+    const size_t layers = calls.size() - (diverged ? 1 : 0);
+    for (size_t i = 0; i < layers; ++i) {
+      ASSERT_EQ(calls[i], static_cast<int>(i)) << "path " << p << ", call " << i;
+    }
+    if (diverged) {
+      EXPECT_EQ(-calls.back(), static_cast<int>(layers)) << "path " << p;
+      // Past the first eight layers held: statistics were held, and some already flushed.
+      if (layers > 9) ++diverged_late;
+    } else {
+      EXPECT_EQ(layers, 49u) << "path " << p;
+      ++survived;
+    }
+  }
+  // The threshold makes the test: some paths cross it late, and some never.
+  EXPECT_GT(diverged_late, 0);
+  EXPECT_GT(survived, 0);
+}
+
 }  // namespace
 }  // namespace sigprop
