@@ -24,7 +24,8 @@ namespace {
 class JsonlWriter final : public ResultWriter {
  public:
   explicit JsonlWriter(std::ostream& out) : out_(out) {}
-  void Write(const v1::LayerStats& stats) override { out_ << ToJsonLine(stats) << '\n' << std::flush; }
+  void Write(const v1::LayerStats& stats) override { out_ << ToJsonLine(stats) << '\n'; }
+  void Flush() override { out_.flush(); }
   void Finish() override { out_.flush(); }
 
  private:
@@ -98,13 +99,15 @@ class TableWriter final : public ResultWriter {
   TableWriter(std::ostream& out, std::vector<std::string> labels, std::vector<std::string> columns)
       : out_(out), labels_(std::move(labels)), columns_(std::move(columns)) {}
   void Write(const v1::LayerStats& stats) override {
-    if (!rows_.empty() && rows_.back().point() != stats.point()) Flush();
+    if (!rows_.empty() && rows_.back().point() != stats.point()) WritePoint();
     rows_.push_back(stats);
   }
-  void Finish() override {
-    Flush();
+  // The rows so far are a whole point (a point's rows come together): its table now.
+  void Flush() override {
+    WritePoint();
     out_.flush();
   }
+  void Finish() override { Flush(); }
 
  private:
   static std::string Cell(const v1::LayerStats& row, const std::string& name) {
@@ -113,7 +116,7 @@ class TableWriter final : public ResultWriter {
     return absl::StrFormat("%9.4f ± %-7.4f", it->second.mean(), it->second.stderr());
   }
 
-  void Flush() {
+  void WritePoint() {
     if (rows_.empty()) return;
     const v1::LayerStats& first = rows_.front();
     const int p = first.point();

@@ -26,6 +26,11 @@ class ResultWriter {
  public:
   virtual ~ResultWriter() = default;
   virtual void Write(const v1::LayerStats& stats) = 0;
+  // Hands the rows written so far to the stream's destination (a reader of FILE.partial or of a
+  // pipe sees them): JSONL's lines, the table of each point written whole; CSV lays out its rows
+  // at Finish. Callers flush after a burst of rows (a point's rows come together), not after each
+  // row: one system call a row was 1 % of a run recording 257 layers (issue 18).
+  virtual void Flush() {}
   // Flushes what was buffered (CSV and table need every row to lay out columns).
   virtual void Finish() = 0;
 };

@@ -108,7 +108,10 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
 
   if (IsMultiServerTarget(connection->target)) {
     SpreadCallbacks callbacks;
-    callbacks.write = [&](const v1::LayerStats& layer) { writer->Write(layer); };
+    callbacks.write = [&](const v1::LayerStats& layer) {
+      writer->Write(layer);
+      writer->Flush();
+    };
     callbacks.progress = [&](int point, int done, int total) { bar.Update(point, done, total); };
     callbacks.notice = [&](const std::string& text) {
       if (quiet) return;
@@ -157,6 +160,8 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
       failure = absl::Status(static_cast<absl::StatusCode>(event.error().code()),
                              event.error().message());
     }
+    // A point's final rows come together, then its PointFinished: out after the burst.
+    if (!event.has_layer() || event.layer().provisional()) writer->Flush();
   }, interrupted, std::chrono::seconds(*patience > 0 ? *patience : 60));
   bar.Clear();
   if (!finished.ok()) {

@@ -165,6 +165,8 @@ int WatchCommand(const Args& args, const std::atomic<bool>& interrupted) {
       order.Finish(event.point());
       row_order.Finish(event.point());
     }
+    // A point's final rows come together, then its PointFinished: out after the burst.
+    if (!event.has_layer() || event.layer().provisional()) writer->Flush();
   }, interrupted);
   order.Flush();
   row_order.Flush();
