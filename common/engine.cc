@@ -75,10 +75,14 @@ class TableObserver final : public SampleObserver {
     return !options_.eigenvalues && table_->covariances.empty();
   }
 
+  // Every layer of every sample of an SDE run recording all layers comes here (issue 18): the
+  // column's first entry once, then a stride, rather than Set's index arithmetic per statistic.
   void OnCovarianceStats(int layer, const double* stats) override {
     const int slot = slot_of_layer_[layer];
     if (slot < 0) return;
-    for (int k = 0; k < covariance_stats_; ++k) Set(slot, k, stats[k]);
+    const size_t stride = static_cast<size_t>(table_->samples);
+    double* out = &table_->values[static_cast<size_t>(slot) * table_->names.size() * stride + sample_];
+    for (int k = 0; k < covariance_stats_; ++k) out[k * stride] = stats[k];
   }
 
   void OnGradients(int layer, const GradientNorms& g) override {
