@@ -275,6 +275,7 @@ SIGPROP_INLINE uint32_t StepGroup(const BatchedEulerMaruyama::Params& c, uint32_
     } else {
       for (int q = 0; q < kWidth; ++q)
         if ((failed >> q) & 1u) FloorLane(M, g + q, s);
+      s->floored |= failed << g;  // Changed after the divergence test above.
       factored = Cholesky<M, Lane>(s, g);
       diverged |= failed & ~factored;
     }
@@ -291,6 +292,7 @@ SIGPROP_INLINE uint32_t StepBody(const BatchedEulerMaruyama::Params& c, uint32_t
   constexpr int kWidth = WidthOf<Lane>();
   constexpr uint32_t kAll = (1u << kWidth) - 1;
   uint32_t diverged = 0;
+  s->floored = 0;
   for (int g = 0; g < kSdeLanes; g += kWidth) {
     const uint32_t group_live = (live >> g) & kAll;
     if (group_live != 0) diverged |= StepGroup<M, Lane>(c, group_live, gaussians, s, g) << g;

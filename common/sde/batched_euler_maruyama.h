@@ -60,6 +60,11 @@ class BatchedEulerMaruyama {
   // step (bit p), which are then idle.
   uint32_t Step(const double* gaussians);
 
+  // The live lanes whose V the last step floored (Positivity::kEigenFloor) after its divergence
+  // test. Every other live lane passed that test as the step left it: V finite, no V_αα above
+  // 1e12, so IsDiverged at the default threshold is false for it without looking.
+  uint32_t floored() const { return state_.floored & live_; }
+
   bool live(int lane) const { return (live_ >> lane) & 1u; }
   uint32_t live_lanes() const { return live_; }
   // Makes a lane idle, as if it had diverged (the sampler's own test: RunSpec.divergence_threshold).
@@ -81,6 +86,7 @@ class BatchedEulerMaruyama {
   struct alignas(64) State {
     double v[kMaxBatchedTokens * kMaxBatchedTokens * kSdeLanes];
     double l[kMaxBatchedTokens * kMaxBatchedTokens * kSdeLanes];
+    uint32_t floored = 0;  // The lanes the last step floored (see floored()).
   };
   struct Params {
     int tokens;

@@ -143,12 +143,16 @@ absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
     }
     // The kernel stops a lane at 1e12 after any step; a lower threshold is tested here, once a
     // layer t = ℓ/n, as the finite-width samplers test theirs (ReportLayer): an SDE run at a
-    // network's width (finer Δt by steps_per_layer) tests at the network's times.
+    // network's width (finer Δt by steps_per_layer) tests at the network's times. A recorded
+    // layer is tested at the default threshold too, but only where the last step floored V after
+    // its own test (BatchedEulerMaruyama::floored): elsewhere that test already passed.
+    const uint32_t floored = kernel.floored();
     uint32_t tested = 0, wanted = 0;
     for (int p = 0; p < paths; ++p) {
       if (!kernel.live(p)) continue;
       if (observers[p]->WantsLayer(layer)) wanted |= 1u << p;
-      if ((wanted >> p) & 1u || thresholds[p] < SampleObserver::kDefaultDivergenceThreshold) {
+      if (((wanted & floored) >> p) & 1u ||
+          thresholds[p] < SampleObserver::kDefaultDivergenceThreshold) {
         tested |= 1u << p;
       }
     }

@@ -4,6 +4,7 @@
 // fed the same increments, and its results are bit-identical across instruction-set variants,
 // across lane positions and between a batch and a single path. Deterministic; no statistical
 // thresholds.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -216,6 +217,42 @@ TEST(BatchedEulerMaruyamaTest, VariantsAreBitIdentical) {
       }
     }
   }
+}
+
+// floored() names the live lanes whose V the last step changed after its own divergence test
+// (the sampler then tests only those at the default threshold): every other live lane is within
+// that threshold as the step left it, in every variant, in a near-singular regime (rho0 = 0.9,
+// tau0 = 0.4, dt = 1/32) where the kernel does floor, so an always-empty mask fails too.
+TEST(BatchedEulerMaruyamaTest, FlooredNamesTheLanesChangedAfterTheDivergenceTest) {
+  double thresholds[kSdeLanes];
+  std::fill(thresholds, thresholds + kSdeLanes, SampleObserver::kDefaultDivergenceThreshold);
+  int floors = 0;
+  for (SdeIsa isa : SupportedSdeIsas()) {
+    for (int m : {2, 5, 8}) {
+      const ModelPlan plan = ResolveModel(Transformer(m, 0.4, 0.9));
+      auto sde = CovarianceSde::FromPlan(plan);
+      ASSERT_TRUE(sde.ok()) << sde.status();
+      BatchedEulerMaruyama kernel(*sde, 1.0 / 32, Positivity::kEigenFloor, isa);
+      kernel.Reset(plan.v0, kSdeLanes);
+      const int n = kernel.gaussians_per_step();
+      std::vector<double> g(n * kSdeLanes), drawn(n);
+      std::vector<RandomStream> streams;
+      for (int p = 0; p < kSdeLanes; ++p) streams.emplace_back(5, 0, p, 1);
+      for (int step = 0; step < 300 && kernel.live_lanes() != 0; ++step) {
+        for (int p = 0; p < kSdeLanes; ++p) {
+          streams[p].FillGaussianZigguratOneWord(drawn.data(), n);
+          for (int k = 0; k < n; ++k) g[k * kSdeLanes + p] = drawn[k];
+        }
+        kernel.Step(g.data());
+        const uint32_t floored = kernel.floored();
+        ASSERT_EQ(floored & ~kernel.live_lanes(), 0u) << "step " << step;
+        floors += __builtin_popcount(floored);
+        ASSERT_EQ(kernel.Diverged(thresholds, kernel.live_lanes() & ~floored), 0u)
+            << "m " << m << " isa " << static_cast<int>(isa) << " step " << step;
+      }
+    }
+  }
+  EXPECT_GT(floors, 0) << "no step floored: the regime does not exercise floored()";
 }
 
 // Diverged is IsDiverged (sample_observer.h) of each asked lane, in every variant this CPU runs:
