@@ -108,10 +108,8 @@ int RunCommand(const Args& args, const std::atomic<bool>& interrupted) {
 
   if (IsMultiServerTarget(connection->target)) {
     SpreadCallbacks callbacks;
-    callbacks.write = [&](const v1::LayerStats& layer) {
-      writer->Write(layer);
-      writer->Flush();
-    };
+    callbacks.write = [&](const v1::LayerStats& layer) { writer->Write(layer); };
+    callbacks.point_written = [&] { writer->Flush(); };
     callbacks.progress = [&](int point, int done, int total) { bar.Update(point, done, total); };
     callbacks.notice = [&](const std::string& text) {
       if (quiet) return;

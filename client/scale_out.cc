@@ -95,6 +95,7 @@ class Spread {
         absl::MutexLock lock(&order_mutex);
         for (const auto& layer : *layers) order.Add(layer);
         order.Finish(points[k]);
+        if (callbacks_.point_written) callbacks_.point_written();
         finished_[k] = true;
         return absl::OkStatus();
       });

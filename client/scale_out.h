@@ -33,6 +33,8 @@ int AddressCount(const std::string& target);
 
 struct SpreadCallbacks {
   std::function<void(const v1::LayerStats&)> write;  // In (point, layer) order, one thread at a time.
+  // After a finished point's rows went to `write` (a burst of rows ends): on write's thread.
+  std::function<void()> point_written;
   std::function<void(int point, int done, int total)> progress;  // Any thread, serialised.
   std::function<void(const std::string&)> notice;  // Where the points went, servers lost.
 };
