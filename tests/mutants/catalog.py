@@ -329,4 +329,9 @@ MUTANTS = [
          replace="  void Write(const v1::LayerStats& stats) override { out_ << ToJsonLine(stats) << '\\n' << std::flush; }",
          breaks="JSONL output makes one write system call a row",
          build=["tests/result_writer_test"], tests=r"^ResultWriterTest\."),
+    dict(id="floored-lanes-wrong-group", file="common/sde/batched_euler_maruyama.cc",
+         find="      s->floored |= failed << g;  // Changed after the divergence test above.",
+         replace="      s->floored |= failed;  // Changed after the divergence test above.",
+         breaks="a narrow build names group 0's lanes for another group's floors",
+         build=["tests/batched_sde_test"], tests=r"^BatchedEulerMaruyamaTest\."),
 ]

@@ -220,9 +220,12 @@ TEST(BatchedEulerMaruyamaTest, VariantsAreBitIdentical) {
 }
 
 // floored() names the live lanes whose V the last step changed after its own divergence test
-// (the sampler then tests only those at the default threshold): every other live lane is within
-// that threshold as the step left it, in every variant, in a near-singular regime (rho0 = 0.9,
-// tau0 = 0.4, dt = 1/32) where the kernel does floor, so an always-empty mask fails too.
+// (the sampler then tests only those at the default threshold), in every variant, in a
+// near-singular regime (rho0 = 0.9, tau0 = 0.4, dt = 1/32) where the kernel does floor:
+// - every other live lane is within that threshold as the step left it;
+// - the lanes named are the right ones: a Positivity::kStop kernel on the same increments holds
+//   the same V until a lane's first floor, and stops exactly the lanes that the flooring kernel
+//   diverged or floored (so a mask shifted to the wrong group, or always empty, fails).
 TEST(BatchedEulerMaruyamaTest, FlooredNamesTheLanesChangedAfterTheDivergenceTest) {
   double thresholds[kSdeLanes];
   std::fill(thresholds, thresholds + kSdeLanes, SampleObserver::kDefaultDivergenceThreshold);
@@ -233,7 +236,10 @@ TEST(BatchedEulerMaruyamaTest, FlooredNamesTheLanesChangedAfterTheDivergenceTest
       auto sde = CovarianceSde::FromPlan(plan);
       ASSERT_TRUE(sde.ok()) << sde.status();
       BatchedEulerMaruyama kernel(*sde, 1.0 / 32, Positivity::kEigenFloor, isa);
+      BatchedEulerMaruyama stopping(*sde, 1.0 / 32, Positivity::kStop, isa);
       kernel.Reset(plan.v0, kSdeLanes);
+      stopping.Reset(plan.v0, kSdeLanes);
+      uint32_t same = (1u << kSdeLanes) - 1;  // Lanes whose V the two kernels still share.
       const int n = kernel.gaussians_per_step();
       std::vector<double> g(n * kSdeLanes), drawn(n);
       std::vector<RandomStream> streams;
@@ -243,12 +249,17 @@ TEST(BatchedEulerMaruyamaTest, FlooredNamesTheLanesChangedAfterTheDivergenceTest
           streams[p].FillGaussianZigguratOneWord(drawn.data(), n);
           for (int k = 0; k < n; ++k) g[k * kSdeLanes + p] = drawn[k];
         }
-        kernel.Step(g.data());
+        const uint32_t diverged = kernel.Step(g.data());
+        const uint32_t stopped = stopping.Step(g.data());
         const uint32_t floored = kernel.floored();
-        ASSERT_EQ(floored & ~kernel.live_lanes(), 0u) << "step " << step;
+        const std::string where = "m " + std::to_string(m) + " isa " +
+                                  std::to_string(static_cast<int>(isa)) + " step " +
+                                  std::to_string(step);
+        ASSERT_EQ(floored & ~kernel.live_lanes(), 0u) << where;
+        ASSERT_EQ(stopped & same, (diverged | floored) & same) << where;
+        same &= ~(stopped | floored);
         floors += __builtin_popcount(floored);
-        ASSERT_EQ(kernel.Diverged(thresholds, kernel.live_lanes() & ~floored), 0u)
-            << "m " << m << " isa " << static_cast<int>(isa) << " step " << step;
+        ASSERT_EQ(kernel.Diverged(thresholds, kernel.live_lanes() & ~floored), 0u) << where;
       }
     }
   }
