@@ -334,4 +334,9 @@ MUTANTS = [
          replace="      s->floored |= failed;  // Changed after the divergence test above.",
          breaks="a narrow build names group 0's lanes for another group's floors",
          build=["tests/batched_sde_test"], tests=r"^BatchedEulerMaruyamaTest\."),
+    dict(id="held-statistics-after-step-divergence", file="common/sde/sde_sampler.cc",
+         find="      if (diverged != 0) deferred.Flush(m, observers);\n      for (int p = 0; p < paths; ++p) {\n        if ((diverged >> p) & 1u) observers[p]->OnDiverged(layer);",
+         replace="      for (int p = 0; p < paths; ++p) {\n        if ((diverged >> p) & 1u) observers[p]->OnDiverged(layer);",
+         breaks="a path that explodes inside a step is reported before its held layers' statistics",
+         build=["tests/covariance_stats_lanes_test"], tests=r"^CovarianceStatsLanesTest\."),
 ]

@@ -308,9 +308,10 @@ TEST(CovarianceStatsLanesTest, TheSdeSamplerReportsEachPathItsOwnStatistics) {
 }
 
 // Records the order of a path's calls: each layer's statistics (+layer) and its divergence
-// (−layer), with a divergence threshold low enough that paths cross it part-way through.
+// (−layer).
 class OrderObserver final : public SampleObserver {
  public:
+  explicit OrderObserver(double threshold) : threshold_(threshold) {}
   void OnCovariance(int layer, const Matrix&) override { calls.push_back(layer); }
   bool TakesDefaultCovarianceStats() const override { return true; }
   void OnCovarianceStats(int layer, const double*) override { calls.push_back(layer); }
@@ -318,48 +319,62 @@ class OrderObserver final : public SampleObserver {
   void OnDiverged(int layer) override { calls.push_back(-layer); }
   bool WantsLayer(int) const override { return true; }
   bool Cancelled() const override { return false; }
-  double DivergenceThreshold() const override { return 2.0; }
+  double DivergenceThreshold() const override { return threshold_; }
 
   std::vector<int> calls;
+
+ private:
+  double threshold_;
 };
 
 // The sampler holds several layers' statistics and computes them together (sde_sampler.cc): a
 // path's observer still gets layers 0, 1, 2, … in order, and its divergence after them, not
-// before the statistics still held.
+// before the statistics still held. Paths diverge part-way two ways: at a low threshold (the
+// sampler's test once a layer), and at the default one in a regime that explodes (τ0 = 0.3, the
+// kernel's own test inside a step).
 TEST(CovarianceStatsLanesTest, TheSdeSamplersHeldStatisticsComeBeforeADivergence) {
-  v1::ModelSpec model;
-  model.set_tokens(6);
-  model.set_width(64);
-  model.set_depth(48);
-  model.set_preset(v1::ModelSpec::SHAPED_TRANSFORMER);
-  model.mutable_initial()->set_rho0(0.3);
-  auto sampler = SdeSampler::Create(ResolveModel(model), v1::SdeOptions());
-  ASSERT_TRUE(sampler.ok()) << sampler.status();
-  std::vector<OrderObserver> observers(SdeSampler::kMaxBatch);
-  SampleObserver* pointers[SdeSampler::kMaxBatch];
-  for (int p = 0; p < SdeSampler::kMaxBatch; ++p) pointers[p] = &observers[p];
-  ASSERT_TRUE(sampler->SampleBatch({3, 0, 0}, pointers, SdeSampler::kMaxBatch).ok());
-  int diverged_late = 0, survived = 0;
-  for (int p = 0; p < SdeSampler::kMaxBatch; ++p) {
-    const std::vector<int>& calls = observers[p].calls;
-    ASSERT_FALSE(calls.empty());
-    const bool diverged = calls.back() < 0;
-    const size_t layers = calls.size() - (diverged ? 1 : 0);
-    for (size_t i = 0; i < layers; ++i) {
-      ASSERT_EQ(calls[i], static_cast<int>(i)) << "path " << p << ", call " << i;
+  struct Case {
+    double threshold, tau0, rho0;
+    int width, depth;
+  };
+  for (const Case& c : {Case{2.0, 1.0, 0.3, 64, 48},
+                        Case{SampleObserver::kDefaultDivergenceThreshold, 0.3, 0.5, 32, 64}}) {
+    v1::ModelSpec model;
+    model.set_tokens(6);
+    model.set_width(c.width);
+    model.set_depth(c.depth);
+    model.set_preset(v1::ModelSpec::SHAPED_TRANSFORMER);
+    model.mutable_attention()->set_tau0(c.tau0);
+    model.mutable_initial()->set_rho0(c.rho0);
+    auto sampler = SdeSampler::Create(ResolveModel(model), v1::SdeOptions());
+    ASSERT_TRUE(sampler.ok()) << sampler.status();
+    std::vector<OrderObserver> observers(SdeSampler::kMaxBatch, OrderObserver(c.threshold));
+    SampleObserver* pointers[SdeSampler::kMaxBatch];
+    for (int p = 0; p < SdeSampler::kMaxBatch; ++p) pointers[p] = &observers[p];
+    ASSERT_TRUE(sampler->SampleBatch({3, 0, 0}, pointers, SdeSampler::kMaxBatch).ok());
+    int diverged_late = 0, survived = 0;
+    for (int p = 0; p < SdeSampler::kMaxBatch; ++p) {
+      const std::vector<int>& calls = observers[p].calls;
+      ASSERT_FALSE(calls.empty());
+      const bool diverged = calls.back() < 0;
+      const size_t layers = calls.size() - (diverged ? 1 : 0);
+      for (size_t i = 0; i < layers; ++i) {
+        ASSERT_EQ(calls[i], static_cast<int>(i))
+            << "threshold " << c.threshold << ", path " << p << ", call " << i;
+      }
+      if (diverged) {
+        EXPECT_EQ(-calls.back(), static_cast<int>(layers)) << "path " << p;
+        // Past the first eight layers held: statistics were held, and some already flushed.
+        if (layers > 9) ++diverged_late;
+      } else {
+        EXPECT_EQ(layers, static_cast<size_t>(c.depth + 1)) << "path " << p;
+        ++survived;
+      }
     }
-    if (diverged) {
-      EXPECT_EQ(-calls.back(), static_cast<int>(layers)) << "path " << p;
-      // Past the first eight layers held: statistics were held, and some already flushed.
-      if (layers > 9) ++diverged_late;
-    } else {
-      EXPECT_EQ(layers, 49u) << "path " << p;
-      ++survived;
-    }
+    // The case makes the test: some paths diverge late, and some never.
+    EXPECT_GT(diverged_late, 0) << "threshold " << c.threshold;
+    EXPECT_GT(survived, 0) << "threshold " << c.threshold;
   }
-  // The threshold makes the test: some paths cross it late, and some never.
-  EXPECT_GT(diverged_late, 0);
-  EXPECT_GT(survived, 0);
 }
 
 }  // namespace
