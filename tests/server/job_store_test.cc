@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 
@@ -292,7 +294,13 @@ TEST_F(JobStoreTest, CompletePointStoresEventsLayersAndProgress) {
   ASSERT_TRUE(store->CreateSweep(Sweep("s", "alice", 2, 1)).ok());
   ASSERT_TRUE(store->AppendEvent("s", Progress(1, 0)).ok());
 
-  const std::vector<v1::LayerStats> layers = Layers(1, 3);
+  std::vector<v1::LayerStats> layers = Layers(1, 3);
+  for (v1::LayerStats& layer : layers) {  // Several map entries: their order is in the bytes.
+    v1::Summary& v11 = (*layer.mutable_stats())["v11"];
+    v11.set_mean(2.0);
+    (*v11.mutable_quantiles())["q95"] = 3.0;
+    (*v11.mutable_quantiles())["q05"] = 1.0;
+  }
   absl::StatusOr<int64_t> finished = store->CompletePoint("s", 1, layers);
   ASSERT_TRUE(finished.ok()) << finished.status();
   EXPECT_EQ(*finished, 5);
@@ -300,7 +308,14 @@ TEST_F(JobStoreTest, CompletePointStoresEventsLayersAndProgress) {
   ASSERT_TRUE(events.ok()) << events.status();
   ASSERT_EQ(Sequences(*events), (std::vector<int64_t>{2, 3, 4, 5}));
   // Each row's event is the whole event, as if the row had been copied into it (the store writes
-  // its bytes from the row's serialization).
+  // its bytes from the row's serialization): the same message, and in the file the same bytes as
+  // the event's own deterministic serialization.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* select = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT payload FROM events WHERE sweep_id = 's' AND sequence = ?1",
+                               -1, &select, nullptr),
+            SQLITE_OK);
   for (int i = 0; i < 3; ++i) {
     v1::Event expected;
     expected.set_sweep_id("s");
@@ -309,7 +324,22 @@ TEST_F(JobStoreTest, CompletePointStoresEventsLayersAndProgress) {
     *expected.mutable_layer() = layers[i];
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals((*events)[i], expected))
         << (*events)[i].DebugString() << "\nexpected\n" << expected.DebugString();
+    std::string bytes;
+    {
+      google::protobuf::io::StringOutputStream stream(&bytes);
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.SetSerializationDeterministic(true);
+      expected.SerializeToCodedStream(&coded);
+    }
+    sqlite3_reset(select);
+    sqlite3_bind_int64(select, 1, 2 + i);
+    ASSERT_EQ(sqlite3_step(select), SQLITE_ROW) << "event " << 2 + i;
+    const std::string stored(static_cast<const char*>(sqlite3_column_blob(select, 0)),
+                             static_cast<size_t>(sqlite3_column_bytes(select, 0)));
+    EXPECT_EQ(stored, bytes) << "event " << 2 + i;
   }
+  sqlite3_finalize(select);
+  sqlite3_close(db);
   EXPECT_EQ((*events)[3].point(), 1);
   EXPECT_EQ((*events)[3].point_finished().layers(), 3);
   EXPECT_EQ(Sequences(*store->ReadEvents("s", 0, 100)), (std::vector<int64_t>{1, 2, 3, 4, 5}));
