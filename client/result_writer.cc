@@ -26,7 +26,7 @@ class JsonlWriter final : public ResultWriter {
   explicit JsonlWriter(std::ostream& out) : out_(out) {}
   void Write(const v1::LayerStats& stats) override { out_ << ToJsonLine(stats) << '\n'; }
   void Flush() override { out_.flush(); }
-  void Finish() override { out_.flush(); }
+  void Finish() override { Flush(); }
 
  private:
   std::ostream& out_;

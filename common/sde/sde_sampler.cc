@@ -17,6 +17,26 @@ static_assert(kSdeLanes == kLanes && kMaxBatchedTokens == kMaxLaneTokens,
 constexpr int kMaxGaussians =
     kMaxBatchedTokens * (kMaxBatchedTokens + 1) / 2 + kMaxBatchedTokens * kMaxBatchedTokens;
 
+// The lanes of `lanes` whose observers take the default statistics (OnCovarianceStats).
+uint32_t DefaultStatsLanes(uint32_t lanes, SampleObserver* const* observers) {
+  uint32_t taking = 0;
+  for (int p = 0; p < kSdeLanes; ++p) {
+    if ((lanes >> p) & 1u && observers[p]->TakesDefaultCovarianceStats()) taking |= 1u << p;
+  }
+  return taking;
+}
+
+// Layer `layer`'s default statistics of `lanes` (all taking them), computed from their V in the
+// kernel's lane layout at once, each to its lane's observer.
+void ReportLaneStats(int m, int layer, const double* covariance_lanes, uint32_t lanes,
+                     SampleObserver* const* observers) {
+  alignas(64) double stats[kSdeLanes][kMaxDefaultCovarianceStats];
+  ComputeCovarianceStatsLanes(m, covariance_lanes, lanes, stats);
+  for (int p = 0; p < kSdeLanes; ++p) {
+    if ((lanes >> p) & 1u) observers[p]->OnCovarianceStats(layer, stats[p]);
+  }
+}
+
 // Layers whose default statistics wait to be computed together, eight layers at a time, so that
 // the step and the lane statistics each run several times in a row rather than alternating every
 // layer (their AVX-512 code, 16.5 and 17.9 KB, is more than a 32 KB instruction cache holds):
@@ -35,13 +55,7 @@ class DeferredLayerStats {
   }
 
   void Flush(int m, SampleObserver* const* observers) {
-    alignas(64) double stats[kSdeLanes][kMaxDefaultCovarianceStats];
-    for (int i = 0; i < count_; ++i) {
-      ComputeCovarianceStatsLanes(m, v_[i], lanes_[i], stats);
-      for (int p = 0; p < kSdeLanes; ++p) {
-        if ((lanes_[i] >> p) & 1u) observers[p]->OnCovarianceStats(layer_[i], stats[p]);
-      }
-    }
+    for (int i = 0; i < count_; ++i) ReportLaneStats(m, layer_[i], v_[i], lanes_[i], observers);
     count_ = 0;
   }
 
@@ -166,7 +180,7 @@ absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
     }
     wanted &= ~diverged;
     if (wanted == 0) continue;
-    if (TakeDefaultCovarianceStats(wanted, observers)) {
+    if (DefaultStatsLanes(wanted, observers) == wanted) {
       if (deferred.full()) deferred.Flush(m, observers);
       deferred.Add(layer, wanted, kernel.covariance_lanes());
     } else {
@@ -178,32 +192,17 @@ absl::Status SdeSampler::AdvanceBatch(const SampleCoordinates& first,
   return absl::OkStatus();
 }
 
-bool SdeSampler::TakeDefaultCovarianceStats(uint32_t lanes, SampleObserver* const* observers) {
-  for (int p = 0; p < kSdeLanes; ++p) {
-    if ((lanes >> p) & 1u && !observers[p]->TakesDefaultCovarianceStats()) return false;
-  }
-  return true;
-}
-
 void SdeSampler::Report(int layer, const BatchedEulerMaruyama& kernel, uint32_t lanes,
                         SampleObserver* const* observers, Matrix* v) {
-  uint32_t batched = 0;
-  for (int p = 0; p < kSdeLanes; ++p) {
-    if ((lanes >> p) & 1u && observers[p]->TakesDefaultCovarianceStats()) batched |= 1u << p;
-  }
-  alignas(64) double stats[kSdeLanes][kMaxDefaultCovarianceStats];
+  const uint32_t batched = DefaultStatsLanes(lanes, observers);
   if (batched != 0) {
-    ComputeCovarianceStatsLanes(static_cast<int>(v->rows()), kernel.covariance_lanes(), batched,
-                                stats);
+    ReportLaneStats(static_cast<int>(v->rows()), layer, kernel.covariance_lanes(), batched,
+                    observers);
   }
   for (int p = 0; p < kSdeLanes; ++p) {
-    if (!((lanes >> p) & 1u)) continue;
-    if ((batched >> p) & 1u) {
-      observers[p]->OnCovarianceStats(layer, stats[p]);
-    } else {
-      kernel.Get(p, v);
-      observers[p]->OnCovariance(layer, *v);
-    }
+    if (!(((lanes & ~batched) >> p) & 1u)) continue;
+    kernel.Get(p, v);
+    observers[p]->OnCovariance(layer, *v);
   }
 }
 

@@ -68,8 +68,6 @@ class SdeSampler {
   // lanes at once, where the observers take them; else V itself (formed in `v`).
   static void Report(int layer, const BatchedEulerMaruyama& kernel, uint32_t lanes,
                      SampleObserver* const* observers, Matrix* v);
-  // Whether every lane of `lanes` takes the default statistics (OnCovarianceStats).
-  static bool TakeDefaultCovarianceStats(uint32_t lanes, SampleObserver* const* observers);
 
   // One path by the scalar scheme (euler_maruyama.h), for m > kMaxBatchedTokens.
   absl::Status SamplePath(const SampleCoordinates& at, SampleObserver& observer) const;
