@@ -13,6 +13,16 @@ namespace {
 // selections: after nth_element puts x_(k) at x[k], everything above index k is ≥ it, so the next
 // rank is selected within that part. `ranks` are distinct; x is reordered.
 void SelectInPlace(double* x, size_t n, const size_t* ranks, size_t rank_count, double* out) {
+  if (n <= 24) {  // A bucket's few values: sorted outright, faster than a chain of selections.
+    for (size_t i = 1; i < n; ++i) {
+      const double v = x[i];
+      size_t j = i;
+      for (; j > 0 && v < x[j - 1]; --j) x[j] = x[j - 1];
+      x[j] = v;
+    }
+    for (size_t i = 0; i < rank_count; ++i) out[i] = x[ranks[i]];
+    return;
+  }
   size_t fixed = 0;  // x[0, fixed) holds the smallest `fixed` values, in no order.
   for (size_t i = 0; i < rank_count; ++i) {
     const size_t k = ranks[i];
@@ -57,55 +67,65 @@ void OrderStatistics(double* x, size_t n, double lo, double hi, const size_t* ra
     const int32_t b = static_cast<int32_t>((x[i] - lo) * scale);
     s.bucket_of_value[i] = static_cast<uint32_t>(b < last ? b : last);
   }
-  // Counted in two halves of the table, alternately: values in one bucket one after another (a
-  // skewed column) make each increment wait for the last one's store; alternating halves two
-  // such chains.
+  // Counted and gathered in two interleaved streams, the even-indexed values and the odd: values in
+  // one bucket one after another (a skewed column) make each increment, and each gather's cursor,
+  // wait for the store of the one before; two streams make two such chains that run side by side.
   s.counts.assign(2 * buckets, 0);
   uint32_t* even = s.counts.data();
   uint32_t* odd = even + buckets;
+  const uint32_t* bucket_of = s.bucket_of_value.data();
   size_t i = 0;
   for (; i + 1 < n; i += 2) {
-    ++even[s.bucket_of_value[i]];
-    ++odd[s.bucket_of_value[i + 1]];
+    ++even[bucket_of[i]];
+    ++odd[bucket_of[i + 1]];
   }
-  if (i < n) ++even[s.bucket_of_value[i]];
-  for (size_t b = 0; b < buckets; ++b) even[b] += odd[b];
-  s.counts.resize(buckets);
+  if (i < n) ++even[bucket_of[i]];
   // The bucket of each rank, and the first rank of each such bucket.
   s.bucket_of_rank.resize(rank_count);
   s.first_rank.resize(rank_count);
   size_t b = 0, before = 0;  // Values in buckets < b.
   for (size_t i = 0; i < rank_count; ++i) {
-    while (before + s.counts[b] <= ranks[i]) before += s.counts[b++];
+    while (before + even[b] + odd[b] <= ranks[i]) before += even[b] + odd[b], ++b;
     s.bucket_of_rank[i] = b;
     s.first_rank[i] = before;
   }
-  // Gather the wanted buckets' values, each bucket contiguous: s.next[b] is where bucket b's next
-  // value goes, `gathered` (a slot past the wanted values) for the others. Branch-free: where the
-  // wanted buckets hold much of the column, whether a value is wanted is a coin toss.
+  // Gather the wanted buckets' values, each bucket contiguous, its even stream's values first:
+  // next_even[b] and next_odd[b] are where each stream's next value of bucket b goes, `gathered`
+  // (a slot past the wanted values) for the other buckets. Branch-free: where the wanted buckets
+  // hold much of the column, whether a value is wanted is a coin toss.
   size_t gathered = 0;
   for (size_t i = 0; i < rank_count; ++i) {
     if (i > 0 && s.bucket_of_rank[i] == s.bucket_of_rank[i - 1]) continue;
-    gathered += s.counts[s.bucket_of_rank[i]];
+    gathered += even[s.bucket_of_rank[i]] + odd[s.bucket_of_rank[i]];
   }
-  s.next.assign(buckets, static_cast<uint32_t>(gathered));
-  std::vector<uint32_t>& first_of_bucket = s.counts;  // Counts are spent: reused for offsets.
+  s.next.assign(2 * buckets, static_cast<uint32_t>(gathered));
+  uint32_t* next_even = s.next.data();
+  uint32_t* next_odd = next_even + buckets;
+  // first_of_bucket[b] for the wanted b: where its values start (the counts are spent after this).
+  uint32_t* first_of_bucket = s.counts.data();
+  uint32_t* size_of_bucket = first_of_bucket + buckets;
   uint32_t offset = 0;
   for (size_t i = 0; i < rank_count; ++i) {
     const size_t wanted = s.bucket_of_rank[i];
     if (i > 0 && wanted == s.bucket_of_rank[i - 1]) continue;
-    const uint32_t size = s.counts[wanted];
-    s.next[wanted] = offset;
+    const uint32_t evens = even[wanted], size = evens + odd[wanted];
+    next_even[wanted] = offset;
+    next_odd[wanted] = offset + evens;
     first_of_bucket[wanted] = offset;
+    size_of_bucket[wanted] = size;
     offset += size;
   }
   s.values.resize(gathered + 1);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t at = s.bucket_of_value[i];
-    const uint32_t to = s.next[at];
-    s.values[to] = x[i];
-    s.next[at] = to + (to < gathered ? 1 : 0);
+  double* values = s.values.data();
+  for (i = 0; i + 1 < n; i += 2) {
+    const uint32_t at_even = bucket_of[i], at_odd = bucket_of[i + 1];
+    const uint32_t to_even = next_even[at_even], to_odd = next_odd[at_odd];
+    values[to_even] = x[i];
+    values[to_odd] = x[i + 1];
+    next_even[at_even] = to_even + (to_even < gathered ? 1 : 0);
+    next_odd[at_odd] = to_odd + (to_odd < gathered ? 1 : 0);
   }
+  if (i < n) values[next_even[bucket_of[i]]] = x[i];
   // Select within each bucket, its ranks relative to the bucket's first.
   for (size_t i = 0; i < rank_count;) {
     const size_t wanted = s.bucket_of_rank[i];
@@ -115,8 +135,8 @@ void OrderStatistics(double* x, size_t n, double lo, double hi, const size_t* ra
       s.local.push_back(ranks[end] - s.first_rank[end]);
       ++end;
     }
-    double* part = s.values.data() + first_of_bucket[wanted];
-    const size_t size = s.next[wanted] - first_of_bucket[wanted];
+    double* part = values + first_of_bucket[wanted];
+    const size_t size = size_of_bucket[wanted];
     if (size < kSmall) {
       SelectInPlace(part, size, s.local.data(), s.local.size(), out + i);
     } else {
