@@ -81,7 +81,7 @@ class TableObserver final : public SampleObserver {
     const int slot = slot_of_layer_[layer];
     if (slot < 0) return;
     const size_t stride = static_cast<size_t>(table_->samples);
-    double* out = &table_->values[static_cast<size_t>(slot) * table_->names.size() * stride + sample_];
+    double* out = table_->Samples(slot, 0) + sample_;
     for (int k = 0; k < covariance_stats_; ++k) out[k * stride] = stats[k];
   }
 
@@ -133,10 +133,7 @@ class TableObserver final : public SampleObserver {
     }
   }
 
-  void Set(int slot, int stat, double x) {
-    table_->values[(static_cast<size_t>(slot) * table_->names.size() + stat) * table_->samples +
-                   sample_] = x;
-  }
+  void Set(int slot, int stat, double x) { table_->Samples(slot, stat)[sample_] = x; }
 
   SampleTable* table_;
   const std::vector<int>& slot_of_layer_;
@@ -428,9 +425,11 @@ SampleTable FirstSamples(const SampleTable& table, int count) {
   const size_t slots = table.layers.size(), stats = table.names.size();
   const size_t mm = static_cast<size_t>(table.tokens) * table.tokens;
   first.values.reserve(slots * stats * count);
-  for (size_t row = 0; row < slots * stats; ++row) {
-    const auto from = table.values.begin() + static_cast<ptrdiff_t>(row * table.samples);
-    first.values.insert(first.values.end(), from, from + count);
+  for (size_t slot = 0; slot < slots; ++slot) {
+    for (size_t k = 0; k < stats; ++k) {
+      const double* from = table.Samples(static_cast<int>(slot), static_cast<int>(k));
+      first.values.insert(first.values.end(), from, from + count);
+    }
   }
   for (size_t slot = 0; slot < slots; ++slot) {
     const auto from = table.diverged.begin() + static_cast<ptrdiff_t>(slot * table.samples);
@@ -570,7 +569,7 @@ std::vector<v1::LayerStats> Aggregate(const SampleTable& table, const RunSpec& r
       for (const auto& h : run.histogram()) {
         if (h.statistic() == table.names[k]) histogram = &h;
       }
-      const double* row = &table.values[(slot * table.names.size() + k) * table.samples];
+      const double* row = table.Samples(static_cast<int>(slot), static_cast<int>(k));
       if (diverged == 0) {
         columns.push_back(row);
       } else {

@@ -60,9 +60,15 @@ struct SampleTable {
   std::vector<double> covariances; // [slot][sample][m×m], only when RunSpec.mean_covariance.
 
   int StatIndex(const std::string& name) const;  // −1 when absent.
-  double At(int slot, int stat, int sample) const {
-    return values[(static_cast<size_t>(slot) * names.size() + stat) * samples + sample];
+  // The statistic's values of every sample at the slot, contiguous: the one place that knows the
+  // [slot][statistic][sample] layout.
+  double* Samples(int slot, int stat) {
+    return values.data() + (static_cast<size_t>(slot) * names.size() + stat) * samples;
   }
+  const double* Samples(int slot, int stat) const {
+    return values.data() + (static_cast<size_t>(slot) * names.size() + stat) * samples;
+  }
+  double At(int slot, int stat, int sample) const { return Samples(slot, stat)[sample]; }
   // The samples that had not diverged at this slot, ascending.
   std::vector<int> LiveSamples(int slot) const;
   // The statistic over those samples, in sample order.

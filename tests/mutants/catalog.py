@@ -141,8 +141,8 @@ MUTANTS = [
          breaks="E V divides by every sample, diverged ones included",
          build=["tests/engine_test"], tests=r"^EngineTest\."),
     dict(id="provisional-rows-off-by-one", file="common/engine.cc",
-         find="    const auto from = table.values.begin() + static_cast<ptrdiff_t>(row * table.samples);",
-         replace="    const auto from = table.values.begin() + static_cast<ptrdiff_t>(row * table.samples) + 1;",
+         find="      const double* from = table.Samples(static_cast<int>(slot), static_cast<int>(k));",
+         replace="      const double* from = table.Samples(static_cast<int>(slot), static_cast<int>(k)) + 1;",
          breaks="provisional rows aggregate samples 1..K instead of 0..K-1",
          build=["tests/sweep_model_test"], tests=r"^SweepModelTest\..*Provisional"),
     # --- SDE ------------------------------------------------------------------------------------
