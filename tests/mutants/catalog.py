@@ -344,4 +344,9 @@ MUTANTS = [
          replace="      for (int p = 0; p < paths; ++p) {\n        if ((diverged >> p) & 1u) observers[p]->OnDiverged(layer);",
          breaks="a path that explodes inside a step is reported before its held layers' statistics",
          build=["tests/covariance_stats_lanes_test"], tests=r"^CovarianceStatsLanesTest\."),
+    dict(id="held-statistics-corner-short", file="common/sde/sde_sampler.cc",
+         find="    const size_t used = (static_cast<size_t>(m - 1) * kMaxBatchedTokens + m) * kSdeLanes;",
+         replace="    const size_t used = (static_cast<size_t>(m - 1) * kMaxBatchedTokens + m - 1) * kSdeLanes;",
+         breaks="a held layer's copy of V misses its last diagonal entry",
+         build=["tests/covariance_stats_lanes_test"], tests=r"^CovarianceStatsLanesTest\."),
 ]
