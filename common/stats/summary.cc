@@ -9,9 +9,11 @@
 namespace sigprop {
 namespace {
 
-// The order statistics x_(k) (0-based, ascending) for the ascending `ranks`, by a chain of
-// selections: after nth_element puts x_(k) at x[k], everything above index k is ≥ it, so the next
-// rank is selected within that part. `ranks` are distinct; x is reordered.
+// The order statistics x_(k) (0-based, ascending) for the ascending `ranks`: a few values (a
+// bucket's) by sorting them; more by a chain of selections, where after nth_element puts x_(k) at
+// x[k] everything above index k is ≥ it, so the next rank is selected within that part. `ranks`
+// are distinct; x is reordered. Equal values are interchangeable, except that of a tie between
+// −0 and +0 either may come out (as with nth_element alone).
 void SelectInPlace(double* x, size_t n, const size_t* ranks, size_t rank_count, double* out) {
   if (n <= 24) {  // A bucket's few values: sorted outright, faster than a chain of selections.
     for (size_t i = 1; i < n; ++i) {
