@@ -41,8 +41,9 @@ void ReportLaneStats(int m, int layer, const double* covariance_lanes, uint32_t 
 // the step and the lane statistics each run several times in a row rather than alternating every
 // layer (their AVX-512 code, 16.5 and 17.9 KB, is more than a 32 KB instruction cache holds):
 // recording every layer took 2 % less time (issue 18, bench/RESULTS.md). Each held layer is a copy
-// of the part of the kernel's V lanes that the statistics read (Add; a 4 KB slot). Observers get the same calls with the same values, later, and in
-// the same order: Flush comes before any other call to them.
+// of the part of the kernel's V lanes that the statistics read (Add; a 4 KB slot). Observers get
+// the same calls with the same values, later, and in the same order: Flush comes before any other
+// call to them.
 class DeferredLayerStats {
  public:
   bool full() const { return count_ == kLayers; }
