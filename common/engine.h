@@ -60,13 +60,14 @@ struct SampleTable {
   std::vector<double> covariances; // [slot][sample][m×m], only when RunSpec.mean_covariance.
 
   int StatIndex(const std::string& name) const;  // −1 when absent.
-  // The statistic's values of every sample at the slot, contiguous: the one place that knows the
-  // [slot][statistic][sample] layout.
-  double* Samples(int slot, int stat) {
-    return values.data() + (static_cast<size_t>(slot) * names.size() + stat) * samples;
+  // The statistic's values of every sample at the slot, contiguous. SamplesOffset is the one place
+  // that knows the [slot][statistic][sample] layout.
+  size_t SamplesOffset(int slot, int stat) const {
+    return (static_cast<size_t>(slot) * names.size() + stat) * samples;
   }
+  double* Samples(int slot, int stat) { return values.data() + SamplesOffset(slot, stat); }
   const double* Samples(int slot, int stat) const {
-    return values.data() + (static_cast<size_t>(slot) * names.size() + stat) * samples;
+    return values.data() + SamplesOffset(slot, stat);
   }
   double At(int slot, int stat, int sample) const { return Samples(slot, stat)[sample]; }
   // The samples that had not diverged at this slot, ascending.
